@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms import BaseInlineFormSet
+from django.http import HttpRequest
+
+from generation.models import ConfigAdapter, GenerationConfig, Image, LoraAdapter, Prompt
+from generation.services.configs import config_fingerprint, config_refresh_fingerprint
+
+
+@admin.register(Prompt)
+class PromptAdmin(admin.ModelAdmin[Prompt]):
+    list_display = ["id", "text", "category", "material", "setting", "stone", "style"]
+    list_filter = ["category", "material", "setting", "background", "style"]
+    search_fields = ["text", "category", "key_terms"]
+
+
+@admin.register(LoraAdapter)
+class LoraAdapterAdmin(admin.ModelAdmin[LoraAdapter]):
+    list_display = ["name", "trigger_token", "default_scale", "short_sha", "created_at"]
+    search_fields = ["name", "trigger_token", "sha256", "weights"]
+    readonly_fields = ["sha256", "created_at"]
+
+    @admin.display(description="sha256")
+    def short_sha(self, obj: LoraAdapter) -> str:
+        return obj.sha256[:12]
+
+
+class ConfigAdapterFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    def clean(self) -> None:
+        super().clean()
+        config: GenerationConfig = self.instance
+        adapters = [
+            (form.cleaned_data["adapter"], form.cleaned_data.get("scale", 1.0))
+            for form in self.forms
+            if form.cleaned_data.get("adapter") and not form.cleaned_data.get("DELETE")
+        ]
+        # The parent form's values are already on self.instance: check the whole config here,
+        # where both the fields and the adapters are known, before anything is saved.
+        if config.has_rendered():
+            stored = GenerationConfig.objects.get(pk=config.pk)
+            if stored.params() != config.params() or self.has_changed():
+                raise config.immutable_error()
+        fingerprint = config_fingerprint(params=config.params(), adapters=adapters)
+        clash = GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
+        if clash is not None:
+            raise ValidationError(
+                f"These settings are identical to configuration {clash.pk} ({clash}): use that one."
+            )
+        config.fingerprint = fingerprint
+
+
+class ConfigAdapterInline(admin.TabularInline[ConfigAdapter, GenerationConfig]):
+    model = ConfigAdapter
+    formset = ConfigAdapterFormSet
+    extra = 0
+
+
+@admin.register(GenerationConfig)
+class GenerationConfigAdmin(admin.ModelAdmin[GenerationConfig]):
+    list_display = ["id", "name", "base_model", "sampler", "steps", "cfg", "compel_level", "width"]
+    list_filter = ["sampler", "compel_level", "steps", "cfg", "base_model"]
+    search_fields = ["name", "fingerprint", "negative_prompt"]
+    readonly_fields = ["fingerprint", "created_at"]
+    inlines = [ConfigAdapterInline]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        config_refresh_fingerprint(config=form.instance)
+
+
+@admin.register(Image)
+class ImageAdmin(admin.ModelAdmin[Image]):
+    list_display = ["id", "config", "prompt", "seed", "status", "attempts", "render_seconds", "worker_host"]
+    list_filter = ["status", "config__sampler", "prompt__category", "worker_host"]
+    search_fields = ["token", "prompt__text", "error"]
+    raw_id_fields = ["config", "prompt"]
+    readonly_fields = [
+        "token", "claim", "lease_expires_at", "attempts", "render_seconds", "worker_host",
+        "versions", "params", "file", "display_file", "created_at", "rendered_at",
+    ]  # fmt: skip

@@ -1,0 +1,190 @@
+"""Pipelines built in code from configs, so nothing is ever downloaded.
+
+`tiny-random` is a seeded, very small Stable Diffusion 1.5-shaped pipeline for tests and the embedded
+demo; `sd15-random` has SD 1.5's real layer sizes with random weights, for speed benchmarks on a GPU
+(speed does not depend on weight values).
+
+Both use a character-level CLIP tokenizer built here, because the real CLIP BPE vocabulary would
+have to be downloaded. The tiny VAE has four blocks like SD 1.5's, so its scale factor is 8 too:
+width/height map to latents exactly as they do for the real model (256 px -> 32x32 latents).
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+import torch
+from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+# SD 1.5's own scheduler config (scheduler/scheduler_config.json of stable-diffusion-v1-5).
+SD15_SCHEDULER_CONFIG: dict[str, Any] = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "skip_prk_steps": True,
+    "set_alpha_to_one": False,
+    "steps_offset": 1,
+    "clip_sample": False,
+    "trained_betas": None,
+}
+
+BOS_TOKEN = "<|startoftext|>"
+EOS_TOKEN = "<|endoftext|>"
+TOKENIZER_MAX_LENGTH = 77
+
+TINY_UNET_CONFIG: dict[str, Any] = {
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 1,
+    "block_out_channels": (32, 64),
+    "down_block_types": ("CrossAttnDownBlock2D", "DownBlock2D"),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D"),
+    "cross_attention_dim": 32,
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+}
+TINY_VAE_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "block_out_channels": (8, 8, 16, 16),
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+    "sample_size": 256,
+}
+TINY_TEXT_CONFIG: dict[str, Any] = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_attention_heads": 4,
+    "num_hidden_layers": 5,
+    "max_position_embeddings": TOKENIZER_MAX_LENGTH,
+    "projection_dim": 32,
+    "layer_norm_eps": 1e-5,
+}
+
+SD15_UNET_CONFIG: dict[str, Any] = {
+    "sample_size": 64,
+    "in_channels": 4,
+    "out_channels": 4,
+    "layers_per_block": 2,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "down_block_types": (
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "CrossAttnDownBlock2D",
+        "DownBlock2D",
+    ),
+    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "cross_attention_dim": 768,
+    "attention_head_dim": 8,
+    "norm_num_groups": 32,
+}
+SD15_VAE_CONFIG: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "block_out_channels": (128, 256, 512, 512),
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "sample_size": 512,
+}
+# CLIP ViT-L/14's text tower, as used by SD 1.5.
+SD15_TEXT_CONFIG: dict[str, Any] = {
+    "vocab_size": 49408,
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_attention_heads": 12,
+    "num_hidden_layers": 12,
+    "max_position_embeddings": TOKENIZER_MAX_LENGTH,
+    "projection_dim": 768,
+    "hidden_act": "quick_gelu",
+    "layer_norm_eps": 1e-5,
+}
+
+
+def char_vocab() -> dict[str, int]:
+    """Vocabulary of the character-level tokenizer: specials, then each printable char alone and word-final."""
+    vocab = {BOS_TOKEN: 0, EOS_TOKEN: 1}
+    for ch in string.ascii_letters + string.digits + string.punctuation:
+        vocab.setdefault(ch.lower(), len(vocab))
+        vocab.setdefault(ch.lower() + "</w>", len(vocab))
+    return vocab
+
+
+def build_char_tokenizer() -> CLIPTokenizer:
+    """A CLIP tokenizer with no merges: every character is one token (words end in `x</w>`)."""
+    return CLIPTokenizer(
+        vocab=char_vocab(),
+        merges=[],
+        bos_token=BOS_TOKEN,
+        eos_token=EOS_TOKEN,
+        unk_token=EOS_TOKEN,
+        pad_token=EOS_TOKEN,
+        model_max_length=TOKENIZER_MAX_LENGTH,
+    )
+
+
+def _assemble(
+    unet_config: dict[str, Any],
+    vae_config: dict[str, Any],
+    text_config: dict[str, Any],
+    *,
+    seed: int,
+    device: str | torch.device,
+    dtype: torch.dtype,
+) -> StableDiffusionPipeline:
+    tokenizer = build_char_tokenizer()
+    text_kwargs = dict(text_config)
+    text_kwargs.setdefault("vocab_size", len(tokenizer.get_vocab()))
+    # Ids must match the tokenizer's, or CLIP's pooled output picks the wrong position.
+    text_kwargs.update(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    # fork_rng keeps the caller's global RNG untouched; the fixed seed makes the weights reproducible.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        unet = UNet2DConditionModel(**unet_config)
+        torch.manual_seed(seed + 1)
+        vae = AutoencoderKL(**vae_config)
+        torch.manual_seed(seed + 2)
+        text_encoder = CLIPTextModel(CLIPTextConfig(**text_kwargs))
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device=device, dtype=dtype)
+
+
+def build_tiny_random_pipeline(
+    *, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> StableDiffusionPipeline:
+    """The seeded tiny pipeline: same weights for the same seed on every machine and run."""
+    return _assemble(
+        TINY_UNET_CONFIG, TINY_VAE_CONFIG, TINY_TEXT_CONFIG, seed=seed, device=device, dtype=dtype
+    )
+
+
+def build_sd15_random_pipeline(
+    *, seed: int = 0, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> StableDiffusionPipeline:
+    """SD 1.5's architecture at real sizes with random weights (about 1.1 B parameters)."""
+    return _assemble(
+        SD15_UNET_CONFIG, SD15_VAE_CONFIG, SD15_TEXT_CONFIG, seed=seed, device=device, dtype=dtype
+    )

@@ -1,0 +1,249 @@
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+from generation.constants import COMPEL_WEIGHTS, SAMPLERS, TINY_RANDOM
+from generation.validation import (
+    SEED_MAX,
+    cfg_validators,
+    scale_validators,
+    seed_validators,
+    steps_validators,
+    validate_key_terms,
+    validate_negative_prompt,
+    validate_prompt_text,
+    validate_size,
+)
+
+
+class Prompt(models.Model):
+    text = models.TextField(validators=[validate_prompt_text])
+    category = models.CharField(max_length=80, db_index=True)
+    key_terms = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_key_terms],
+        help_text="Technical phrases that prompt weighting emphasises.",
+    )
+    # Caption schema from the research report.
+    material = models.CharField(max_length=80, blank=True)
+    setting = models.CharField(max_length=80, blank=True)
+    stone = models.CharField(max_length=80, blank=True)
+    background = models.CharField(max_length=80, blank=True)
+    style = models.CharField(max_length=80, blank=True)
+    trigger_token = models.CharField(
+        max_length=40, blank=True, help_text="Rare token of the adapter trained for this prompt."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["category", "id"]
+
+    def __str__(self) -> str:
+        return self.text if len(self.text) <= 60 else self.text[:57] + "..."
+
+
+class LoraAdapter(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    weights = models.CharField(
+        max_length=500, help_text="Local .safetensors file or folder, or a hub id."
+    )
+    sha256 = models.CharField(max_length=64, db_index=True)
+    trigger_token = models.CharField(max_length=40, blank=True)
+    default_scale = models.FloatField(default=1.0, validators=scale_validators)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConfigImmutableError(ValidationError):
+    pass
+
+
+class GenerationConfig(models.Model):
+    SAMPLER_CHOICES = list(SAMPLERS.items())
+    COMPEL_CHOICES = [(k, f"{k} (×{w})") for k, w in COMPEL_WEIGHTS.items()]
+
+    name = models.CharField(max_length=120, blank=True)
+    base_model = models.CharField(
+        max_length=500,
+        default=TINY_RANDOM,
+        help_text="Hub id, local diffusers folder, single .safetensors file, or tiny-random.",
+    )
+    vae = models.CharField(max_length=500, blank=True, help_text="Blank: the model's own VAE.")
+    sampler = models.CharField(
+        max_length=32,
+        choices=SAMPLER_CHOICES,
+        default="euler_a",
+        error_messages={"invalid_choice": f"Unknown sampler %(value)r: choose one of {', '.join(SAMPLERS)}."},
+    )
+    steps = models.PositiveSmallIntegerField(default=20, validators=steps_validators)
+    cfg = models.FloatField("CFG scale", default=7.0, validators=cfg_validators)
+    compel_level = models.CharField(
+        max_length=8,
+        choices=COMPEL_CHOICES,
+        default="none",
+        error_messages={
+            "invalid_choice": f"Compel level must be one of {', '.join(COMPEL_WEIGHTS)} (got %(value)r)."
+        },
+    )
+    negative_prompt = models.TextField(blank=True, validators=[validate_negative_prompt])
+    width = models.PositiveSmallIntegerField(default=512, validators=[validate_size])
+    height = models.PositiveSmallIntegerField(default=512, validators=[validate_size])
+    insert_trigger = models.BooleanField(
+        default=True, help_text="Prepend the adapters' trigger tokens to the prompt."
+    )
+    adapters = models.ManyToManyField(LoraAdapter, through="ConfigAdapter", blank=True)
+    fingerprint = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(steps__gte=1, steps__lte=150), name="config_steps_range"
+            ),
+            models.CheckConstraint(condition=Q(cfg__gte=1, cfg__lte=30), name="config_cfg_range"),
+            models.CheckConstraint(
+                condition=Q(sampler__in=list(SAMPLERS)), name="config_sampler_known"
+            ),
+            models.CheckConstraint(
+                condition=Q(compel_level__in=list(COMPEL_WEIGHTS)), name="config_compel_known"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or self.label
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{SAMPLERS.get(self.sampler, self.sampler)} · {self.steps} steps · "
+            f"CFG {self.cfg:g} · compel {self.compel_level}"
+        )
+
+    def params(self) -> dict[str, Any]:
+        """The rendering parameters of the config's own fields (adapters apart)."""
+        return {field: getattr(self, field) for field in PARAM_FIELDS}
+
+    def has_rendered(self) -> bool:
+        if self.pk is None:
+            return False
+        return self.images.exclude(status__in=[Image.Status.PENDING, Image.Status.QUEUED]).exists()
+
+    def immutable_error(self) -> ConfigImmutableError:
+        return ConfigImmutableError(
+            f"Configuration {self.pk} has rendered images and cannot be changed: "
+            "copy it and edit the copy instead.",
+            code="immutable",
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # The invariant sits on save() so that no path (admin, API, shell) can rewrite the
+        # parameters behind images that people have already judged.
+        if self.pk is not None and self.has_rendered():
+            stored = type(self).objects.get(pk=self.pk)
+            if stored.params() != self.params() or stored.fingerprint != self.fingerprint:
+                raise self.immutable_error()
+        super().save(*args, **kwargs)
+
+
+PARAM_FIELDS = (
+    "base_model",
+    "vae",
+    "sampler",
+    "steps",
+    "cfg",
+    "compel_level",
+    "negative_prompt",
+    "width",
+    "height",
+    "insert_trigger",
+)
+
+
+class ConfigAdapter(models.Model):
+    config = models.ForeignKey(
+        GenerationConfig, on_delete=models.CASCADE, related_name="adapter_links"
+    )
+    adapter = models.ForeignKey(LoraAdapter, on_delete=models.PROTECT, related_name="config_links")
+    scale = models.FloatField(default=1.0, validators=scale_validators)
+
+    class Meta:
+        ordering = ["adapter__name"]
+        constraints = [
+            models.UniqueConstraint(fields=["config", "adapter"], name="config_adapter_unique"),
+            models.CheckConstraint(
+                condition=Q(scale__gte=-2, scale__lte=2), name="config_adapter_scale_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.adapter} × {self.scale:g}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.config.has_rendered():
+            raise self.config.immutable_error()
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        if self.config.has_rendered():
+            raise self.config.immutable_error()
+        return super().delete(*args, **kwargs)
+
+
+def _random_token() -> str:
+    return secrets.token_hex(16)
+
+
+class Image(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        QUEUED = "queued"
+        RENDERING = "rendering"
+        DONE = "done"
+        FAILED = "failed"
+
+    config = models.ForeignKey(GenerationConfig, on_delete=models.PROTECT, related_name="images")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="images")
+    seed = models.BigIntegerField(validators=seed_validators)
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.PENDING, db_index=True
+    )
+    # Opaque: file names and URLs must not reveal the configuration to raters.
+    token = models.CharField(max_length=32, unique=True, default=_random_token, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set by the worker that claimed the image; a result is stored only under the same claim.
+    claim = models.CharField(max_length=32, blank=True, editable=False)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    render_seconds = models.FloatField(null=True, blank=True)
+    worker_host = models.CharField(max_length=200, blank=True)
+    versions = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True, help_text="Fully resolved parameters.")
+    file = models.FileField(upload_to="masters/", blank=True)
+    display_file = models.FileField(upload_to="img/", blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    rendered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["config", "prompt", "seed"], name="image_unique"),
+            models.CheckConstraint(
+                condition=Q(seed__gte=0, seed__lte=SEED_MAX), name="image_seed_range"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "lease_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Image {self.pk} ({self.status})"

@@ -1,0 +1,276 @@
+"""Turning pending Images into files: dispatch, atomic claims, results, lease sweeping.
+
+The engine (torch, diffusers) is imported lazily, only in the process that renders.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import secrets
+import socket
+from collections.abc import Callable, Iterable, Sequence
+from datetime import timedelta
+from itertools import groupby
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from generation.models import Image
+
+if TYPE_CHECKING:
+    from PIL.Image import Image as PILImage
+
+    from generation.engine import Engine, RenderSpec
+
+log = logging.getLogger(__name__)
+Status = Image.Status
+
+_engine: Engine | None = None
+
+
+def get_engine() -> Engine:
+    """One engine per worker process: pipelines, schedulers and embeddings stay warm."""
+    global _engine
+    if _engine is None:
+        from generation.engine import Engine
+
+        _engine = Engine(device=settings.LOUPE_RENDER_DEVICE, compile=settings.LOUPE_TORCH_COMPILE)
+    return _engine
+
+
+def _prompt_text(image: Image, trigger_tokens: Sequence[str]) -> str:
+    text = image.prompt.text
+    missing = [t for t in trigger_tokens if t and t not in text.split()]
+    return ", ".join([*missing, text]) if missing else text
+
+
+def image_resolved_params(image: Image) -> dict[str, Any]:
+    """Everything the engine needs to reproduce this image, as plain JSON-able data."""
+    config = image.config
+    links = list(config.adapter_links.select_related("adapter").order_by("adapter__sha256"))
+    triggers = [link.adapter.trigger_token for link in links] if config.insert_trigger else []
+    return {
+        "base_model": config.base_model,
+        "vae": config.vae,
+        "sampler": config.sampler,
+        "steps": config.steps,
+        "cfg": config.cfg,
+        "width": config.width,
+        "height": config.height,
+        "prompt": _prompt_text(image, triggers),
+        "key_terms": list(image.prompt.key_terms),
+        "compel_level": config.compel_level,
+        "negative_prompt": config.negative_prompt,
+        "seed": image.seed,
+        "adapters": [
+            {"path": link.adapter.weights, "sha256": link.adapter.sha256, "scale": link.scale}
+            for link in links
+        ],
+    }
+
+
+def spec_from_params(params: dict[str, Any]) -> RenderSpec:
+    from generation.engine import AdapterSpec, RenderSpec
+
+    fields = dict(params)
+    fields["key_terms"] = tuple(fields["key_terms"])
+    fields["adapters"] = tuple(AdapterSpec(**a) for a in fields["adapters"])
+    return RenderSpec(**fields)
+
+
+def _batch_key(params: dict[str, Any]) -> tuple[Any, ...]:
+    """Images with the same key share a model state and can share one pipeline call."""
+    adapters = tuple((a["sha256"], a["scale"]) for a in params["adapters"])
+    return (
+        params["base_model"], params["vae"], adapters,
+        params["sampler"], params["steps"], params["cfg"], params["width"], params["height"],
+    )  # fmt: skip
+
+
+def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
+    """Queue pending images in batches grouped by model state. Safe to run twice.
+
+    Only rows still pending are taken (conditional UPDATE), so a second dispatcher finds
+    nothing to queue. Returns the number of batches sent.
+    """
+    from generation.tasks import render_batch
+
+    pending = Image.objects.filter(status=Status.PENDING)
+    if image_ids is not None:
+        pending = pending.filter(pk__in=list(image_ids))
+    rows = list(pending.select_related("config", "prompt"))
+    keyed = sorted(((_batch_key(image_resolved_params(i)), i.pk) for i in rows), key=lambda r: r[0])
+    batches: list[list[int]] = []
+    size = max(1, settings.LOUPE_RENDER_BATCH)
+    for _, group in groupby(keyed, key=lambda r: r[0]):
+        ids = [pk for _, pk in group]
+        batches.extend(ids[i : i + size] for i in range(0, len(ids), size))
+    sent = 0
+    for batch in batches:
+        with transaction.atomic():
+            taken = list(
+                Image.objects.filter(pk__in=batch, status=Status.PENDING)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)
+            )
+            if not taken:
+                continue
+            Image.objects.filter(pk__in=taken, status=Status.PENDING).update(status=Status.QUEUED)
+            transaction.on_commit(lambda ids=taken: render_batch.delay(ids))
+            sent += 1
+    return sent
+
+
+def images_claim(*, image_ids: Sequence[int]) -> tuple[str, list[Image]]:
+    """Atomically take queued or pending images for this worker. Safe against races:
+    the UPDATE's WHERE clause decides, so two workers never hold the same image."""
+    claim = secrets.token_hex(16)
+    now = timezone.now()
+    Image.objects.filter(pk__in=image_ids, status__in=[Status.PENDING, Status.QUEUED]).update(
+        status=Status.RENDERING,
+        claim=claim,
+        lease_expires_at=now + timedelta(seconds=settings.LOUPE_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        worker_host=socket.gethostname(),
+    )
+    claimed = list(
+        Image.objects.filter(claim=claim, status=Status.RENDERING)
+        .select_related("config", "prompt")
+        .order_by("pk")
+    )
+    return claim, claimed
+
+
+def _encode(picture: PILImage) -> tuple[bytes, bytes]:
+    master = io.BytesIO()
+    picture.save(master, format="PNG")
+    display = io.BytesIO()
+    # A fresh RGB copy: nothing from the master (text chunks, params) travels to raters.
+    picture.convert("RGB").save(display, format="WEBP", quality=92, method=4)
+    return master.getvalue(), display.getvalue()
+
+
+def image_store_result(
+    *,
+    image: Image,
+    claim: str,
+    picture: PILImage,
+    seconds: float,
+    params: dict[str, Any],
+    versions: dict[str, str],
+) -> bool:
+    """Save the files and mark the image done — only if this worker still holds the claim.
+
+    Returns False (and deletes the new files) when the lease was lost to another worker.
+    """
+    master_bytes, display_bytes = _encode(picture)
+    master_name = default_storage.save(f"masters/{secrets.token_hex(16)}.png", ContentFile(master_bytes))
+    display_name = default_storage.save(f"img/{secrets.token_hex(16)}.webp", ContentFile(display_bytes))
+    won = Image.objects.filter(pk=image.pk, claim=claim, status=Status.RENDERING).update(
+        status=Status.DONE,
+        file=master_name,
+        display_file=display_name,
+        render_seconds=seconds,
+        params=params,
+        versions=versions,
+        error="",
+        lease_expires_at=None,
+        rendered_at=timezone.now(),
+    )
+    if not won:
+        default_storage.delete(master_name)
+        default_storage.delete(display_name)
+    return bool(won)
+
+
+def image_record_failure(*, image: Image, claim: str, reason: str) -> str | None:
+    """Back to pending for another try, or failed after LOUPE_MAX_ATTEMPTS. Returns new status."""
+    final = image.attempts >= settings.LOUPE_MAX_ATTEMPTS
+    status = Status.FAILED if final else Status.PENDING
+    error = f"{reason} (attempt {image.attempts} of {settings.LOUPE_MAX_ATTEMPTS})"
+    changed = Image.objects.filter(pk=image.pk, claim=claim, status=Status.RENDERING).update(
+        status=status, error=error[:4000], lease_expires_at=None, claim=""
+    )
+    return status if changed else None
+
+
+def images_render(
+    *, image_ids: Sequence[int], on_image: Callable[[Image, bool], None] | None = None
+) -> int:
+    """Claim and render a batch. Safe to run twice: a second run claims nothing.
+
+    Returns the number of images this call finished. Images that fail go back to pending
+    (until their last attempt) and are dispatched again.
+    """
+    claim, images = images_claim(image_ids=image_ids)
+    if not images:
+        return 0
+    from generation.engine import library_versions
+
+    params = {image.pk: image_resolved_params(image) for image in images}
+    reason = "Render failed without a reason"
+    try:
+        results = get_engine().render([spec_from_params(params[i.pk]) for i in images])
+    except Exception as exc:  # noqa: BLE001 - a bad batch must never kill the worker
+        log.exception("render batch %s failed", [i.pk for i in images])
+        results = None
+        reason = f"Render failed: {type(exc).__name__}: {exc}"
+    versions = library_versions()
+    done = 0
+    retry: list[int] = []
+    for index, image in enumerate(images):
+        result = results[index] if results is not None else None
+        if result is not None and result.image is not None:
+            ok = image_store_result(
+                image=image,
+                claim=claim,
+                picture=result.image,
+                seconds=result.seconds,
+                params=params[image.pk],
+                versions=versions,
+            )
+            done += ok
+        else:
+            why = result.error if result is not None and result.error else reason
+            ok = False
+            if image_record_failure(image=image, claim=claim, reason=why) == Status.PENDING:
+                retry.append(image.pk)
+        if on_image is not None:
+            on_image(image, ok)
+    if retry:
+        transaction.on_commit(lambda: images_dispatch(image_ids=retry))
+    return done
+
+
+def leases_sweep() -> int:
+    """Return images whose lease expired (their worker died) to the queue. Safe to run twice."""
+    now = timezone.now()
+    expired = Q(status=Status.RENDERING, lease_expires_at__lt=now)
+    failed = Image.objects.filter(expired, attempts__gte=settings.LOUPE_MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        claim="",
+        lease_expires_at=None,
+        error=f"Lease expired {settings.LOUPE_MAX_ATTEMPTS} times: the worker rendering it stopped.",
+    )
+    returned = Image.objects.filter(expired).update(
+        status=Status.PENDING, claim="", lease_expires_at=None, error="Lease expired; re-queued."
+    )
+    if returned:
+        images_dispatch()
+    return failed + returned
+
+
+def images_retry(*, image_ids: Iterable[int]) -> int:
+    """Give failed images a fresh set of attempts and queue them."""
+    ids = list(image_ids)
+    count = Image.objects.filter(pk__in=ids, status=Status.FAILED).update(
+        status=Status.PENDING, attempts=0, error=""
+    )
+    transaction.on_commit(lambda: images_dispatch(image_ids=ids))
+    return count

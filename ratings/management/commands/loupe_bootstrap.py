@@ -1,0 +1,113 @@
+"""Demo data: two accounts, the jewelry prompts, configurations around a baseline, a study."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from evalsite.groups import groups_ensure
+from evalsite.roles import RATERS, RESEARCHERS
+from generation.constants import BUILTIN_MODELS
+from generation.models import Prompt
+from generation.services.configs import config_create, prompt_create
+from ratings.models import Study
+from ratings.services import study_create, study_launch
+
+ACCOUNTS = (("researcher", "loupe-research", RESEARCHERS), ("rater", "loupe-rate", RATERS))
+NEGATIVE = "low quality, clutter, vintage, overly ornate"
+PROMPTS: tuple[dict[str, Any], ...] = (
+    {
+        "text": "threader earrings, thin gold chain, white background, studio lighting, minimalist",
+        "category": "threader earrings",
+        "key_terms": ["threader earrings", "thin gold chain"],
+        "material": "gold", "setting": "chain", "background": "white background",
+        "style": "minimalist", "trigger_token": "phol",
+    },
+    {
+        "text": "channel-set diamond band, platinum ring, white background, studio lighting, modern clean",
+        "category": "channel-set band",
+        "key_terms": ["channel-set", "diamond band"],
+        "material": "platinum", "setting": "channel-set", "stone": "diamond",
+        "background": "white background", "style": "modern clean", "trigger_token": "sks",
+    },
+    {
+        "text": "huggie hoops, small gold hoop earrings, white background, soft shadow, modern minimalist",
+        "category": "huggie hoops",
+        "key_terms": ["huggie hoops", "small gold hoop earrings"],
+        "material": "gold", "setting": "hoop", "background": "white background",
+        "style": "modern minimalist",
+    },
+)  # fmt: skip
+BASELINE: dict[str, Any] = {"sampler": "euler_a", "steps": 20, "cfg": 7.0, "compel_level": "none"}
+VARIATIONS: tuple[dict[str, Any], ...] = (
+    {"sampler": "ddim"},
+    {"sampler": "dpmpp_2m"},
+    {"cfg": 5.0},
+    {"cfg": 9.0},
+    {"steps": 30},
+    {"compel_level": "medium"},
+)
+STUDY_NAME = "Demo: sampler, CFG, steps and compel for jewelry"
+
+
+class Command(BaseCommand):
+    help = "Create the demo accounts, jewelry prompts, configurations and study (idempotent)."
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        with transaction.atomic():
+            groups_ensure()
+            self._accounts()
+            prompts = [self._prompt(p) for p in PROMPTS]
+            model = settings.LOUPE_MODEL
+            # The built-in random models are for trying Loupe on a CPU: keep them small.
+            size = 256 if model in BUILTIN_MODELS else 512
+            common = {"base_model": model, "negative_prompt": NEGATIVE, "width": size, "height": size}
+            baseline, _ = config_create(name="Baseline: Euler a · 20 · CFG 7", **common, **BASELINE)
+            configs = [baseline]
+            for change in VARIATIONS:
+                label = ", ".join(f"{k} {v}" for k, v in change.items())
+                config, _ = config_create(name=f"Baseline with {label}", **common, **{**BASELINE, **change})
+                configs.append(config)
+            study = Study.objects.filter(name=STUDY_NAME).first()
+            if study is None:
+                study = study_create(
+                    name=STUDY_NAME,
+                    prompts=prompts,
+                    configs=configs,
+                    baseline=baseline,
+                    design=Study.Design.ONE_FACTOR,
+                    seeds_per_prompt=2,
+                    instructions=(
+                        "Pick the image that better answers each question. We want **modern, "
+                        "clean** jewelry photography (think Mejuri, Catbird), not ornate catalogue shots."
+                    ),
+                )
+                study.rater_groups.add(Group.objects.get(name=RATERS))
+            result = study_launch(study=study)
+        self.stdout.write(
+            f"Demo study '{study.name}': {len(configs)} configurations, {len(prompts)} prompts, "
+            f"{result.images_created} new images ({result.images_reused} reused), "
+            f"{result.comparisons_created} new comparisons."
+        )
+        for username, password, group in ACCOUNTS:
+            self.stdout.write(f"  login {username} / {password}  ({group})")
+
+    def _accounts(self) -> None:
+        users = get_user_model()
+        for username, password, group in ACCOUNTS:
+            user, created = users.objects.get_or_create(username=username)
+            if created or not user.check_password(password):
+                user.set_password(password)
+            # Researchers work in the admin too; its pages are limited by the group's permissions.
+            user.is_staff = group == RESEARCHERS
+            user.save()
+            user.groups.add(Group.objects.get(name=group))
+
+    def _prompt(self, fields: dict[str, Any]) -> Prompt:
+        existing = Prompt.objects.filter(text=fields["text"]).first()
+        return existing or prompt_create(**fields)

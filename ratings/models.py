@@ -1,0 +1,206 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import F, Q
+
+from generation.models import GenerationConfig, Image, Prompt
+from generation.validation import SEED_MAX, InRange, seed_validators
+
+DEFAULT_CRITERIA: tuple[tuple[str, str, str], ...] = (
+    ("prompt_adherence", "Prompt adherence", "Which image better matches the prompt?"),
+    ("modern_aesthetic", "Modern aesthetic", "Which looks more modern and clean?"),
+)
+
+
+class Study(models.Model):
+    class Design(models.TextChoices):
+        ALL_PAIRS = "all_pairs", "All pairs"
+        VS_BASELINE = "vs_baseline", "Each vs baseline"
+        ONE_FACTOR = "one_factor", "One factor at a time"
+        ADAPTIVE = "adaptive", "Adaptive"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft"
+        RENDERING = "rendering"
+        OPEN = "open"
+        CLOSED = "closed"
+
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True, help_text="Markdown, shown to raters.")
+    prompts = models.ManyToManyField(Prompt, related_name="studies")
+    configs = models.ManyToManyField(GenerationConfig, related_name="studies")
+    baseline = models.ForeignKey(
+        GenerationConfig, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    seeds_per_prompt = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[InRange(1, 64, "Seeds per prompt must be between 1 and 64.")],
+    )
+    base_seed = models.BigIntegerField(default=1234, validators=seed_validators)
+    design = models.CharField(max_length=16, choices=Design.choices, default=Design.ALL_PAIRS)
+    target_judgments = models.PositiveSmallIntegerField(
+        default=5,
+        validators=[InRange(1, 100, "Target judgments per comparison must be between 1 and 100.")],
+    )
+    gold_rate = models.FloatField(
+        default=0.05,
+        validators=[InRange(0.0, 0.5, "Gold rate must be between 0 and 0.5.")],
+    )
+    min_response_ms = models.PositiveIntegerField(
+        default=800, help_text="Votes faster than this are kept but flagged."
+    )
+    raters = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="rater_studies"
+    )
+    rater_groups = models.ManyToManyField(Group, blank=True, related_name="studies")
+    excluded_raters = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, blank=True, related_name="excluded_from_studies"
+    )
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    launched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "studies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(gold_rate__gte=0, gold_rate__lte=0.5), name="study_gold_rate_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(base_seed__gte=0, base_seed__lte=SEED_MAX - 64),
+                name="study_base_seed_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def seeds(self) -> list[int]:
+        return [self.base_seed + i for i in range(self.seeds_per_prompt)]
+
+
+class Criterion(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="criteria")
+    key = models.SlugField(max_length=40)
+    label = models.CharField(max_length=80)
+    question = models.CharField(max_length=300)
+    order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "order", "id"]
+        verbose_name_plural = "criteria"
+        constraints = [
+            models.UniqueConstraint(fields=["study", "key"], name="criterion_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.label
+
+
+class Comparison(models.Model):
+    """Two images of the same prompt and seed: only the configuration differs."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
+    prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+")
+    seed = models.BigIntegerField()
+    # Stored with image_a_id < image_b_id so the unordered pair is unique in the database.
+    image_a = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    image_b = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    is_gold = models.BooleanField(default=False)
+    gold_winner = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "image_a", "image_b"], name="comparison_pair_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(image_a__lt=F("image_b")), name="comparison_images_ordered_distinct"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Comparison {self.pk} (study {self.study_id})"
+
+
+class Presentation(models.Model):
+    """What the server showed one rater: which image sat on the left, and when."""
+
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.CASCADE, related_name="presentations"
+    )
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="presentations"
+    )
+    left = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
+    is_repeat = models.BooleanField(default=False)
+    shown_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["rater", "comparison"])]
+
+    def __str__(self) -> str:
+        return f"Presentation {self.pk}"
+
+    @property
+    def right(self) -> Image:
+        c = self.comparison
+        return c.image_b if self.left_id == c.image_a_id else c.image_a
+
+
+class Judgment(models.Model):
+    class Outcome(models.TextChoices):
+        WIN = "win", "One image wins"
+        TIE = "tie", "Tie"
+        BOTH_BAD = "both_bad", "Both bad"
+
+    presentation = models.ForeignKey(
+        Presentation, on_delete=models.CASCADE, related_name="judgments"
+    )
+    # Denormalised from the presentation so the database can enforce one vote per
+    # rater × comparison × criterion.
+    comparison = models.ForeignKey(Comparison, on_delete=models.CASCADE, related_name="judgments")
+    rater = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="judgments"
+    )
+    criterion = models.ForeignKey(Criterion, on_delete=models.PROTECT, related_name="judgments")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices)
+    winner = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    is_repeat = models.BooleanField(default=False)
+    tags = models.JSONField(default=list, blank=True)
+    response_ms = models.PositiveIntegerField(null=True, blank=True)
+    flagged_fast = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            # One first vote, and at most one swapped-sides repeat for self-consistency.
+            models.UniqueConstraint(
+                fields=["rater", "comparison", "criterion", "is_repeat"],
+                name="judgment_unique_per_rater",
+            ),
+            models.CheckConstraint(
+                condition=(Q(outcome="win") & Q(winner__isnull=False))
+                | (Q(outcome__in=["tie", "both_bad"]) & Q(winner__isnull=True)),
+                name="judgment_winner_matches_outcome",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Judgment {self.pk}"

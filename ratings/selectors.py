@@ -1,0 +1,52 @@
+"""Reads for studies."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Count, Q, QuerySet
+
+from generation.selectors import RenderProgress, render_progress
+from ratings.models import Study
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    study: Study
+    prompts: int
+    configs: int
+    comparisons: int
+    judgments: int
+    progress: RenderProgress
+
+
+def studies_overview() -> list[StudyRow]:
+    studies = Study.objects.annotate(
+        n_prompts=Count("prompts", distinct=True),
+        n_configs=Count("configs", distinct=True),
+    ).order_by("-created_at")
+    rows = []
+    for study in studies:
+        rows.append(
+            StudyRow(
+                study=study,
+                prompts=study.n_prompts,  # type: ignore[attr-defined]
+                configs=study.n_configs,  # type: ignore[attr-defined]
+                comparisons=study.comparisons.count(),
+                judgments=study.comparisons.aggregate(n=Count("judgments"))["n"],
+                progress=render_progress(study_id=study.pk),
+            )
+        )
+    return rows
+
+
+def studies_for_rater(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Study]:
+    if not user.is_authenticated:
+        return Study.objects.none()
+    return (
+        Study.objects.filter(status=Study.Status.OPEN)
+        .filter(Q(raters=user) | Q(rater_groups__in=user.groups.all()))  # type: ignore[union-attr]
+        .exclude(excluded_raters=user)
+        .distinct()
+    )

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+
+from generation.models import GenerationConfig, Image, Prompt
+from ratings.models import Study
+from tests.factories import rater, researcher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+
+
+def test_production_refuses_to_start_without_secret_key() -> None:
+    result = _manage("check", DEBUG="0")
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set and DEBUG is off" in result.stderr
+
+
+def test_check_deploy_is_clean_with_secret_key_and_debug_off() -> None:
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", DEBUG="0",
+                     SECRET_KEY="x" * 64 + "-a-long-random-production-key")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.django_db
+def test_every_page_but_login_requires_login(client: Client) -> None:
+    for url in ["/", "/admin/", "/api/prompts/", "/api/docs/"]:
+        response = client.get(url)
+        assert response.status_code in (302, 401, 403), url
+    assert client.get("/accounts/login/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_login_and_home_for_each_role(client: Client) -> None:
+    person = researcher(username="rita")
+    assert client.login(username="rita", password="pw")
+    page = client.get("/")
+    assert page.status_code == 200
+    assert b"No studies yet" in page.content and b"researcher" in page.content
+    client.logout()
+    rater(username="ray")
+    client.login(username="ray", password="pw")
+    page = client.get("/")
+    assert b"Nothing to judge right now" in page.content
+    assert client.get("/api/prompts/").status_code == 403
+    assert client.get("/admin/").status_code == 302
+    assert person.is_authenticated
+
+
+@pytest.mark.django_db
+def test_api_reports_field_errors_with_the_shared_messages(client: Client) -> None:
+    researcher(username="rita")
+    client.login(username="rita", password="pw")
+    response = client.post("/api/configs/", {"sampler": "nope", "steps": 500, "width": 300}, content_type="application/json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["steps"] == ["Steps must be between 1 and 150."]
+    assert "multiples of 8 between 256 and 1024" in body["width"][0]
+    assert "sampler" in body
+    response = client.post("/api/prompts/", {"text": "ring (gold", "category": "band"}, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["text"] == ["Prompt syntax: Unbalanced '(' at position 6: it is never closed."]
+    assert GenerationConfig.objects.count() == 0 and Prompt.objects.count() == 0
+    ok = client.post("/api/configs/", {"sampler": "ddim", "steps": 20, "width": 512, "height": 512}, content_type="application/json")
+    again = client.post("/api/configs/", {"sampler": "ddim", "steps": 20, "width": 512, "height": 512}, content_type="application/json")
+    assert ok.status_code == 201 and again.json()["id"] == ok.json()["id"] and again.json()["reused"]
+
+
+@pytest.mark.django_db
+def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
+    call_command("loupe_bootstrap")
+    counts = (Prompt.objects.count(), GenerationConfig.objects.count(), Image.objects.count(), Study.objects.count())
+    call_command("loupe_bootstrap")
+    assert counts == (Prompt.objects.count(), GenerationConfig.objects.count(), Image.objects.count(), Study.objects.count())
+    assert counts == (3, 7, 42, 1)
+    assert client.login(username="researcher", password="loupe-research")
+    for url in ["/admin/ratings/study/", "/admin/generation/prompt/", "/admin/generation/generationconfig/",
+                "/admin/generation/image/?status__exact=pending", "/admin/ratings/comparison/", "/admin/ratings/judgment/",
+                f"/admin/generation/generationconfig/{GenerationConfig.objects.first().pk}/change/"]:  # type: ignore[union-attr]
+        assert client.get(url).status_code == 200, url
+    assert b"Demo: sampler" in client.get("/admin/ratings/study/").content
