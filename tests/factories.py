@@ -11,7 +11,7 @@ from evalsite.roles import RATERS, RESEARCHERS
 from generation.models import GenerationConfig, Image, Prompt
 from generation.services.configs import config_create
 from ratings.models import Study
-from ratings.services import study_create
+from ratings.services.studies import study_create
 
 
 class PromptFactory(factory.django.DjangoModelFactory[Prompt]):

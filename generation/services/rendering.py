@@ -93,6 +93,10 @@ def _batch_key(params: dict[str, Any]) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def render_batch_key(image: Image) -> tuple[Any, ...]:
+    return _batch_key(image_resolved_params(image))
+
+
 def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
     """Queue pending images in batches grouped by model state. Safe to run twice.
 

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from generation.models import Image
 from ratings.designs import design_pairs
 from ratings.models import Comparison, Judgment, Presentation, Study
-from ratings.services import comparison_create, study_launch
+from ratings.services.studies import comparison_create, study_launch
 from tests.factories import PromptFactory, make_config, make_image, make_study, rater
 
 pytestmark = pytest.mark.django_db

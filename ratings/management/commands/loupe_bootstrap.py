@@ -16,7 +16,7 @@ from generation.constants import BUILTIN_MODELS
 from generation.models import Prompt
 from generation.services.configs import config_create, prompt_create
 from ratings.models import Study
-from ratings.services import study_create, study_launch
+from ratings.services.studies import study_create, study_launch
 
 ACCOUNTS = (("researcher", "loupe-research", RESEARCHERS), ("rater", "loupe-rate", RATERS))
 NEGATIVE = "low quality, clutter, vintage, overly ornate"

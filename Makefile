@@ -1,0 +1,43 @@
+# Loupe: `make run` serves the app with a render worker; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint browser clean
+
+$(STAMP): requirements.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+# Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "The browser tests need Debian's chromium: sudo apt-get install -y chromium"; exit 1; fi; }
+
+run: $(STAMP)
+	DEBUG=1 $(PY) manage.py migrate --no-input -v0
+	DEBUG=1 $(PY) manage.py loupe_bootstrap
+	@echo ""
+	@echo "  Loupe is at http://$(HOST):$(PORT)/   (Ctrl-C stops the web server and the worker)"
+	@echo ""
+	@DEBUG=1 bash -c 'trap "kill 0" EXIT; \
+	  $(VENV)/bin/celery -A evalsite worker -B -Q render --pool=solo --loglevel=WARNING \
+	    --schedule var/celerybeat-schedule & \
+	  $(PY) manage.py runserver $(HOST):$(PORT)'
+
+test: $(STAMP) browser
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+clean:
+	rm -rf var

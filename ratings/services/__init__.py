@@ -1,0 +1,1 @@
+"""Writes for the ratings app: studies.py (create, launch), judging.py (presentations, votes)."""

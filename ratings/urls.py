@@ -1,0 +1,11 @@
+"""Each area keeps its URL list beside its views; this joins them."""
+
+from django.urls import URLPattern, URLResolver
+
+from ratings.views import analysis, rate, studies
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    *studies.urlpatterns,
+    *rate.urlpatterns,
+    *analysis.urlpatterns,
+]
