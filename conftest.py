@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 
 def services_available() -> bool:
@@ -24,7 +23,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             "LOUPE_REQUIRE_SERVICES=1 but DATABASE_URL (postgres://) and CELERY_BROKER_URL "
             "(redis://) are not both set: the services tests would be skipped."
         )
-    skip = pytest.mark.skip(reason="needs DATABASE_URL=postgres://… and CELERY_BROKER_URL=redis://…")
+    skip = pytest.mark.skip(
+        reason="needs DATABASE_URL=postgres://… and CELERY_BROKER_URL=redis://…"
+    )
     for item in needing:
         item.add_marker(skip)
 

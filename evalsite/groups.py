@@ -12,7 +12,7 @@ from evalsite.roles import RATERS, RESEARCHERS
 RATER_PERMISSIONS = ["view_study", "view_comparison", "view_image", "add_judgment", "view_judgment"]
 
 
-def groups_ensure(**_: Any) -> None:
+def groups_ensure(**signal_kwargs: Any) -> None:
     """Create or update the researchers and raters groups. Safe to run twice."""
     researchers, _ = Group.objects.get_or_create(name=RESEARCHERS)
     researchers.permissions.set(
@@ -21,6 +21,7 @@ def groups_ensure(**_: Any) -> None:
     raters, _ = Group.objects.get_or_create(name=RATERS)
     raters.permissions.set(
         Permission.objects.filter(
-            Q(content_type__app_label__in=["generation", "ratings"]) & Q(codename__in=RATER_PERMISSIONS)
+            Q(content_type__app_label__in=["generation", "ratings"])
+            & Q(codename__in=RATER_PERMISSIONS)
         )
     )

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from typing import Any
 
 RESEARCHERS = "researchers"
 RATERS = "raters"
 
 
-def _in_group(user: AbstractBaseUser | AnonymousUser, group: str) -> bool:
-    if not user.is_authenticated:
+def _group_names(user: Any) -> set[str]:
+    # Cached on the user object: templates and permission checks ask several times a request.
+    names: set[str] | None = getattr(user, "_loupe_groups", None)
+    if names is None:
+        names = set(user.groups.values_list("name", flat=True))
+        user._loupe_groups = names
+    return names
+
+
+def is_researcher(user: Any) -> bool:
+    if not getattr(user, "is_authenticated", False):
         return False
-    cache = getattr(user, "_loupe_groups", None)
-    if cache is None:
-        cache = set(user.groups.values_list("name", flat=True))  # type: ignore[union-attr]
-        user._loupe_groups = cache  # type: ignore[union-attr]
-    return group in cache
+    return bool(user.is_staff or RESEARCHERS in _group_names(user))
 
 
-def is_researcher(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return bool(user.is_authenticated and (user.is_staff or _in_group(user, RESEARCHERS)))  # type: ignore[union-attr]
-
-
-def is_rater(user: AbstractBaseUser | AnonymousUser) -> bool:
-    return _in_group(user, RATERS)
+def is_rater(user: Any) -> bool:
+    return bool(getattr(user, "is_authenticated", False) and RATERS in _group_names(user))

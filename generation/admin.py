@@ -45,7 +45,9 @@ class ConfigAdapterFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             if stored.params() != config.params() or self.has_changed():
                 raise config.immutable_error()
         fingerprint = config_fingerprint(params=config.params(), adapters=adapters)
-        clash = GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
+        clash = (
+            GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
+        )
         if clash is not None:
             raise ValidationError(
                 f"These settings are identical to configuration {clash.pk} ({clash}): use that one."
@@ -74,7 +76,16 @@ class GenerationConfigAdmin(admin.ModelAdmin[GenerationConfig]):
 
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin[Image]):
-    list_display = ["id", "config", "prompt", "seed", "status", "attempts", "render_seconds", "worker_host"]
+    list_display = [
+        "id",
+        "config",
+        "prompt",
+        "seed",
+        "status",
+        "attempts",
+        "render_seconds",
+        "worker_host",
+    ]
     list_filter = ["status", "config__sampler", "prompt__category", "worker_host"]
     search_fields = ["token", "prompt__text", "error"]
     raw_id_fields = ["config", "prompt"]

@@ -72,7 +72,9 @@ class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
         config._reused = not created  # type: ignore[attr-defined]
         return config
 
-    def update(self, instance: GenerationConfig, validated_data: dict[str, Any]) -> GenerationConfig:
+    def update(
+        self, instance: GenerationConfig, validated_data: dict[str, Any]
+    ) -> GenerationConfig:
         raise ValidationError(
             {"detail": "Configurations are not edited in place: create a new one (a copy)."}
         )

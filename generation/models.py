@@ -84,7 +84,9 @@ class GenerationConfig(models.Model):
         max_length=32,
         choices=SAMPLER_CHOICES,
         default="euler_a",
-        error_messages={"invalid_choice": f"Unknown sampler %(value)r: choose one of {', '.join(SAMPLERS)}."},
+        error_messages={
+            "invalid_choice": f"Unknown sampler %(value)r: choose one of {', '.join(SAMPLERS)}."
+        },
     )
     steps = models.PositiveSmallIntegerField(default=20, validators=steps_validators)
     cfg = models.FloatField("CFG scale", default=7.0, validators=cfg_validators)
@@ -102,7 +104,9 @@ class GenerationConfig(models.Model):
     insert_trigger = models.BooleanField(
         default=True, help_text="Prepend the adapters' trigger tokens to the prompt."
     )
-    adapters = models.ManyToManyField(LoraAdapter, through="ConfigAdapter", blank=True)
+    adapters: models.ManyToManyField[LoraAdapter, ConfigAdapter] = models.ManyToManyField(
+        LoraAdapter, through="ConfigAdapter", blank=True
+    )
     fingerprint = models.CharField(max_length=64, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -60,10 +60,10 @@ def render_progress(*, study_id: int | None = None) -> RenderProgress:
     """Counts per status and throughput measured on recent renders (for the ETA)."""
     images = Image.objects.all() if study_id is None else study_images(study_id=study_id)
     counts = dict(images.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
-    recent = list(
+    recent: list[float] = list(
         Image.objects.filter(status=Image.Status.DONE, render_seconds__isnull=False)
         .order_by("-rendered_at")
-        .values_list("render_seconds", flat=True)[:50]
+        .values_list("render_seconds", flat=True)[:50]  # type: ignore[arg-type]
     )
     since = timezone.now() - timedelta(minutes=5)
     workers = (

@@ -37,10 +37,14 @@ class InRange:
         )
 
 
-steps_validators = [InRange(STEPS_MIN, STEPS_MAX, f"Steps must be between {STEPS_MIN} and {STEPS_MAX}.")]
+steps_validators = [
+    InRange(STEPS_MIN, STEPS_MAX, f"Steps must be between {STEPS_MIN} and {STEPS_MAX}.")
+]
 cfg_validators = [InRange(CFG_MIN, CFG_MAX, "CFG scale must be between 1 and 30.")]
 scale_validators = [InRange(SCALE_MIN, SCALE_MAX, "Adapter scale must be between -2 and 2.")]
-seed_validators = [InRange(SEED_MIN, SEED_MAX, f"Seed must be between 0 and {SEED_MAX} (2^32 - 1).")]
+seed_validators = [
+    InRange(SEED_MIN, SEED_MAX, f"Seed must be between 0 and {SEED_MAX} (2^32 - 1).")
+]
 
 
 def validate_size(value: int) -> None:

@@ -12,7 +12,14 @@ class CriterionInline(admin.TabularInline[Criterion, Study]):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin[Study]):
-    list_display = ["name", "status", "design", "seeds_per_prompt", "target_judgments", "created_at"]
+    list_display = [
+        "name",
+        "status",
+        "design",
+        "seeds_per_prompt",
+        "target_judgments",
+        "created_at",
+    ]
     list_filter = ["status", "design"]
     search_fields = ["name", "instructions"]
     filter_horizontal = ["prompts", "configs", "raters", "rater_groups", "excluded_raters"]
@@ -36,7 +43,16 @@ class PresentationAdmin(admin.ModelAdmin[Presentation]):
 
 @admin.register(Judgment)
 class JudgmentAdmin(admin.ModelAdmin[Judgment]):
-    list_display = ["id", "comparison", "rater", "criterion", "outcome", "winner", "response_ms", "flagged_fast"]
+    list_display = [
+        "id",
+        "comparison",
+        "rater",
+        "criterion",
+        "outcome",
+        "winner",
+        "response_ms",
+        "flagged_fast",
+    ]
     list_filter = ["outcome", "criterion__key", "flagged_fast", "comparison__study"]
     search_fields = ["rater__username"]
     raw_id_fields = ["presentation", "comparison", "winner"]

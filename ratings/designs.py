@@ -35,5 +35,9 @@ def design_pairs(
     if design == "one_factor":
         if params is None:
             raise ValueError("The 'one factor at a time' design needs each config's parameters.")
-        return [(a, b) for a, b in combinations(ids, 2) if len(differing_factors(params[a], params[b])) == 1]
+        return [
+            (a, b)
+            for a, b in combinations(ids, 2)
+            if len(differing_factors(params[a], params[b])) == 1
+        ]
     raise ValueError(f"Unknown study design {design!r}.")

@@ -61,8 +61,21 @@ def make_image(**fields: Any) -> Image:
 
 
 def make_study(*, n_configs: int = 3, n_prompts: int = 1, **fields: Any) -> Study:
-    samplers = ["euler_a", "ddim", "dpmpp_2m", "euler", "heun", "lms", "pndm", "unipc", "dpmpp_2m_karras"]
-    configs = [make_config(sampler=samplers[i % len(samplers)], cfg=5.0 + i // len(samplers)) for i in range(n_configs)]
+    samplers = [
+        "euler_a",
+        "ddim",
+        "dpmpp_2m",
+        "euler",
+        "heun",
+        "lms",
+        "pndm",
+        "unipc",
+        "dpmpp_2m_karras",
+    ]
+    configs = [
+        make_config(sampler=samplers[i % len(samplers)], cfg=5.0 + i // len(samplers))
+        for i in range(n_configs)
+    ]
     prompts = [PromptFactory() for _ in range(n_prompts)]
     fields.setdefault("name", f"study {Study.objects.count() + 1}")
     fields.setdefault("seeds_per_prompt", 1)

@@ -17,7 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")
+    }
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
         capture_output=True, text=True, timeout=120,
@@ -66,31 +70,65 @@ def test_login_and_home_for_each_role(client: Client) -> None:
 def test_api_reports_field_errors_with_the_shared_messages(client: Client) -> None:
     researcher(username="rita")
     client.login(username="rita", password="pw")
-    response = client.post("/api/configs/", {"sampler": "nope", "steps": 500, "width": 300}, content_type="application/json")
+    response = client.post(
+        "/api/configs/",
+        {"sampler": "nope", "steps": 500, "width": 300},
+        content_type="application/json",
+    )
     assert response.status_code == 400
     body = response.json()
     assert body["steps"] == ["Steps must be between 1 and 150."]
     assert "multiples of 8 between 256 and 1024" in body["width"][0]
     assert "sampler" in body
-    response = client.post("/api/prompts/", {"text": "ring (gold", "category": "band"}, content_type="application/json")
+    response = client.post(
+        "/api/prompts/", {"text": "ring (gold", "category": "band"}, content_type="application/json"
+    )
     assert response.status_code == 400
-    assert response.json()["text"] == ["Prompt syntax: Unbalanced '(' at position 6: it is never closed."]
+    assert response.json()["text"] == [
+        "Prompt syntax: Unbalanced '(' at position 6: it is never closed."
+    ]
     assert GenerationConfig.objects.count() == 0 and Prompt.objects.count() == 0
-    ok = client.post("/api/configs/", {"sampler": "ddim", "steps": 20, "width": 512, "height": 512}, content_type="application/json")
-    again = client.post("/api/configs/", {"sampler": "ddim", "steps": 20, "width": 512, "height": 512}, content_type="application/json")
-    assert ok.status_code == 201 and again.json()["id"] == ok.json()["id"] and again.json()["reused"]
+    ok = client.post(
+        "/api/configs/",
+        {"sampler": "ddim", "steps": 20, "width": 512, "height": 512},
+        content_type="application/json",
+    )
+    again = client.post(
+        "/api/configs/",
+        {"sampler": "ddim", "steps": 20, "width": 512, "height": 512},
+        content_type="application/json",
+    )
+    assert (
+        ok.status_code == 201 and again.json()["id"] == ok.json()["id"] and again.json()["reused"]
+    )
 
 
 @pytest.mark.django_db
 def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
     call_command("loupe_bootstrap")
-    counts = (Prompt.objects.count(), GenerationConfig.objects.count(), Image.objects.count(), Study.objects.count())
+    counts = (
+        Prompt.objects.count(),
+        GenerationConfig.objects.count(),
+        Image.objects.count(),
+        Study.objects.count(),
+    )
     call_command("loupe_bootstrap")
-    assert counts == (Prompt.objects.count(), GenerationConfig.objects.count(), Image.objects.count(), Study.objects.count())
+    assert counts == (
+        Prompt.objects.count(),
+        GenerationConfig.objects.count(),
+        Image.objects.count(),
+        Study.objects.count(),
+    )
     assert counts == (3, 7, 42, 1)
     assert client.login(username="researcher", password="loupe-research")
-    for url in ["/admin/ratings/study/", "/admin/generation/prompt/", "/admin/generation/generationconfig/",
-                "/admin/generation/image/?status__exact=pending", "/admin/ratings/comparison/", "/admin/ratings/judgment/",
-                f"/admin/generation/generationconfig/{GenerationConfig.objects.first().pk}/change/"]:  # type: ignore[union-attr]
+    for url in [
+        "/admin/ratings/study/",
+        "/admin/generation/prompt/",
+        "/admin/generation/generationconfig/",
+        "/admin/generation/image/?status__exact=pending",
+        "/admin/ratings/comparison/",
+        "/admin/ratings/judgment/",
+        f"/admin/generation/generationconfig/{GenerationConfig.objects.first().pk}/change/",
+    ]:  # type: ignore[union-attr]
         assert client.get(url).status_code == 200, url
     assert b"Demo: sampler" in client.get("/admin/ratings/study/").content

@@ -61,7 +61,11 @@ def config_create(
 
 
 def config_copy(
-    *, config: GenerationConfig, name: str = "", adapters: AdapterScales | None = None, **changes: Any
+    *,
+    config: GenerationConfig,
+    name: str = "",
+    adapters: AdapterScales | None = None,
+    **changes: Any,
 ) -> tuple[GenerationConfig, bool]:
     """A new configuration from an existing one with some parameters changed."""
     params = config.params() | changes

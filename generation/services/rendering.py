@@ -11,6 +11,7 @@ import secrets
 import socket
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from functools import partial
 from itertools import groupby
 from typing import TYPE_CHECKING, Any
 
@@ -126,7 +127,7 @@ def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
             if not taken:
                 continue
             Image.objects.filter(pk__in=taken, status=Status.PENDING).update(status=Status.QUEUED)
-            transaction.on_commit(lambda ids=taken: render_batch.delay(ids))
+            transaction.on_commit(partial(render_batch.delay, taken))
             sent += 1
     return sent
 
@@ -174,8 +175,12 @@ def image_store_result(
     Returns False (and deletes the new files) when the lease was lost to another worker.
     """
     master_bytes, display_bytes = _encode(picture)
-    master_name = default_storage.save(f"masters/{secrets.token_hex(16)}.png", ContentFile(master_bytes))
-    display_name = default_storage.save(f"img/{secrets.token_hex(16)}.webp", ContentFile(display_bytes))
+    master_name = default_storage.save(
+        f"masters/{secrets.token_hex(16)}.png", ContentFile(master_bytes)
+    )
+    display_name = default_storage.save(
+        f"img/{secrets.token_hex(16)}.webp", ContentFile(display_bytes)
+    )
     won = Image.objects.filter(pk=image.pk, claim=claim, status=Status.RENDERING).update(
         status=Status.DONE,
         file=master_name,

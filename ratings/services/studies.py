@@ -89,11 +89,17 @@ def study_launch(*, study: Study) -> LaunchResult:
         raise ValidationError(problems)
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
     params = {
-        c.pk: {**c.params(), "adapters": tuple((l.adapter.sha256, l.scale) for l in c.adapter_links.all())}
+        c.pk: {
+            **c.params(),
+            "adapters": tuple((a.adapter.sha256, a.scale) for a in c.adapter_links.all()),
+        }
         for c in configs
     }
     pairs = design_pairs(
-        design=study.design, config_ids=[c.pk for c in configs], params=params, baseline_id=study.baseline_id
+        design=study.design,
+        config_ids=[c.pk for c in configs],
+        params=params,
+        baseline_id=study.baseline_id,
     )
     wanted_configs = sorted({cid for pair in pairs for cid in pair})
     created = reused = comparisons = 0
@@ -109,7 +115,9 @@ def study_launch(*, study: Study) -> LaunchResult:
                     created += was_created
                     reused += not was_created
                 for a, b in pairs:
-                    _, was_created = comparison_create(study=study, first=images[a], second=images[b])
+                    _, was_created = comparison_create(
+                        study=study, first=images[a], second=images[b]
+                    )
                     comparisons += was_created
         if study.status == Study.Status.DRAFT:
             study.status = Study.Status.RENDERING

@@ -4,7 +4,13 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 
-from generation.models import ConfigAdapter, ConfigImmutableError, GenerationConfig, Image, LoraAdapter
+from generation.models import (
+    ConfigAdapter,
+    ConfigImmutableError,
+    GenerationConfig,
+    Image,
+    LoraAdapter,
+)
 from generation.services.configs import config_copy, config_create
 from tests.factories import PromptFactory, make_config, make_image
 
@@ -13,7 +19,9 @@ pytestmark = pytest.mark.django_db
 
 def test_config_create_reuses_identical_settings() -> None:
     first, created = config_create(name="a", sampler="ddim", steps=20, cfg=7, width=512, height=512)
-    again, created_again = config_create(name="b", sampler="ddim", steps=20, cfg=7.0, width=512, height=512)
+    again, created_again = config_create(
+        name="b", sampler="ddim", steps=20, cfg=7.0, width=512, height=512
+    )
     assert created and not created_again
     assert again.pk == first.pk
     assert GenerationConfig.objects.count() == 1
@@ -50,7 +58,9 @@ def test_config_fingerprint_includes_adapters() -> None:
         ("negative_prompt", "ornate (vintage", "Negative prompt syntax: Unbalanced '('"),
     ],
 )
-def test_config_create_rejects_bad_values_naming_the_field(field: str, value: object, message: str) -> None:
+def test_config_create_rejects_bad_values_naming_the_field(
+    field: str, value: object, message: str
+) -> None:
     with pytest.raises(ValidationError) as info:
         config_create(**{field: value})
     assert field in info.value.message_dict

@@ -17,7 +17,12 @@ def test_design_pairs_counts() -> None:
     ids = list(range(1, 13))
     assert len(design_pairs(design="all_pairs", config_ids=ids)) == 66
     assert len(design_pairs(design="vs_baseline", config_ids=ids, baseline_id=5)) == 11
-    params = {1: {"s": "a", "c": 7}, 2: {"s": "b", "c": 7}, 3: {"s": "a", "c": 9}, 4: {"s": "b", "c": 9}}
+    params = {
+        1: {"s": "a", "c": 7},
+        2: {"s": "b", "c": 7},
+        3: {"s": "a", "c": 9},
+        4: {"s": "b", "c": 9},
+    }
     assert design_pairs(design="one_factor", config_ids=[1, 2, 3, 4], params=params) == [
         (1, 2), (1, 3), (2, 4), (3, 4)
     ]  # fmt: skip
@@ -75,7 +80,9 @@ def test_comparison_images_must_differ_in_database() -> None:
     study = make_study()
     image = make_image()
     with pytest.raises(IntegrityError):
-        Comparison.objects.create(study=study, prompt=image.prompt, seed=1, image_a=image, image_b=image)
+        Comparison.objects.create(
+            study=study, prompt=image.prompt, seed=1, image_a=image, image_b=image
+        )
 
 
 def test_judgment_unique_per_rater_comparison_criterion() -> None:
@@ -83,7 +90,9 @@ def test_judgment_unique_per_rater_comparison_criterion() -> None:
     study_launch(study=study)
     comparison = Comparison.objects.get()
     person = rater()
-    shown = Presentation.objects.create(comparison=comparison, rater=person, left=comparison.image_a)
+    shown = Presentation.objects.create(
+        comparison=comparison, rater=person, left=comparison.image_a
+    )
     criterion = study.criteria.first()
     assert criterion is not None
     Judgment.objects.create(presentation=shown, comparison=comparison, rater=person, criterion=criterion,

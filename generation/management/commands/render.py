@@ -28,7 +28,9 @@ class Command(BaseCommand):
         statuses = [Image.Status.PENDING, Image.Status.QUEUED]
         images = study_images(study_id=study)
         if retry_failed:
-            images.filter(status=Image.Status.FAILED).update(status=Image.Status.PENDING, attempts=0)
+            images.filter(status=Image.Status.FAILED).update(
+                status=Image.Status.PENDING, attempts=0
+            )
         todo = list(images.filter(status__in=statuses).select_related("config", "prompt"))
         todo.sort(key=render_batch_key)
         size = max(1, settings.LOUPE_RENDER_BATCH)

@@ -31,7 +31,9 @@ class Command(BaseCommand):
             stored = np.asarray(PILImage.open(handle).convert("RGB"))
         fresh = np.asarray(result.image.convert("RGB"))
         if stored.shape == fresh.shape and np.array_equal(stored, fresh):
-            self.stdout.write(f"Image {image_id}: pixels match ({fresh.shape[1]}x{fresh.shape[0]}).")
+            self.stdout.write(
+                f"Image {image_id}: pixels match ({fresh.shape[1]}x{fresh.shape[0]})."
+            )
             return
         diff = (
             int(np.abs(stored.astype(int) - fresh.astype(int)).max())

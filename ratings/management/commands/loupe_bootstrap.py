@@ -66,12 +66,19 @@ class Command(BaseCommand):
             model = settings.LOUPE_MODEL
             # The built-in random models are for trying Loupe on a CPU: keep them small.
             size = 256 if model in BUILTIN_MODELS else 512
-            common = {"base_model": model, "negative_prompt": NEGATIVE, "width": size, "height": size}
+            common: dict[str, Any] = {
+                "base_model": model,
+                "negative_prompt": NEGATIVE,
+                "width": size,
+                "height": size,
+            }
             baseline, _ = config_create(name="Baseline: Euler a · 20 · CFG 7", **common, **BASELINE)
             configs = [baseline]
             for change in VARIATIONS:
                 label = ", ".join(f"{k} {v}" for k, v in change.items())
-                config, _ = config_create(name=f"Baseline with {label}", **common, **{**BASELINE, **change})
+                config, _ = config_create(
+                    name=f"Baseline with {label}", **common, **{**BASELINE, **change}
+                )
                 configs.append(config)
             study = Study.objects.filter(name=STUDY_NAME).first()
             if study is None:
