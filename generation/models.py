@@ -251,3 +251,22 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"Image {self.pk} ({self.status})"
+
+
+class WorkerHeartbeat(models.Model):
+    """What each render worker last said about itself (for the worker panel and /healthz)."""
+
+    node = models.CharField(max_length=200, unique=True, help_text="Celery node name or host:pid.")
+    host = models.CharField(max_length=200)
+    device = models.CharField(max_length=200, blank=True)
+    models_loaded = models.JSONField(default=list, blank=True)
+    images_rendered = models.PositiveIntegerField(default=0)
+    images_per_second = models.FloatField(null=True, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-last_seen"]
+
+    def __str__(self) -> str:
+        return self.node

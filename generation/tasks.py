@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from celery import shared_task
+from typing import Any
+
+from celery import Task, shared_task
+from celery.signals import worker_ready
 
 from generation.services import rendering
 
 
-@shared_task(acks_late=True, ignore_result=True)
-def render_batch(image_ids: list[int]) -> int:
-    return rendering.images_render(image_ids=[int(i) for i in image_ids])
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def render_batch(self: Task, image_ids: list[int]) -> int:  # type: ignore[type-arg]
+    return rendering.images_render(
+        image_ids=[int(i) for i in image_ids], node=self.request.hostname or None
+    )
 
 
 @shared_task(ignore_result=True)
@@ -20,3 +25,8 @@ def dispatch_pending() -> int:
 @shared_task(ignore_result=True)
 def sweep_leases() -> int:
     return rendering.leases_sweep()
+
+
+@worker_ready.connect
+def _announce(sender: Any = None, **kwargs: Any) -> None:
+    rendering.worker_heartbeat(node=getattr(sender, "hostname", None) or "worker")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import secrets
 import socket
+import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
@@ -22,7 +24,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from generation.models import Image
+from generation.models import Image, WorkerHeartbeat
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -209,8 +211,26 @@ def image_record_failure(*, image: Image, claim: str, reason: str) -> str | None
     return status if changed else None
 
 
+def worker_heartbeat(*, node: str, rendered: int = 0, seconds: float = 0.0) -> None:
+    """Record that this worker is alive, and its throughput. Safe to run any number of times."""
+    engine = _engine
+    fields: dict[str, Any] = {"host": socket.gethostname(), "last_seen": timezone.now()}
+    if engine is not None:
+        fields["device"] = engine.describe_device()
+        fields["models_loaded"] = engine.loaded_models()
+    beat, _ = WorkerHeartbeat.objects.update_or_create(node=node, defaults=fields)
+    if rendered:
+        speed = rendered / seconds if seconds > 0 else None
+        WorkerHeartbeat.objects.filter(pk=beat.pk).update(
+            images_rendered=F("images_rendered") + rendered, images_per_second=speed
+        )
+
+
 def images_render(
-    *, image_ids: Sequence[int], on_image: Callable[[Image, bool], None] | None = None
+    *,
+    image_ids: Sequence[int],
+    on_image: Callable[[Image, bool], None] | None = None,
+    node: str | None = None,
 ) -> int:
     """Claim and render a batch. Safe to run twice: a second run claims nothing.
 
@@ -224,6 +244,7 @@ def images_render(
 
     params = {image.pk: image_resolved_params(image) for image in images}
     reason = "Render failed without a reason"
+    started = time.monotonic()
     try:
         results = get_engine().render([spec_from_params(params[i.pk]) for i in images])
     except Exception as exc:  # noqa: BLE001 - a bad batch must never kill the worker
@@ -254,6 +275,11 @@ def images_render(
             on_image(image, ok)
     if retry:
         transaction.on_commit(lambda: images_dispatch(image_ids=retry))
+    worker_heartbeat(
+        node=node or f"{socket.gethostname()}:{os.getpid()}",
+        rendered=done,
+        seconds=time.monotonic() - started,
+    )
     return done
 
 

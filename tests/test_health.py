@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import OperationalError
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.test import Client
+from django.utils import timezone
+
+from generation.models import WorkerHeartbeat
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_reports_database_broker_and_recent_workers(client: Client) -> None:
+    WorkerHeartbeat.objects.create(node="w1@gpu-a", host="gpu-a", last_seen=timezone.now())
+    WorkerHeartbeat.objects.create(
+        node="old@gpu-b", host="gpu-b", last_seen=timezone.now() - timezone.timedelta(minutes=5)
+    )
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["status"] == "ok" and body["database"] == "ok"
+    assert body["render_workers_last_minute"] == 1 and body["workers"][0]["node"] == "w1@gpu-a"
+
+
+def _broken_cursor(*args: Any, **kwargs: Any) -> Any:
+    raise OperationalError("connection to server at 127.0.0.1 port 5432 failed")
+
+
+def test_database_outage_gives_plain_503_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    client = Client(raise_request_exception=False)
+    monkeypatch.setattr(BaseDatabaseWrapper, "cursor", _broken_cursor)
+    client.cookies["sessionid"] = "x" * 32  # forces a session lookup in the database
+    page = client.get("/")
+    assert page.status_code == 503
+    assert page["Content-Type"].startswith("text/plain")
+    assert b"cannot reach its database" in page.content and b"Traceback" not in page.content
+    health = client.get("/healthz")
+    assert health.status_code == 503 and health.json()["database"].startswith("OperationalError")
+    monkeypatch.undo()
+    assert client.get("/healthz").status_code == 200  # recovers by itself
