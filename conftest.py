@@ -33,3 +33,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 @pytest.fixture(autouse=True)
 def _media_root(tmp_path: Path, settings: pytest.FixtureRequest) -> None:
     settings.MEDIA_ROOT = tmp_path / "media"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    # Rolled-back tests reuse ids: a cached report from one test must not leak into the next.
+    from django.core.cache import cache
+
+    cache.clear()

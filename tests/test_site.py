@@ -132,3 +132,14 @@ def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
     ]:  # type: ignore[union-attr]
         assert client.get(url).status_code == 200, url
     assert b"Demo: sampler" in client.get("/admin/ratings/study/").content
+
+
+@pytest.mark.django_db
+def test_api_accepts_token_auth_without_a_session(client: Client) -> None:
+    from rest_framework.authtoken.models import Token
+
+    person = researcher(username="tok")
+    token = Token.objects.create(user=person)
+    response = client.get("/api/prompts/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200 and response.json()["results"] == []
+    assert client.get("/api/prompts/").status_code == 403

@@ -1,0 +1,313 @@
+"""REST API for a study's analysis (researchers only): the numbers the dashboard shows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import ValidationError
+from rest_framework.renderers import BaseRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ratings import export, reports
+from ratings.models import Criterion, Study
+from ratings.services.raters import rater_exclude, rater_restore
+
+CRITERION_PARAM = OpenApiParameter(
+    "criterion",
+    OpenApiTypes.STR,
+    description="A criterion key of the study (e.g. prompt_adherence); omit for all criteria together.",
+)
+
+
+def _study_and_criterion(request: Request, study_id: int) -> tuple[Study, Criterion | None]:
+    study = get_object_or_404(Study, pk=study_id)
+    key = request.query_params.get("criterion", "")
+    try:
+        return study, reports.criterion_for(study=study, key=key)
+    except Criterion.DoesNotExist:
+        keys = ", ".join(study.criteria.values_list("key", flat=True))
+        raise ValidationError(
+            {"criterion": [f"Unknown criterion {key!r} for this study: use one of {keys}."]}
+        ) from None
+
+
+# --------------------------------------------------------------------------- serializers
+
+
+class WinRateRowSerializer(serializers.Serializer[Any]):
+    factor = serializers.CharField()
+    factor_label = serializers.CharField()
+    level = serializers.CharField()
+    level_label = serializers.CharField()
+    wins = serializers.FloatField()
+    losses = serializers.FloatField()
+    ties = serializers.FloatField()
+    both_bad = serializers.FloatField(help_text="Counted half a win each way, like a tie.")
+    votes = serializers.FloatField()
+    win_rate = serializers.FloatField(allow_null=True, help_text="Ties and both-bad count half.")
+    ci_low = serializers.FloatField(help_text="Wilson 95 % interval.")
+    ci_high = serializers.FloatField()
+    p_value = serializers.FloatField(help_text="Exact binomial test, decisive votes, against 50 %.")
+    p_holm = serializers.FloatField(help_text="Holm-adjusted across the table.")
+    votes_needed = serializers.IntegerField(
+        help_text="More decisive votes needed to detect a 60 % win rate (α 0.05, power 0.8)."
+    )
+    confounded_share = serializers.FloatField()
+    descriptive = serializers.BooleanField(
+        help_text="Some votes come from comparisons differing in more than this factor."
+    )
+
+
+class WinRateReportSerializer(serializers.Serializer[Any]):
+    criterion = serializers.CharField(allow_null=True)
+    judgments = serializers.IntegerField()
+    detect_win_rate = serializers.FloatField()
+    rows = WinRateRowSerializer(many=True)
+
+
+class LeaderboardRowSerializer(serializers.Serializer[Any]):
+    config_id = serializers.IntegerField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    name = serializers.CharField()
+    strength = serializers.FloatField(help_text="Bradley–Terry log-strength, centred on zero.")
+    ci_low = serializers.FloatField(help_text="95 % bootstrap interval (raters × prompts).")
+    ci_high = serializers.FloatField()
+    rank = serializers.IntegerField()
+    rank_low = serializers.IntegerField()
+    rank_high = serializers.IntegerField()
+    p_best = serializers.FloatField()
+    judgments = serializers.FloatField()
+    p_vs_baseline = serializers.FloatField(allow_null=True)
+
+
+class LeaderboardReportSerializer(serializers.Serializer[Any]):
+    criterion = serializers.CharField(allow_null=True)
+    judgments = serializers.IntegerField()
+    raters = serializers.IntegerField()
+    prompts = serializers.IntegerField()
+    n_boot = serializers.IntegerField()
+    baseline_id = serializers.IntegerField(allow_null=True)
+    rows = LeaderboardRowSerializer(many=True)
+
+
+class FactorEffectRowSerializer(serializers.Serializer[Any]):
+    factor = serializers.CharField()
+    factor_label = serializers.CharField()
+    level = serializers.CharField()
+    level_label = serializers.CharField()
+    reference = serializers.CharField()
+    reference_label = serializers.CharField()
+    beta = serializers.FloatField(help_text="Log-odds effect of this level against the reference.")
+    se = serializers.FloatField()
+    ci_low = serializers.FloatField()
+    ci_high = serializers.FloatField()
+    p_vs_baseline = serializers.FloatField(
+        help_text="Model-implied P(baseline with this level beats the baseline)."
+    )
+    p_low = serializers.FloatField()
+    p_high = serializers.FloatField()
+
+
+class FactorEffectsReportSerializer(serializers.Serializer[Any]):
+    criterion = serializers.CharField(allow_null=True)
+    judgments = serializers.FloatField()
+    position_bias = serializers.FloatField(allow_null=True, help_text="γ: log-odds of the left.")
+    position_ci_low = serializers.FloatField(allow_null=True)
+    position_ci_high = serializers.FloatField(allow_null=True)
+    p_left = serializers.FloatField(allow_null=True)
+    rows = FactorEffectRowSerializer(many=True)
+
+
+class RaterRowSerializer(serializers.Serializer[Any]):
+    rater_id = serializers.IntegerField()
+    username = serializers.CharField()
+    excluded = serializers.BooleanField()
+    judgments = serializers.IntegerField()
+    median_ms = serializers.FloatField(allow_null=True)
+    fast_share = serializers.FloatField()
+    decisive = serializers.IntegerField()
+    left_rate = serializers.FloatField(allow_null=True)
+    left_p = serializers.FloatField()
+    repeats = serializers.IntegerField()
+    flip_rate = serializers.FloatField(allow_null=True)
+    gold = serializers.IntegerField()
+    gold_accuracy = serializers.FloatField(allow_null=True)
+    agreement_n = serializers.IntegerField()
+    agreement = serializers.FloatField(allow_null=True)
+    flags = serializers.ListField(child=serializers.CharField())
+
+
+class AlphaSerializer(serializers.Serializer[Any]):
+    criterion = serializers.CharField()
+    label = serializers.CharField()  # type: ignore[assignment]
+    alpha = serializers.FloatField(allow_null=True, help_text="Krippendorff's α, nominal.")
+    units = serializers.IntegerField()
+
+
+class RaterReportSerializer(serializers.Serializer[Any]):
+    rows = RaterRowSerializer(many=True)
+    alpha = AlphaSerializer(many=True)
+    self_agreement = serializers.FloatField(allow_null=True)
+    flagged = serializers.IntegerField()
+    excluded = serializers.IntegerField()
+
+
+class RaterActionSerializer(serializers.Serializer[Any]):
+    excluded = serializers.BooleanField()
+    changed = serializers.BooleanField()
+
+
+# --------------------------------------------------------------------------- views
+
+
+class WinRatesApi(APIView):
+    @extend_schema(
+        operation_id="study_win_rates",
+        parameters=[CRITERION_PARAM],
+        responses=WinRateReportSerializer,
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        study, criterion = _study_and_criterion(request, study_id)
+        report = reports.study_win_rates(study=study, criterion=criterion)
+        return Response(WinRateReportSerializer(report).data)
+
+
+class LeaderboardApi(APIView):
+    @extend_schema(
+        operation_id="study_leaderboard",
+        parameters=[CRITERION_PARAM],
+        responses=LeaderboardReportSerializer,
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        study, criterion = _study_and_criterion(request, study_id)
+        report = reports.study_leaderboard(study=study, criterion=criterion)
+        return Response(LeaderboardReportSerializer(report).data)
+
+
+class FactorEffectsApi(APIView):
+    @extend_schema(
+        operation_id="study_factor_effects",
+        parameters=[CRITERION_PARAM],
+        responses=FactorEffectsReportSerializer,
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        study, criterion = _study_and_criterion(request, study_id)
+        report = reports.study_factor_effects(study=study, criterion=criterion)
+        return Response(FactorEffectsReportSerializer(report).data)
+
+
+class RatersApi(APIView):
+    @extend_schema(
+        operation_id="study_raters",
+        parameters=[CRITERION_PARAM],
+        responses=RaterReportSerializer,
+        description="Rater quality over all criteria (the criterion parameter is accepted and "
+        "checked, for symmetry with the other endpoints); α is reported per criterion.",
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        study, _ = _study_and_criterion(request, study_id)
+        return Response(RaterReportSerializer(reports.study_raters(study=study)).data)
+
+
+class RaterExclusionApi(APIView):
+    @extend_schema(
+        operation_id="study_rater_exclude",
+        request=None,
+        responses=RaterActionSerializer,
+        description="Leave the rater out of every figure of the study. Idempotent.",
+    )
+    def post(self, request: Request, study_id: int, rater_id: int) -> Response:
+        study = get_object_or_404(Study, pk=study_id)
+        user = get_object_or_404(get_user_model(), pk=rater_id)
+        try:
+            changed = rater_exclude(study=study, rater=user, by=request.user)
+        except DjangoValidationError as error:
+            raise ValidationError({"rater": error.messages}) from error
+        return Response({"excluded": True, "changed": changed})
+
+    @extend_schema(
+        operation_id="study_rater_restore",
+        request=None,
+        responses=RaterActionSerializer,
+        description="Count the rater's judgments again. Idempotent.",
+    )
+    def delete(self, request: Request, study_id: int, rater_id: int) -> Response:
+        study = get_object_or_404(Study, pk=study_id)
+        user = get_object_or_404(get_user_model(), pk=rater_id)
+        changed = rater_restore(study=study, rater=user, by=request.user)
+        return Response({"excluded": False, "changed": changed})
+
+
+class CSVRenderer(BaseRenderer):
+    media_type = "text/csv"
+    format = "csv"
+    charset = "utf-8"
+
+    def render(
+        self, data: Any, accepted_media_type: str | None = None, renderer_context: Any = None
+    ) -> bytes:
+        # Only errors reach the renderer (exports stream past it): say them in one line.
+        return str(data.get("detail", data) if isinstance(data, dict) else data).encode()
+
+
+class JSONLinesRenderer(JSONRenderer):
+    media_type = "application/x-ndjson"
+    format = "jsonl"
+
+
+class _ExportApi(APIView):
+    ext = ""
+    content_type = ""
+
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
+        study, criterion = _study_and_criterion(request, study_id)
+        records = export.judgment_records(study=study, criterion=criterion)
+        lines = export.csv_lines(records) if self.ext == "csv" else export.jsonl_lines(records)
+        response = StreamingHttpResponse(lines, content_type=self.content_type)
+        name = export.export_filename(study, criterion, self.ext)
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        response["Cache-Control"] = "no-store"
+        return response
+
+
+class JudgmentsCsvApi(_ExportApi):
+    ext = "csv"
+    content_type = "text/csv; charset=utf-8"
+    renderer_classes = [CSVRenderer]
+
+    @extend_schema(
+        operation_id="study_judgments_csv",
+        parameters=[CRITERION_PARAM],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Streamed CSV.")
+        },
+    )
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
+        return super().get(request, study_id)
+
+
+class JudgmentsJsonlApi(_ExportApi):
+    ext = "jsonl"
+    content_type = "application/x-ndjson; charset=utf-8"
+    renderer_classes = [JSONLinesRenderer, JSONRenderer]
+
+    @extend_schema(
+        operation_id="study_judgments_jsonl",
+        parameters=[CRITERION_PARAM],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="Streamed JSON lines, one judgment a line."
+            )
+        },
+    )
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
+        return super().get(request, study_id)
