@@ -6,6 +6,9 @@ os.environ.setdefault("SECRET_KEY", "test-only-secret-key-not-for-production-use
 os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Django's test client logs in without a request, which django-axes refuses; the throttling
+# test switches it back on.
+os.environ.setdefault("AXES_ENABLED", "0")
 
 from evalsite.settings import *  # noqa: E402,F403
 

@@ -65,7 +65,9 @@ def test_same_prompt_and_seed_differ_only_by_config(django_capture_on_commit_cal
     assert not np.array_equal(a, b)
 
 
-def test_dispatch_groups_by_model_state_and_batch_size(sent: list[list[int]], settings: Any) -> None:
+def test_dispatch_groups_by_model_state_and_batch_size(
+    sent: list[list[int]], settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
     settings.LOUPE_RENDER_BATCH = 3
     prompt = PromptFactory()
     euler = make_config(sampler="euler")
@@ -73,7 +75,8 @@ def test_dispatch_groups_by_model_state_and_batch_size(sent: list[list[int]], se
     for seed in range(4):
         make_image(config=euler, prompt=prompt, seed=seed)
         make_image(config=ddim, prompt=prompt, seed=seed)
-    assert rendering.images_dispatch() == 4
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rendering.images_dispatch() == 4
     by_config = [{Image.objects.get(pk=pk).config_id for pk in batch} for batch in sent]
     assert all(len(configs) == 1 for configs in by_config)
     assert sorted(len(b) for b in sent) == [1, 1, 3, 3]
@@ -136,13 +139,16 @@ def test_trigger_token_is_inserted_when_asked(tmp_path: Path) -> None:
     )
 
 
-def test_sweeper_requeues_expired_leases_and_fails_after_last_attempt(sent: list[list[int]]) -> None:
+def test_sweeper_requeues_expired_leases_and_fails_after_last_attempt(
+    sent: list[list[int]], django_capture_on_commit_callbacks: Any
+) -> None:
     alive, expired, exhausted = (make_image(seed=s) for s in range(3))
     past = timezone.now() - timedelta(seconds=5)
     Image.objects.filter(pk=alive.pk).update(status="rendering", lease_expires_at=timezone.now() + timedelta(minutes=5))
     Image.objects.filter(pk=expired.pk).update(status="rendering", lease_expires_at=past, attempts=1)
     Image.objects.filter(pk=exhausted.pk).update(status="rendering", lease_expires_at=past, attempts=3)
-    assert rendering.leases_sweep() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rendering.leases_sweep() == 2
     statuses = dict(Image.objects.values_list("pk", "status"))
     assert statuses == {alive.pk: "rendering", expired.pk: "queued", exhausted.pk: "failed"}
     assert sent == [[expired.pk]]
