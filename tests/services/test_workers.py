@@ -21,8 +21,7 @@ from tests.factories import make_study
 
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-# A Redis database of its own, so no stray worker elsewhere on the machine takes our tasks.
-BROKER = os.environ.get("CELERY_BROKER_URL", "").rsplit("/", 1)[0] + "/13"
+BROKER = os.environ.get("CELERY_BROKER_URL", "")
 
 
 @pytest.fixture
@@ -48,14 +47,12 @@ def workers(tmp_path: Path, settings: Any) -> Iterator[list[subprocess.Popen[byt
         )  # fmt: skip
         for i in range(2)
     ]
-    old = (celery_app.conf.task_always_eager, celery_app.conf.broker_url)
+    eager = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = False
-    celery_app.conf.broker_url = BROKER
-    celery_app.pool.force_close_all()
     try:
         yield procs
     finally:
-        celery_app.conf.task_always_eager, celery_app.conf.broker_url = old
+        celery_app.conf.task_always_eager = eager
         for proc in procs:
             proc.terminate()
         for proc in procs:
