@@ -67,7 +67,12 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: a database outage is a 503 with a plain message, never a traceback."""
     error = sys.exc_info()[1]
     if isinstance(error, DatabaseError):
-        return HttpResponse(DB_DOWN, status=503, content_type="text/plain; charset=utf-8", headers={"Retry-After": "30"})
+        return HttpResponse(
+            DB_DOWN,
+            status=503,
+            content_type="text/plain; charset=utf-8",
+            headers={"Retry-After": "30"},
+        )
     html = loader.get_template("500.html").render({})
     return HttpResponse(html, status=500)
 

@@ -217,17 +217,22 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "render"
 CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_BEAT_SCHEDULE = {
-    "sweep-expired-leases": {"task": "generation.tasks.sweep_leases", "schedule": 60.0},
-}
 
 # Loupe
 LOUPE_MODEL: str = env.str("LOUPE_MODEL", default="tiny-random")
 LOUPE_RENDER_BATCH: int = env.int("LOUPE_RENDER_BATCH", default=8)
 LOUPE_LEASE_SECONDS: int = env.int("LOUPE_LEASE_SECONDS", default=600)
+LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=3600)
+LOUPE_SWEEP_SECONDS: float = env.float("LOUPE_SWEEP_SECONDS", default=60.0)
 LOUPE_MAX_ATTEMPTS: int = env.int("LOUPE_MAX_ATTEMPTS", default=3)
 LOUPE_RENDER_DEVICE: str | None = env.str("LOUPE_RENDER_DEVICE", default="") or None
 LOUPE_TORCH_COMPILE: bool = env.bool("LOUPE_TORCH_COMPILE", default=False)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-expired-leases": {
+        "task": "generation.tasks.sweep_leases",
+        "schedule": LOUPE_SWEEP_SECONDS,
+    },
+}
 CELERY_TASK_TIME_LIMIT: int = env.int("LOUPE_TASK_TIME_LIMIT", default=1800)
 CELERY_TASK_SOFT_TIME_LIMIT: int = CELERY_TASK_TIME_LIMIT - 60
 
@@ -237,3 +242,16 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
 }
+
+# Metric scorers
+# Automatic metrics computed on the render workers from local model folders, e.g.
+# LOUPE_SCORERS=clip=/models/clip-vit-l14,aesthetic=/models/laion-aesthetic
+# Names start with `clip` or `aesthetic` (a suffix tells two apart: clip-b32). Empty: scoring off.
+LOUPE_SCORERS: dict[str, str] = env.dict("LOUPE_SCORERS", default={})
+for _metric, _path in LOUPE_SCORERS.items():
+    _kind = _metric.replace("-", "_").replace(".", "_").split("_", 1)[0]
+    if _kind not in {"clip", "aesthetic"} or len(_metric) > 40 or not _path.strip():
+        raise ImproperlyConfigured(
+            f"LOUPE_SCORERS entry {_metric}={_path!r}: write name=/local/path, with a name of at "
+            "most 40 characters starting with clip or aesthetic (e.g. clip=/models/clip-vit-l14)."
+        )

@@ -7,7 +7,15 @@ from django.core.exceptions import ValidationError
 from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 
-from generation.models import ConfigAdapter, GenerationConfig, Image, LoraAdapter, Prompt
+from generation.models import (
+    ConfigAdapter,
+    GenerationConfig,
+    Image,
+    ImageScore,
+    LoraAdapter,
+    Prompt,
+    WorkerHeartbeat,
+)
 from generation.services.configs import config_fingerprint, config_refresh_fingerprint
 
 
@@ -93,3 +101,16 @@ class ImageAdmin(admin.ModelAdmin[Image]):
         "token", "claim", "lease_expires_at", "attempts", "render_seconds", "worker_host",
         "versions", "params", "file", "display_file", "created_at", "rendered_at",
     ]  # fmt: skip
+
+
+@admin.register(ImageScore)
+class ImageScoreAdmin(admin.ModelAdmin[ImageScore]):
+    list_display = ["id", "image", "metric", "value", "model_path", "created_at"]
+    list_filter = ["metric"]
+    raw_id_fields = ["image"]
+
+
+@admin.register(WorkerHeartbeat)
+class WorkerHeartbeatAdmin(admin.ModelAdmin[WorkerHeartbeat]):
+    list_display = ["node", "host", "device", "images_rendered", "images_per_second", "last_seen"]
+    readonly_fields = ["started_at", "last_seen"]

@@ -5,12 +5,42 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import mixins, serializers, viewsets
+from django.db.models import ProtectedError
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
 
-from generation.models import ConfigAdapter, GenerationConfig, Image, LoraAdapter, Prompt
-from generation.services.configs import config_create
-from generation.validation import scale_validators, validate_compel_level, validate_sampler
+from generation.models import (
+    ConfigAdapter,
+    GenerationConfig,
+    Image,
+    LoraAdapter,
+    Prompt,
+)
+from generation.selectors import builder_preview
+from generation.services.configs import (
+    adapter_register,
+    adapter_upload,
+    config_create,
+    config_drafts_validate,
+    config_factor_levels_expand,
+    config_update,
+    configs_create_from_drafts,
+    prompts_import_csv,
+)
+from generation.validation import (
+    cfg_validators,
+    scale_validators,
+    steps_validators,
+    validate_compel_level,
+    validate_negative_prompt,
+    validate_sampler,
+    validate_size,
+)
 
 
 def _as_drf(error: DjangoValidationError) -> ValidationError:
@@ -27,10 +57,41 @@ class PromptSerializer(serializers.ModelSerializer[Prompt]):
 
 
 class LoraAdapterSerializer(serializers.ModelSerializer[LoraAdapter]):
+    """Register by `upload` (multipart .safetensors) or by `weights` (a path on the server)."""
+
+    weights = serializers.CharField(required=False, max_length=500)
+    upload = serializers.FileField(write_only=True, required=False)
+
     class Meta:
         model = LoraAdapter
-        fields = ["id", "name", "weights", "sha256", "trigger_token", "default_scale", "created_at"]
-        read_only_fields = ["sha256", "weights"]
+        fields = [
+            "id", "name", "weights", "upload", "sha256", "trigger_token", "default_scale",
+            "created_at",
+        ]  # fmt: skip
+        read_only_fields = ["sha256"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is None and bool(attrs.get("upload")) == bool(attrs.get("weights")):
+            raise ValidationError(
+                {"weights": "Upload a .safetensors file or give a path, not both."}
+            )
+        return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> LoraAdapter:
+        upload = validated_data.pop("upload", None)
+        try:
+            if upload is not None:
+                return adapter_upload(upload=upload, **validated_data)
+            return adapter_register(**validated_data)
+        except DjangoValidationError as error:
+            raise _as_drf(error) from error
+
+    def update(self, instance: LoraAdapter, validated_data: dict[str, Any]) -> LoraAdapter:
+        if "weights" in validated_data or "upload" in validated_data:
+            raise ValidationError(
+                {"weights": "Weights are fixed once registered: register a new adapter."}
+            )
+        return super().update(instance, validated_data)
 
 
 class ConfigAdapterSerializer(serializers.ModelSerializer[ConfigAdapter]):
@@ -75,29 +136,197 @@ class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
     def update(
         self, instance: GenerationConfig, validated_data: dict[str, Any]
     ) -> GenerationConfig:
-        raise ValidationError(
-            {"detail": "Configurations are not edited in place: create a new one (a copy)."}
+        """Edit in place while nothing has rendered; afterwards only the name may change."""
+        links = validated_data.pop("adapter_links", None)
+        adapters = (
+            [(link.adapter, link.scale) for link in instance.adapter_links.all()]
+            if links is None
+            else [(link["adapter"], link["scale"]) for link in links]
         )
+        name = validated_data.pop("name", instance.name)
+        try:
+            return config_update(config=instance, name=name, adapters=adapters, **validated_data)
+        except DjangoValidationError as error:
+            raise _as_drf(error) from error
+
+
+class PromptImportSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(required=False, help_text="CSV file (multipart).")
+    csv = serializers.CharField(required=False, help_text="Or the CSV text itself.")
 
 
 class PromptViewSet(viewsets.ModelViewSet[Prompt]):
     queryset = Prompt.objects.all()
     serializer_class = PromptSerializer
+    attribute_filters = ["category", "material", "setting", "stone", "background", "style"]
+
+    def get_queryset(self) -> Any:
+        prompts = Prompt.objects.all()
+        for name in self.attribute_filters:
+            value = self.request.query_params.get(name)
+            if value:
+                prompts = prompts.filter(**{name: value})
+        return prompts
+
+    def perform_destroy(self, instance: Prompt) -> None:
+        try:
+            instance.delete()
+        except ProtectedError as error:
+            raise ValidationError({"detail": "This prompt has images: keep it."}) from error
+
+    @extend_schema(request=PromptImportSerializer, responses={201: PromptSerializer(many=True)})
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[MultiPartParser, FormParser, JSONParser],
+    )
+    def import_csv(self, request: Request) -> Response:
+        """All-or-nothing CSV import; 400 lists every bad row as "Line N: field: message"."""
+        body = PromptImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data.get("file")
+        text = upload.read().decode("utf-8", errors="replace") if upload else None
+        text = text if text is not None else body.validated_data.get("csv", "")
+        if not text:
+            raise ValidationError({"file": "Send a CSV file (multipart) or its text as csv."})
+        try:
+            prompts = prompts_import_csv(text=text)
+        except DjangoValidationError as error:
+            raise ValidationError({"rows": error.messages}) from error
+        return Response(PromptSerializer(prompts, many=True).data, status=status.HTTP_201_CREATED)
 
 
-class LoraAdapterViewSet(viewsets.ReadOnlyModelViewSet[LoraAdapter]):
-    queryset = LoraAdapter.objects.all()
-    serializer_class = LoraAdapterSerializer
-
-
-class GenerationConfigViewSet(
+class LoraAdapterViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet[GenerationConfig],
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet[LoraAdapter],
 ):
+    queryset = LoraAdapter.objects.all()
+    serializer_class = LoraAdapterSerializer
+    parser_classes = [JSONParser, MultiPartParser, FormParser]
+
+
+class FactorLevelsSerializer(serializers.Serializer[Any]):
+    """Levels per factor; the first level of each is the baseline for one_factor."""
+
+    sampler = serializers.ListField(
+        child=serializers.CharField(validators=[validate_sampler]), required=False
+    )
+    steps = serializers.ListField(
+        child=serializers.IntegerField(validators=steps_validators), required=False
+    )
+    cfg = serializers.ListField(
+        child=serializers.FloatField(validators=cfg_validators), required=False
+    )
+    compel_level = serializers.ListField(
+        child=serializers.CharField(validators=[validate_compel_level]), required=False
+    )
+    negative_prompt = serializers.ListField(
+        child=serializers.CharField(allow_blank=True, validators=[validate_negative_prompt]),
+        required=False,
+    )
+    adapter_scale = serializers.ListField(
+        child=serializers.FloatField(validators=scale_validators), required=False
+    )
+    vae = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+
+
+class ConfigBuildSerializer(serializers.Serializer[Any]):
+    mode = serializers.ChoiceField(choices=["factorial", "one_factor"], default="factorial")
+    levels = FactorLevelsSerializer()
+    adapter = serializers.PrimaryKeyRelatedField(
+        queryset=LoraAdapter.objects.all(), required=False, allow_null=True
+    )
+    name_prefix = serializers.CharField(required=False, allow_blank=True, default="")
+    base_model = serializers.CharField(required=False, default="tiny-random")
+    width = serializers.IntegerField(validators=[validate_size], default=512)
+    height = serializers.IntegerField(validators=[validate_size], default=512)
+    insert_trigger = serializers.BooleanField(default=True)
+    prompts = serializers.IntegerField(min_value=1, default=1, help_text="For the counts.")
+    seeds = serializers.IntegerField(min_value=1, max_value=64, default=2)
+    dry_run = serializers.BooleanField(default=False, help_text="Preview only; create nothing.")
+
+
+def _draft_json(draft: Any, existing: GenerationConfig | None) -> dict[str, Any]:
+    return {
+        "name": draft.name,
+        "params": draft.params,
+        "adapters": [{"adapter": a.pk, "scale": s} for a, s in draft.adapters],
+        "levels": draft.levels,
+        "fingerprint": draft.fingerprint,
+        "existing_id": existing.pk if existing is not None else None,
+    }
+
+
+class GenerationConfigViewSet(viewsets.ModelViewSet[GenerationConfig]):
     queryset = GenerationConfig.objects.prefetch_related("adapter_links")
     serializer_class = GenerationConfigSerializer
+
+    def perform_destroy(self, instance: GenerationConfig) -> None:
+        try:
+            instance.delete()
+        except ProtectedError as error:
+            raise ValidationError(
+                {"detail": "This configuration has images or is a study baseline: keep it."}
+            ) from error
+
+    @extend_schema(request=ConfigBuildSerializer, responses={200: dict, 201: dict})
+    @action(detail=False, methods=["post"])
+    def build(self, request: Request) -> Response:
+        """Many configurations from factor levels (full factorial or one factor at a time).
+
+        With dry_run, returns the preview only: configs (with existing_id when reused), and
+        the comparisons, images and estimated seconds each study design would need.
+        """
+        body = ConfigBuildSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        base = {k: data[k] for k in ("base_model", "width", "height", "insert_trigger")}
+        try:
+            drafts = config_factor_levels_expand(
+                base=base,
+                levels=data["levels"],
+                mode=data["mode"],
+                adapter=data.get("adapter"),
+                name_prefix=data["name_prefix"],
+            )
+            config_drafts_validate(drafts=drafts)
+        except DjangoValidationError as error:
+            raise _as_drf(error) from error
+        preview = builder_preview(
+            drafts=drafts,
+            prompts=data["prompts"],
+            seeds=data["seeds"],
+            base_model=base["base_model"],
+        )
+        payload: dict[str, Any] = {
+            "configs": [_draft_json(d, preview.existing.get(d.fingerprint)) for d in drafts],
+            "designs": [
+                {
+                    "design": c.design,
+                    "label": c.label,
+                    "configs_used": c.configs_used,
+                    "pairs_per_prompt_seed": c.pairs_per_cell,
+                    "comparisons": c.comparisons,
+                    "images": c.images,
+                    "estimated_seconds": c.seconds,
+                    "problem": c.problem,
+                }
+                for c in preview.counts
+            ],
+            "seconds_per_image": preview.estimate.seconds_per_image,
+            "measured": preview.estimate.measured,
+        }
+        if data["dry_run"]:
+            return Response(payload)
+        results = configs_create_from_drafts(drafts=drafts)
+        payload["configs"] = [
+            {**GenerationConfigSerializer(c).data, "reused": not created} for c, created in results
+        ]
+        return Response(payload, status=status.HTTP_201_CREATED)
 
 
 class ImageSerializer(serializers.ModelSerializer[Image]):
@@ -107,6 +336,7 @@ class ImageSerializer(serializers.ModelSerializer[Image]):
             "id", "config", "prompt", "seed", "status", "attempts", "error", "render_seconds",
             "worker_host", "versions", "params", "file", "display_file", "rendered_at",
         ]  # fmt: skip
+        read_only_fields = fields
 
 
 class ImageViewSet(viewsets.ReadOnlyModelViewSet[Image]):

@@ -270,3 +270,25 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return self.node
+
+
+class ImageScore(models.Model):
+    """An automatic metric's score of one image (CLIP similarity, aesthetic predictor, …).
+
+    A reference to validate against people, never a substitute for them: see the analysis.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="scores")
+    metric = models.CharField(max_length=40, help_text="Metric name from LOUPE_SCORERS.")
+    value = models.FloatField()
+    model_path = models.CharField(max_length=500, help_text="Where the scorer's model was read.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["image_id", "metric"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "metric"], name="image_score_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.value:.3f} (image {self.image_id})"

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from generation.models import Image
+from generation.models import GenerationConfig, Image, Prompt
+
+if TYPE_CHECKING:
+    from generation.services.configs import ConfigDraft
 
 
 @dataclass(frozen=True)
@@ -81,4 +86,164 @@ def render_progress(*, study_id: int | None = None) -> RenderProgress:
         failed=counts.get(Image.Status.FAILED, 0),
         seconds_per_image=statistics.median(recent) if recent else None,
         active_workers=workers,
+    )
+
+
+# --- Builder preview (issue 4) --------------------------------------------------------------
+
+# Seconds per image when nothing has been measured yet. tiny-random renders 256² in a blink on
+# a CPU; SD 1.5 at 512² and 20–30 steps takes a few seconds on one GPU.
+DEFAULT_SECONDS_PER_IMAGE: dict[str, float] = {"tiny-random": 0.5, "sd15-random": 3.0}
+DEFAULT_SECONDS_PER_IMAGE_OTHER = 3.0
+
+
+@dataclass(frozen=True)
+class RenderEstimate:
+    seconds_per_image: float
+    measured: bool
+    workers: int
+
+    def seconds(self, images: int) -> float:
+        return images * self.seconds_per_image / max(1, self.workers)
+
+
+def render_estimate(*, base_model: str) -> RenderEstimate:
+    """Throughput measured on recent renders, else a documented default for the model."""
+    progress = render_progress()
+    if progress.seconds_per_image is not None:
+        return RenderEstimate(progress.seconds_per_image, True, max(1, progress.active_workers))
+    default = DEFAULT_SECONDS_PER_IMAGE.get(base_model, DEFAULT_SECONDS_PER_IMAGE_OTHER)
+    return RenderEstimate(default, False, 1)
+
+
+@dataclass(frozen=True)
+class DesignCount:
+    design: str
+    label: str
+    configs_used: int
+    pairs_per_cell: int
+    comparisons: int
+    images: int
+    seconds: float | None
+    problem: str = ""
+
+
+def design_counts(
+    *,
+    params: Mapping[int, Mapping[str, Hashable]],
+    prompts: int,
+    seeds: int,
+    baseline_id: int | None,
+    estimate: RenderEstimate | None = None,
+) -> list[DesignCount]:
+    """How many comparisons and images each study design needs for these configurations.
+
+    `params` maps a config key (id, or draft index) to what the design compares.
+    """
+    from ratings.designs import design_pairs
+    from ratings.models import Study
+
+    cells = prompts * seeds
+    rows = []
+    for design, label in Study.Design.choices:
+        try:
+            pairs = design_pairs(
+                design=design, config_ids=list(params), params=params, baseline_id=baseline_id
+            )
+        except ValueError as error:
+            rows.append(DesignCount(design, str(label), 0, 0, 0, 0, None, str(error)))
+            continue
+        used = len({c for pair in pairs for c in pair})
+        images = used * cells
+        rows.append(
+            DesignCount(
+                design=design,
+                label=str(label),
+                configs_used=used,
+                pairs_per_cell=len(pairs),
+                comparisons=len(pairs) * cells,
+                images=images,
+                seconds=estimate.seconds(images) if estimate is not None else None,
+            )
+        )
+    return rows
+
+
+def config_thumbnail_grid(
+    *, config_ids: Sequence[int], seed: int | None = None
+) -> tuple[list[int], int | None, list[tuple[Prompt, list[Image | None]]]]:
+    """An X/Y plot for one seed: rows are prompts, columns the configs, cells the images.
+
+    Returns the seeds on offer, the seed shown, and one row per prompt with an image for it.
+    """
+    images = Image.objects.filter(config_id__in=config_ids).select_related("prompt")
+    seeds = sorted(set(images.values_list("seed", flat=True)))
+    if not seeds:
+        return [], None, []
+    chosen = seed if seed in seeds else seeds[0]
+    by_cell = {(i.prompt_id, i.config_id): i for i in images.filter(seed=chosen)}
+    prompts = sorted({i.prompt for i in by_cell.values()}, key=lambda p: (p.category, p.pk))
+    rows = [(p, [by_cell.get((p.pk, cid)) for cid in config_ids]) for p in prompts]
+    return seeds, chosen, rows
+
+
+def configs_by_fingerprint(*, fingerprints: Sequence[str]) -> dict[str, GenerationConfig]:
+    return {c.fingerprint: c for c in GenerationConfig.objects.filter(fingerprint__in=fingerprints)}
+
+
+def config_neighbours(*, config: GenerationConfig, limit: int = 8) -> list[GenerationConfig]:
+    """The config first, then configs that share a study with it (for the X/Y grid)."""
+    from ratings.models import Study
+
+    others = (
+        GenerationConfig.objects.filter(studies__in=Study.objects.filter(configs=config))
+        .exclude(pk=config.pk)
+        .distinct()
+        .order_by("pk")[: limit - 1]
+    )
+    return [config, *others]
+
+
+def prompts_filtered(*, q: str = "", **attributes: str) -> QuerySet[Prompt]:
+    prompts = Prompt.objects.all()
+    for name, value in attributes.items():
+        if value:
+            prompts = prompts.filter(**{name: value})
+    if q:
+        prompts = prompts.filter(Q(text__icontains=q) | Q(category__icontains=q))
+    # GROUP BY queries ignore Meta.ordering: order explicitly.
+    return prompts.annotate(n_images=Count("images", distinct=True)).order_by("category", "pk")
+
+
+@dataclass(frozen=True)
+class BuilderPreview:
+    drafts: Sequence[ConfigDraft]
+    existing: dict[str, GenerationConfig]
+    counts: list[DesignCount]
+    estimate: RenderEstimate
+
+    @property
+    def reused(self) -> int:
+        return sum(1 for d in self.drafts if d.fingerprint in self.existing)
+
+
+def builder_preview(
+    *, drafts: Sequence[ConfigDraft], prompts: int, seeds: int, base_model: str
+) -> BuilderPreview:
+    """What the factor builder would create and what each study design would then need.
+
+    The first draft is the baseline (the 'each vs baseline' row uses it).
+    """
+    estimate = render_estimate(base_model=base_model)
+    return BuilderPreview(
+        drafts=drafts,
+        existing=configs_by_fingerprint(fingerprints=[d.fingerprint for d in drafts]),
+        counts=design_counts(
+            params={index: draft.design_params() for index, draft in enumerate(drafts)},
+            prompts=prompts,
+            seeds=seeds,
+            baseline_id=0,
+            estimate=estimate,
+        ),
+        estimate=estimate,
     )

@@ -30,3 +30,10 @@ def sweep_leases() -> int:
 @worker_ready.connect
 def _announce(sender: Any = None, **kwargs: Any) -> None:
     rendering.worker_heartbeat(node=getattr(sender, "hostname", None) or "worker")
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def score_images(image_ids: list[int], metrics: list[str] | None = None) -> int:
+    from generation.services import scoring
+
+    return scoring.images_score(image_ids=[int(i) for i in image_ids], metrics=metrics)

@@ -2,11 +2,16 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
+from ratings.models import Comparison, Criterion, Judgment, Presentation, ReferenceImage, Study
 
 
 class CriterionInline(admin.TabularInline[Criterion, Study]):
     model = Criterion
+    extra = 0
+
+
+class ReferenceImageInline(admin.TabularInline[ReferenceImage, Study]):
+    model = ReferenceImage
     extra = 0
 
 
@@ -24,7 +29,7 @@ class StudyAdmin(admin.ModelAdmin[Study]):
     search_fields = ["name", "instructions"]
     filter_horizontal = ["prompts", "configs", "raters", "rater_groups", "excluded_raters"]
     readonly_fields = ["created_at", "launched_at"]
-    inlines = [CriterionInline]
+    inlines = [CriterionInline, ReferenceImageInline]
 
 
 @admin.register(Comparison)
@@ -36,7 +41,16 @@ class ComparisonAdmin(admin.ModelAdmin[Comparison]):
 
 @admin.register(Presentation)
 class PresentationAdmin(admin.ModelAdmin[Presentation]):
-    list_display = ["id", "comparison", "rater", "left", "is_repeat", "shown_at"]
+    list_display = [
+        "id",
+        "comparison",
+        "rater",
+        "left",
+        "is_repeat",
+        "shown_at",
+        "answered_at",
+        "skipped_at",
+    ]
     list_filter = ["is_repeat", "comparison__study"]
     raw_id_fields = ["comparison", "left"]
 
@@ -44,15 +58,16 @@ class PresentationAdmin(admin.ModelAdmin[Presentation]):
 @admin.register(Judgment)
 class JudgmentAdmin(admin.ModelAdmin[Judgment]):
     list_display = [
-        "id",
-        "comparison",
-        "rater",
-        "criterion",
-        "outcome",
-        "winner",
-        "response_ms",
-        "flagged_fast",
-    ]
+        "id", "comparison", "rater", "criterion", "outcome", "side", "winner", "is_repeat",
+        "response_ms", "flagged_fast", "created_at",
+    ]  # fmt: skip
+    list_select_related = ["presentation", "criterion", "rater", "comparison"]
     list_filter = ["outcome", "criterion__key", "flagged_fast", "comparison__study"]
     search_fields = ["rater__username"]
     raw_id_fields = ["presentation", "comparison", "winner"]
+
+    @admin.display(description="side")
+    def side(self, obj: Judgment) -> str:
+        if obj.outcome != Judgment.Outcome.WIN:
+            return obj.get_outcome_display()
+        return "left" if obj.winner_id == obj.presentation.left_id else "right"

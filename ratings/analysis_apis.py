@@ -161,6 +161,35 @@ class RaterReportSerializer(serializers.Serializer[Any]):
     excluded = serializers.IntegerField()
 
 
+class MetricAgreementRowSerializer(serializers.Serializer[Any]):
+    metric = serializers.CharField()
+    configured = serializers.BooleanField(help_text="In LOUPE_SCORERS now.")
+    model_path = serializers.CharField()
+    scored_images = serializers.IntegerField()
+    votes = serializers.IntegerField(help_text="Votes on pairs whose two images both have a score.")
+    agreement = serializers.FloatField(
+        allow_null=True,
+        help_text="Share of votes whose winner the metric scores higher; ties count half.",
+    )
+    ci_low = serializers.FloatField(allow_null=True, help_text="95 % bootstrap over comparisons.")
+    ci_high = serializers.FloatField(allow_null=True)
+
+
+class MetricAgreementReportSerializer(serializers.Serializer[Any]):
+    criterion = serializers.CharField(allow_null=True)
+    judgments = serializers.IntegerField()
+    images = serializers.IntegerField(help_text="Rendered images in the study.")
+    ceiling = serializers.FloatField(
+        allow_null=True,
+        help_text="Tie-aware agreement of raters' first votes with their swapped-sides repeats.",
+    )
+    ceiling_low = serializers.FloatField(allow_null=True)
+    ceiling_high = serializers.FloatField(allow_null=True)
+    ceiling_repeats = serializers.IntegerField()
+    n_boot = serializers.IntegerField()
+    rows = MetricAgreementRowSerializer(many=True)
+
+
 class RaterActionSerializer(serializers.Serializer[Any]):
     excluded = serializers.BooleanField()
     changed = serializers.BooleanField()
@@ -216,6 +245,20 @@ class RatersApi(APIView):
     def get(self, request: Request, study_id: int) -> Response:
         study, _ = _study_and_criterion(request, study_id)
         return Response(RaterReportSerializer(reports.study_raters(study=study)).data)
+
+
+class MetricsApi(APIView):
+    @extend_schema(
+        operation_id="study_metrics",
+        parameters=[CRITERION_PARAM],
+        responses=MetricAgreementReportSerializer,
+        description="How often each automatic metric (LOUPE_SCORERS) scores the human winner "
+        "higher, tie-aware, beside the human ceiling from swapped-sides repeats.",
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        study, criterion = _study_and_criterion(request, study_id)
+        report = reports.study_metric_agreement(study=study, criterion=criterion)
+        return Response(MetricAgreementReportSerializer(report).data)
 
 
 class RaterExclusionApi(APIView):

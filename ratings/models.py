@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
 from django.db.models import F, Q
+from django.utils import timezone
 
 from generation.models import GenerationConfig, Image, Prompt
 from generation.validation import SEED_MAX, InRange, seed_validators
@@ -146,11 +147,20 @@ class Presentation(models.Model):
     )
     left = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="+")
     is_repeat = models.BooleanField(default=False)
-    shown_at = models.DateTimeField(auto_now_add=True)
+    # Reset each time the card becomes the one on screen (prefetched cards are issued early).
+    shown_at = models.DateTimeField(default=timezone.now)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    skipped_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["id"]
         indexes = [models.Index(fields=["rater", "comparison"])]
+        constraints = [
+            # A pair is shown to a rater once, plus at most one swapped-sides repeat.
+            models.UniqueConstraint(
+                fields=["rater", "comparison", "is_repeat"], name="presentation_once_per_rater"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Presentation {self.pk}"
@@ -182,7 +192,11 @@ class Judgment(models.Model):
         Image, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     is_repeat = models.BooleanField(default=False)
-    tags = models.JSONField(default=list, blank=True)
+    tags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Defects as "a:<tag>" / "b:<tag>": a and b are the comparison\'s image_a / image_b.',
+    )
     response_ms = models.PositiveIntegerField(null=True, blank=True)
     flagged_fast = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -204,3 +218,19 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"Judgment {self.pk}"
+
+
+class ReferenceImage(models.Model):
+    """A researcher-uploaded picture of the wanted look, shown to raters before they judge."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reference_images")
+    image = models.ImageField(upload_to="reference/")
+    caption = models.CharField(max_length=200, blank=True)
+    order = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "order", "id"]
+
+    def __str__(self) -> str:
+        return self.caption or f"Reference {self.pk}"

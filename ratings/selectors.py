@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
 from typing import Any
+
 from django.db.models import Count, Q, QuerySet
 
 from generation.selectors import RenderProgress, render_progress

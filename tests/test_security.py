@@ -16,7 +16,9 @@ def test_login_is_throttled_after_five_failures(settings: Any) -> None:
     client = Client(REMOTE_ADDR="10.9.8.7")
     for _ in range(4):
         response = client.post("/accounts/login/", {"username": "rita", "password": "wrong"})
-        assert response.status_code == 200 and b"Please enter a correct username" in response.content
+        assert (
+            response.status_code == 200 and b"Please enter a correct username" in response.content
+        )
     fifth = client.post("/accounts/login/", {"username": "rita", "password": "wrong"})
     assert fifth.status_code == 429 and b"Too many failed logins" in fifth.content
     locked = client.post("/accounts/login/", {"username": "rita", "password": "pw"})

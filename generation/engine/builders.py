@@ -15,11 +15,19 @@ import string
 from typing import Any
 
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+from diffusers import PNDMScheduler
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
-# SD 1.5's own scheduler config (scheduler/scheduler_config.json of stable-diffusion-v1-5).
+# SD 1.5's own scheduler config (scheduler/scheduler_config.json of stable-diffusion-v1-5), plus
+# the two defaults that save_pretrained writes out (timestep_spacing, prediction_type). Left implicit,
+# diffusers lets e.g. Euler fall back to its own default spacing ("linspace") while a saved-and-reloaded
+# copy carries "leading" explicitly, and the built-in and saved pipelines would render differently.
 SD15_SCHEDULER_CONFIG: dict[str, Any] = {
+    "timestep_spacing": "leading",
+    "prediction_type": "epsilon",
     "beta_start": 0.00085,
     "beta_end": 0.012,
     "beta_schedule": "scaled_linear",
@@ -82,7 +90,12 @@ SD15_UNET_CONFIG: dict[str, Any] = {
         "CrossAttnDownBlock2D",
         "DownBlock2D",
     ),
-    "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    "up_block_types": (
+        "UpBlock2D",
+        "CrossAttnUpBlock2D",
+        "CrossAttnUpBlock2D",
+        "CrossAttnUpBlock2D",
+    ),
     "cross_attention_dim": 768,
     "attention_head_dim": 8,
     "norm_num_groups": 32,
@@ -166,12 +179,14 @@ def _assemble(
         tokenizer=tokenizer,
         unet=unet,
         scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG),
-        safety_checker=None,
-        feature_extractor=None,
+        safety_checker=None,  # type: ignore[arg-type]  # diffusers documents None as valid
+        feature_extractor=None,  # type: ignore[arg-type]
         requires_safety_checker=False,
     )
     pipe.set_progress_bar_config(disable=True)
-    return pipe.to(device=device, dtype=dtype)
+    if dtype != torch.float32:
+        pipe.to(dtype=dtype)
+    return pipe.to(device)
 
 
 def build_tiny_random_pipeline(

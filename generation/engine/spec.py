@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -58,7 +58,8 @@ class RenderSpec:
 class RenderResult:
     image: Image | None
     error: str | None
-    seconds: float  # wall time attributed to this image (its share of loads, encoding and its batch)
+    # Wall time attributed to this image: its share of loading, encoding and its batch.
+    seconds: float
 
 
 @dataclass
@@ -68,6 +69,5 @@ class EngineStats:
     pipeline_loads: int = 0
     scheduler_swaps: int = 0
     lora_loads: int = 0
-    pipeline_calls: int = 0
-    oom_splits: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
+    pipeline_calls: int = 0  # pipeline invocations (batches, OOM retries included)
+    oom_splits: int = 0  # batches split in half after running out of memory

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
-from collections.abc import Iterable, Sequence
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from itertools import product
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter, Prompt
@@ -121,10 +128,9 @@ def adapter_register(
         )
     if not path.is_file():
         raise ValidationError({"weights": f"Adapter weights not found: {path}"})
-    with path.open("rb") as handle:
-        header = handle.read(8)
-    if len(header) < 8 or int.from_bytes(header, "little") > path.stat().st_size:
-        raise ValidationError({"weights": f"Not a readable safetensors file: {path}"})
+    problem = safetensors_problem(path)
+    if problem:
+        raise ValidationError({"weights": f"Not a readable safetensors file: {path} ({problem})."})
     adapter = LoraAdapter(
         name=name,
         weights=str(path),
@@ -135,3 +141,309 @@ def adapter_register(
     adapter.full_clean()
     adapter.save()
     return adapter
+
+
+# --- Editing, factor levels, CSV import, adapter upload (issue 4) ---------------------------
+
+FACTORS: tuple[str, ...] = (
+    "sampler",
+    "steps",
+    "cfg",
+    "compel_level",
+    "negative_prompt",
+    "adapter_scale",
+    "vae",
+)
+FACTOR_LABELS: dict[str, str] = {
+    "sampler": "sampler",
+    "steps": "steps",
+    "cfg": "CFG",
+    "compel_level": "compel",
+    "negative_prompt": "negative",
+    "adapter_scale": "adapter scale",
+    "vae": "VAE",
+}
+BUILDER_MAX_CONFIGS = 200
+
+
+def config_update(
+    *, config: GenerationConfig, name: str, adapters: AdapterScales, **params: Any
+) -> GenerationConfig:
+    """Edit a configuration in place. Safe to run twice (the second run changes nothing).
+
+    Raises ConfigImmutableError once it has rendered (unless only the name changes) and
+    ValidationError when the new settings duplicate another configuration.
+    """
+    new_adapters = sorted((a.pk, round(float(s), 4)) for a, s in adapters)
+    old_adapters = sorted((a.pk, round(float(s), 4)) for a, s in _config_adapters(config))
+    stored = config.params()
+    changed = stored != {**stored, **params} or new_adapters != old_adapters
+    if changed and config.has_rendered():
+        raise config.immutable_error()
+    candidate = GenerationConfig(name=name, **{**stored, **params})
+    candidate.full_clean(exclude=["fingerprint"])
+    for _, scale in adapters:
+        ConfigAdapter(scale=scale).clean_fields(exclude=["config", "adapter"])
+    fingerprint = config_fingerprint(params=candidate.params(), adapters=adapters)
+    clash = GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
+    if clash is not None:
+        raise ValidationError(
+            f"These settings are identical to configuration {clash.pk} ({clash}): use that one.",
+            code="duplicate",
+        )
+    with transaction.atomic():
+        for field, value in candidate.params().items():
+            setattr(config, field, value)
+        config.name = name
+        config.fingerprint = fingerprint
+        config.save()
+        if new_adapters != old_adapters:
+            config.adapter_links.all().delete()
+            ConfigAdapter.objects.bulk_create(
+                ConfigAdapter(config=config, adapter=a, scale=s) for a, s in adapters
+            )
+    return config
+
+
+@dataclass(frozen=True)
+class ConfigDraft:
+    """One configuration the factor builder would create (nothing saved yet)."""
+
+    name: str
+    params: dict[str, Any]
+    adapters: tuple[tuple[LoraAdapter, float], ...]
+    # Factor -> level, for every factor that has more than one level.
+    levels: dict[str, Any]
+
+    @property
+    def fingerprint(self) -> str:
+        return config_fingerprint(params=self.params, adapters=self.adapters)
+
+    def design_params(self) -> dict[str, Any]:
+        """What ratings.designs compares (the same shape study_launch builds)."""
+        return {
+            **self.params,
+            "adapters": tuple((a.sha256, float(s)) for a, s in self.adapters),
+        }
+
+
+def _level_text(factor: str, value: Any) -> str:
+    if factor == "negative_prompt":
+        return f"negative “{value}”" if value else "no negative"
+    if factor == "vae":
+        return f"VAE {value}" if value else "model VAE"
+    if factor == "sampler":
+        return str(value)
+    if isinstance(value, float):
+        return f"{FACTOR_LABELS[factor]} {value:g}"
+    return f"{FACTOR_LABELS[factor]} {value}"
+
+
+def _unique(values: Iterable[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for value in values:
+        if value not in seen:
+            seen.append(value)
+    return seen
+
+
+def config_factor_levels_expand(
+    *,
+    base: Mapping[str, Any],
+    levels: Mapping[str, Sequence[Any]],
+    mode: str,
+    adapter: LoraAdapter | None = None,
+    name_prefix: str = "",
+) -> list[ConfigDraft]:
+    """Configurations from factor levels, without touching the database. Pure.
+
+    mode "factorial": every combination of levels. mode "one_factor": the baseline (the
+    first level of every factor) plus, for each factor, each other level with the rest held
+    at the baseline, so 1 + Σ(levels - 1) configurations. A factor left empty keeps `base`.
+    """
+    unknown = sorted(set(levels) - set(FACTORS))
+    if unknown:
+        raise ValueError(f"Unknown factor(s): {', '.join(unknown)}.")
+    if mode not in ("factorial", "one_factor"):
+        raise ValueError(f"Unknown builder mode {mode!r}: use 'factorial' or 'one_factor'.")
+    chosen = {f: _unique(levels[f]) for f in FACTORS if levels.get(f)}
+    if "adapter_scale" in chosen and adapter is None:
+        raise ValidationError(
+            {"adapter": "Choose the adapter whose scale the levels vary."}, code="adapter"
+        )
+    if adapter is not None and "adapter_scale" not in chosen:
+        chosen["adapter_scale"] = [adapter.default_scale]
+    varying = [f for f in FACTORS if len(chosen.get(f, ())) > 1]
+    baseline = {f: values[0] for f, values in chosen.items()}
+    if mode == "factorial":
+        factors = list(chosen)
+        combos = [dict(zip(factors, values, strict=True)) for values in product(*chosen.values())]
+    else:
+        combos = [dict(baseline)]
+        for factor in varying:
+            combos.extend({**baseline, factor: value} for value in chosen[factor][1:])
+    drafts = []
+    for combo in combos:
+        chosen_params = {f: v for f, v in combo.items() if f != "adapter_scale"}
+        # Through the model so that every parameter is present, with the model's defaults.
+        params = GenerationConfig(**{**base, **chosen_params}).params()
+        adapters: tuple[tuple[LoraAdapter, float], ...] = ()
+        if adapter is not None:
+            adapters = ((adapter, float(combo["adapter_scale"])),)
+        shown = {f: combo[f] for f in varying}
+        if mode == "one_factor":
+            moved = [f for f in varying if combo[f] != baseline[f]]
+            label = ", ".join(_level_text(f, combo[f]) for f in moved) or "baseline"
+        else:
+            label = " · ".join(_level_text(f, combo[f]) for f in varying) or "single"
+        name = f"{name_prefix}: {label}" if name_prefix else label
+        drafts.append(ConfigDraft(name=name[:120], params=params, adapters=adapters, levels=shown))
+    return drafts
+
+
+def config_drafts_validate(*, drafts: Sequence[ConfigDraft]) -> None:
+    """Raise ValidationError (field messages) if any draft is invalid; saves nothing."""
+    if len(drafts) > BUILDER_MAX_CONFIGS:
+        raise ValidationError(
+            f"These levels give {len(drafts)} configurations; the builder makes at most "
+            f"{BUILDER_MAX_CONFIGS} at once.",
+            code="too_many",
+        )
+    for draft in drafts:
+        GenerationConfig(name=draft.name, **draft.params).full_clean(exclude=["fingerprint"])
+        for _, scale in draft.adapters:
+            ConfigAdapter(scale=scale).clean_fields(exclude=["config", "adapter"])
+
+
+def configs_create_from_drafts(
+    *, drafts: Sequence[ConfigDraft]
+) -> list[tuple[GenerationConfig, bool]]:
+    """Create every draft, all or nothing; existing fingerprints are reused. Safe to run twice."""
+    config_drafts_validate(drafts=drafts)
+    with transaction.atomic():
+        return [config_create(name=d.name, adapters=d.adapters, **d.params) for d in drafts]
+
+
+PROMPT_CSV_COLUMNS = (
+    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
+)  # fmt: skip
+PROMPT_CSV_OPTIONAL = frozenset(PROMPT_CSV_COLUMNS) - {"text", "category"} | {"trigger_token"}
+
+
+def _split_terms(value: str) -> list[str]:
+    return [t.strip() for t in value.replace("\n", ";").split(";") if t.strip()]
+
+
+def prompts_import_csv(*, text: str) -> list[Prompt]:
+    """Create one prompt per CSV row, all or nothing. Safe to run twice only in the sense
+    that it never half-imports: running it twice imports the rows twice.
+
+    The header names the columns (text and category required; key terms separated by ';').
+    Raises ValidationError listing every bad row as "Line N: field: message".
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower().replace(" ", "_") for h in (reader.fieldnames or [])]
+    missing = [c for c in ("text", "category") if c not in header]
+    if missing:
+        raise ValidationError(
+            f"Line 1: the header must name the columns {', '.join(PROMPT_CSV_COLUMNS)} "
+            f"(missing: {', '.join(missing)}).",
+            code="csv_header",
+        )
+    unknown = [h for h in header if h not in PROMPT_CSV_COLUMNS and h not in PROMPT_CSV_OPTIONAL]
+    if unknown:
+        raise ValidationError(
+            f"Line 1: unknown column(s) {', '.join(unknown)}; "
+            f"known columns: {', '.join(PROMPT_CSV_COLUMNS)}, trigger_token.",
+            code="csv_header",
+        )
+    reader.fieldnames = header
+    prompts: list[Prompt] = []
+    errors: list[str] = []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"Line {line}: more values than columns in the header.")
+            continue
+        values = {k: (v or "").strip() for k, v in row.items()}
+        if not any(values.values()):
+            continue
+        prompt = Prompt(
+            text=values.pop("text"),
+            category=values.pop("category"),
+            key_terms=_split_terms(values.pop("key_terms", "")),
+            **values,
+        )
+        try:
+            prompt.full_clean()
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors.extend(f"Line {line}: {field}: {m}" for m in messages)
+            continue
+        prompts.append(prompt)
+    if errors:
+        raise ValidationError(errors, code="csv_rows")
+    if not prompts:
+        raise ValidationError("The file has a header but no prompts.", code="csv_empty")
+    with transaction.atomic():
+        for prompt in prompts:
+            prompt.save()
+    return prompts
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why `path` is not a readable safetensors file, or None. Reads only the header."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if len(head) < 8:
+                return "the file is too short to be safetensors"
+            length = int.from_bytes(head, "little")
+            if length <= 1 or 8 + length > size:
+                return "the header length does not fit the file"
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError) as error:
+        return f"the header cannot be read ({type(error).__name__})"
+    if not isinstance(header, dict) or not any(k != "__metadata__" for k in header):
+        return "the header lists no tensors"
+    return None
+
+
+def adapter_upload(
+    *,
+    name: str,
+    upload: UploadedFile,
+    trigger_token: str = "",
+    default_scale: float = 1.0,
+) -> LoraAdapter:
+    """Store an uploaded .safetensors under MEDIA_ROOT/adapters/ and register it.
+
+    Nothing is kept when the file or the fields are rejected.
+    """
+    if not (upload.name or "").lower().endswith(".safetensors"):
+        raise ValidationError(
+            {"upload": "Adapter weights must be a .safetensors file (or a folder holding one)."}
+        )
+    folder = Path(settings.MEDIA_ROOT) / "adapters"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{secrets.token_hex(8)}.safetensors"
+    with target.open("wb") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    problem = safetensors_problem(target)
+    if problem:
+        target.unlink(missing_ok=True)
+        raise ValidationError({"upload": f"Not a readable safetensors file: {problem}."})
+    try:
+        return adapter_register(
+            name=name,
+            weights=str(target),
+            trigger_token=trigger_token,
+            default_scale=default_scale,
+        )
+    except ValidationError:
+        target.unlink(missing_ok=True)
+        raise

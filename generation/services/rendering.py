@@ -56,7 +56,8 @@ def _prompt_text(image: Image, trigger_tokens: Sequence[str]) -> str:
 def image_resolved_params(image: Image) -> dict[str, Any]:
     """Everything the engine needs to reproduce this image, as plain JSON-able data."""
     config = image.config
-    links = list(config.adapter_links.select_related("adapter").order_by("adapter__sha256"))
+    # .all() so that a caller's prefetch_related("config__adapter_links__adapter") is used.
+    links = sorted(config.adapter_links.all(), key=lambda link: link.adapter.sha256)
     triggers = [link.adapter.trigger_token for link in links] if config.insert_trigger else []
     return {
         "base_model": config.base_model,
@@ -106,12 +107,14 @@ def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
     Only rows still pending are taken (conditional UPDATE), so a second dispatcher finds
     nothing to queue. Returns the number of batches sent.
     """
-    from generation.tasks import render_batch
-
     pending = Image.objects.filter(status=Status.PENDING)
     if image_ids is not None:
         pending = pending.filter(pk__in=list(image_ids))
-    rows = list(pending.select_related("config", "prompt"))
+    rows = list(
+        pending.select_related("config", "prompt").prefetch_related(
+            "config__adapter_links__adapter"
+        )
+    )
     keyed = sorted(((_batch_key(image_resolved_params(i)), i.pk) for i in rows), key=lambda r: r[0])
     batches: list[list[int]] = []
     size = max(1, settings.LOUPE_RENDER_BATCH)
@@ -128,10 +131,25 @@ def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
             )
             if not taken:
                 continue
-            Image.objects.filter(pk__in=taken, status=Status.PENDING).update(status=Status.QUEUED)
-            transaction.on_commit(partial(render_batch.delay, taken))
+            # The queue lease lets the sweeper re-dispatch a batch whose message was lost
+            # (broker restarted without persistence, publish failed after commit).
+            Image.objects.filter(pk__in=taken, status=Status.PENDING).update(
+                status=Status.QUEUED,
+                lease_expires_at=timezone.now()
+                + timedelta(seconds=settings.LOUPE_QUEUE_LEASE_SECONDS),
+            )
+            transaction.on_commit(partial(_send_batch, taken))
             sent += 1
     return sent
+
+
+def _send_batch(image_ids: list[int]) -> None:
+    from generation.tasks import render_batch
+
+    try:
+        render_batch.delay(image_ids)
+    except Exception:  # noqa: BLE001 - the rows are committed as queued; the sweeper retries
+        log.exception("could not publish render batch %s; the sweeper will re-queue it", image_ids)
 
 
 def images_claim(*, image_ids: Sequence[int]) -> tuple[str, list[Image]]:
@@ -280,12 +298,21 @@ def images_render(
         rendered=done,
         seconds=time.monotonic() - started,
     )
+    if done and settings.LOUPE_SCORERS:
+        from generation.services.scoring import images_score_enqueue
+
+        # Its own task, so a scorer failure never undoes a render; it skips images not done.
+        transaction.on_commit(partial(images_score_enqueue, image_ids=[i.pk for i in images]))
     return done
 
 
 def leases_sweep() -> int:
     """Return images whose lease expired (their worker died) to the queue. Safe to run twice."""
     now = timezone.now()
+    # Queued too long: the message was lost (broker restart). No attempt was spent on it.
+    lost = Image.objects.filter(status=Status.QUEUED, lease_expires_at__lt=now).update(
+        status=Status.PENDING, lease_expires_at=None
+    )
     expired = Q(status=Status.RENDERING, lease_expires_at__lt=now)
     failed = Image.objects.filter(expired, attempts__gte=settings.LOUPE_MAX_ATTEMPTS).update(
         status=Status.FAILED,
@@ -296,9 +323,9 @@ def leases_sweep() -> int:
     returned = Image.objects.filter(expired).update(
         status=Status.PENDING, claim="", lease_expires_at=None, error="Lease expired; re-queued."
     )
-    if returned:
+    if returned or lost:
         images_dispatch()
-    return failed + returned
+    return failed + returned + lost
 
 
 def images_retry(*, image_ids: Iterable[int]) -> int:

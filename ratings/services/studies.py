@@ -123,6 +123,10 @@ def study_launch(*, study: Study) -> LaunchResult:
             study.status = Study.Status.RENDERING
             study.launched_at = timezone.now()
             study.save(update_fields=["status", "launched_at"])
+        # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
+        from ratings.services.judging import gold_mark_obvious
+
+        gold_mark_obvious(study=study)
         transaction.on_commit(_enqueue_rendering)
     return LaunchResult(created, reused, comparisons)
 
@@ -131,3 +135,108 @@ def _enqueue_rendering() -> None:
     from generation.services.rendering import images_dispatch
 
     images_dispatch()
+
+
+# --- Editing, opening and closing (issue 4) -------------------------------------------------
+
+# What decides the images and comparisons: fixed once a study has launched.
+STRUCTURAL_FIELDS = ("seeds_per_prompt", "base_seed", "design", "baseline")
+
+
+def _criteria_set(*, study: Study, criteria: Sequence[tuple[str, str, str]]) -> None:
+    keys = [key for key, _, _ in criteria]
+    if len(set(keys)) != len(keys):
+        raise ValidationError({"criteria": "Two criteria have the same key."}, code="criteria")
+    if not criteria:
+        raise ValidationError({"criteria": "A study needs at least one criterion."})
+    existing = {c.key: c for c in study.criteria.all()}
+    if study.status != Study.Status.DRAFT and set(existing) - set(keys):
+        judged = Criterion.objects.filter(
+            study=study, key__in=set(existing) - set(keys), judgments__isnull=False
+        ).exists()
+        if judged:
+            raise ValidationError(
+                {"criteria": "A criterion with judgments cannot be removed."}, code="criteria"
+            )
+    study.criteria.exclude(key__in=keys).delete()
+    for order, (key, label, question) in enumerate(criteria):
+        criterion = existing.get(key) or Criterion(study=study, key=key)
+        criterion.label, criterion.question, criterion.order = label, question, order
+        criterion.full_clean(exclude=["study"])
+        criterion.save()
+
+
+def study_update(
+    *,
+    study: Study,
+    prompts: Sequence[Prompt] | None = None,
+    configs: Sequence[GenerationConfig] | None = None,
+    criteria: Sequence[tuple[str, str, str]] | None = None,
+    raters: Sequence[Any] | None = None,
+    rater_groups: Sequence[Any] | None = None,
+    **fields: Any,
+) -> Study:
+    """Edit a study. Safe to run twice.
+
+    Once launched, what decides the images and comparisons (prompts, configs, seeds, design,
+    baseline) is fixed; name, instructions, criteria, targets and raters stay editable.
+    """
+    if study.status != Study.Status.DRAFT:
+        changed = [
+            name
+            for name in STRUCTURAL_FIELDS
+            if name in fields and getattr(study, name) != fields[name]
+        ]
+        if prompts is not None and {p.pk for p in prompts} != set(
+            study.prompts.values_list("pk", flat=True)
+        ):
+            changed.append("prompts")
+        if configs is not None and {c.pk for c in configs} != set(
+            study.configs.values_list("pk", flat=True)
+        ):
+            changed.append("configs")
+        if changed:
+            raise ValidationError(
+                {
+                    name: "The study has been launched: its prompts, configurations, seeds "
+                    "and design are fixed. Create a new study to change them."
+                    for name in changed
+                },
+                code="launched",
+            )
+    with transaction.atomic():
+        for name, value in fields.items():
+            setattr(study, name, value)
+        study.full_clean()
+        study.save()
+        if prompts is not None:
+            study.prompts.set(prompts)
+        if configs is not None:
+            study.configs.set(configs)
+        if raters is not None:
+            study.raters.set(raters)
+        if rater_groups is not None:
+            study.rater_groups.set(rater_groups)
+        if criteria is not None:
+            _criteria_set(study=study, criteria=criteria)
+    return study
+
+
+def study_open(*, study: Study) -> Study:
+    """Let raters judge the study. Safe to run twice. Needs a launched study."""
+    if study.status == Study.Status.DRAFT:
+        raise ValidationError("Launch the study before opening it to raters.", code="draft")
+    if study.status != Study.Status.OPEN:
+        Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
+        study.status = Study.Status.OPEN
+    return study
+
+
+def study_close(*, study: Study) -> Study:
+    """Stop raters from judging the study. Safe to run twice."""
+    if study.status == Study.Status.DRAFT:
+        raise ValidationError("A draft study is not open: there is nothing to close.")
+    if study.status != Study.Status.CLOSED:
+        Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
+        study.status = Study.Status.CLOSED
+    return study

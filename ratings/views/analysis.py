@@ -57,6 +57,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def _pct1(x: float | None) -> str:
+    return "—" if x is None else f"{100 * x:.1f}%"
+
+
 def _dashboard_context(
     request: HttpRequest, study: Study, criterion_key: str | None = None
 ) -> dict[str, Any]:
@@ -67,6 +71,7 @@ def _dashboard_context(
     board = reports.study_leaderboard(study=study, criterion=criterion)
     effects = reports.study_factor_effects(study=study, criterion=criterion)
     raters = reports.study_raters(study=study)
+    metrics = reports.study_metric_agreement(study=study, criterion=criterion)
     configs = reports.study_configs(study=study)
 
     win_rows = [
@@ -126,6 +131,32 @@ def _dashboard_context(
         else None
     )
 
+    metric_rows = [
+        (
+            row,
+            charts.interval_bar(
+                row.agreement,
+                row.ci_low if row.ci_low is not None else 0.0,
+                row.ci_high if row.ci_high is not None else 1.0,
+                label=f"{row.metric}: {_pct(row.agreement or 0)} agreement with people",
+            )
+            if row.agreement is not None
+            else None,
+            _pct1(row.agreement),
+        )
+        for row in metrics.rows
+    ]
+    ceiling_bar = (
+        charts.interval_bar(
+            metrics.ceiling,
+            metrics.ceiling_low if metrics.ceiling_low is not None else 0.0,
+            metrics.ceiling_high if metrics.ceiling_high is not None else 1.0,
+            label=f"people against themselves: {_pct(metrics.ceiling)}",
+        )
+        if metrics.ceiling is not None
+        else None
+    )
+
     config_filter = _int_or_none(request.GET.get("config"))
     outcome = request.GET.get("outcome", "")
     if outcome not in dict(OUTCOME_FILTERS):
@@ -152,7 +183,15 @@ def _dashboard_context(
     judgments = Judgment.objects.filter(comparison__study=study).count()
     api = {
         name: reverse(f"api-study-{name}", args=[study.pk])
-        for name in ("win-rates", "leaderboard", "factor-effects", "raters", "csv", "jsonl")
+        for name in (
+            "win-rates",
+            "leaderboard",
+            "factor-effects",
+            "raters",
+            "metrics",
+            "csv",
+            "jsonl",
+        )
     }
     query = f"?criterion={criterion.key}" if criterion else ""
     return {
@@ -167,6 +206,10 @@ def _dashboard_context(
         "effects": effects,
         "effects_chart": effects_chart,
         "raters": raters,
+        "metrics": metrics,
+        "metric_rows": metric_rows,
+        "ceiling_bar": ceiling_bar,
+        "ceiling_text": _pct1(metrics.ceiling),
         "configs": sorted(configs.values(), key=lambda c: c.id),
         "pair_cards": pair_cards,
         "pair_total": pair_total,
@@ -262,6 +305,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "api/studies/<int:study_id>/raters/",
         _api(analysis_apis.RatersApi),
         name="api-study-raters",
+    ),
+    path(
+        "api/studies/<int:study_id>/metrics/",
+        _api(analysis_apis.MetricsApi),
+        name="api-study-metrics",
     ),
     path(
         "api/studies/<int:study_id>/raters/<int:rater_id>/exclusion/",

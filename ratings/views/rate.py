@@ -1,5 +1,254 @@
+"""Rater pages: the list of open studies, onboarding, and the pair card (htmx).
+
+Blind by construction: templates get display URLs and presentation ids, never images,
+configurations or comparisons by id.
+"""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+import re
+from collections.abc import Sequence
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import URLPattern, URLResolver, path, reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from evalsite.web import markdown_html
+from ratings.models import Presentation, Study
+from ratings.pairs import rater_progress, rater_summary
+from ratings.rate_apis import presentation_payload, rate_judgment_api, rate_next_api
+from ratings.selectors import studies_for_rater
+from ratings.services.judging import (
+    DEFECT_TAGS,
+    UNDO_SECONDS,
+    NotYours,
+    deck_deal,
+    judgments_record,
+    presentation_skip,
+    presentation_undo,
+)
+
+PAGE = "ratings/rate/page.html"
+CARD = "ratings/rate/page.html#pair-card"
+# The toast offers undo for a little less than the server allows.
+UNDO_SHOWN_SECONDS = min(8, UNDO_SECONDS)
+
+
+def highlight_terms(text: str, terms: Sequence[str]) -> list[tuple[str, bool]]:
+    """Split a prompt into (segment, is_key_term) pieces, longest terms first, case-insensitive."""
+    wanted = sorted({t.strip() for t in terms if t.strip()}, key=len, reverse=True)
+    if not wanted:
+        return [(text, False)] if text else []
+    pattern = re.compile("|".join(re.escape(t) for t in wanted), re.IGNORECASE)
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for match in pattern.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at : match.start()], False))
+        pieces.append((match.group(0), True))
+        at = match.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
+
+
+def _rater(request: HttpRequest) -> User:
+    # LoginRequiredMiddleware has turned anonymous visitors away before any view here runs.
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def _study(request: HttpRequest, study_id: int) -> Study:
+    return get_object_or_404(
+        studies_for_rater(user=request.user).prefetch_related("criteria"), pk=study_id
+    )
+
+
+def _guide_context(study: Study) -> dict[str, Any]:
+    return {
+        "instructions": markdown_html(study.instructions),
+        "references": list(study.reference_images.all()),
+    }
+
+
+def _card_context(
+    request: HttpRequest,
+    study: Study,
+    *,
+    notice: str = "",
+    undo: Presentation | None = None,
+    errors: Sequence[str] = (),
+) -> dict[str, Any]:
+    rater = _rater(request)
+    deck = deck_deal(rater=rater, study=study)
+    progress = rater_progress(study=study, rater=rater)
+    context: dict[str, Any] = {
+        "study": study,
+        "progress": progress,
+        "criteria": list(study.criteria.all()),
+        "tags": list(DEFECT_TAGS.items()),
+        "notice": notice,
+        "undo_id": undo.pk if undo is not None else None,
+        "undo_seconds": UNDO_SHOWN_SECONDS,
+        "errors": list(errors),
+        "shown": None,
+        "summary": None,
+    }
+    if deck.current is None:
+        context["summary"] = rater_summary(study=study, rater=rater)
+        return context
+    pair = presentation_payload(deck.current)
+    context.update(
+        shown=deck.current,
+        prompt=highlight_terms(pair["prompt"]["text"], pair["prompt"]["key_terms"]),
+        left_url=pair["left"]["url"],
+        right_url=pair["right"]["url"],
+    )
+    if deck.upcoming is not None:
+        upcoming = presentation_payload(deck.upcoming)
+        context["prefetch"] = [upcoming["left"]["url"], upcoming["right"]["url"]]
+    return context
+
+
+def _card(request: HttpRequest, study: Study, *, status: int = 200, **extra: Any) -> HttpResponse:
+    with transaction.atomic(savepoint=False):
+        # One commit for the deal (new presentations, shown_at) instead of one per write.
+        context = _card_context(request, study, **extra)
+    if request.htmx:  # type: ignore[attr-defined]
+        # The fragment needs nothing from the context processors but the CSRF token.
+        context["csrf_token"] = get_token(request)
+        return HttpResponse(render_to_string(CARD, context), status=status)
+    return render(request, PAGE, {**context, **_guide_context(study)}, status=status)
+
+
+@require_GET
+def rate_home(request: HttpRequest) -> HttpResponse:
+    rows = [
+        rater_progress(study=study, rater=_rater(request))
+        for study in studies_for_rater(user=request.user).order_by("name")
+    ]
+    return render(request, "ratings/rate/home.html", {"rows": rows})
+
+
+@require_GET
+def rate_study(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _study(request, study_id)
+    first_visit = not Presentation.objects.filter(
+        rater=_rater(request), comparison__study=study
+    ).exists()
+    if first_visit and "go" not in request.GET and not request.htmx:  # type: ignore[attr-defined]
+        return render(
+            request,
+            "ratings/rate/guide.html",
+            {"study": study, "first_visit": True, **_guide_context(study)},
+        )
+    return _card(request, study)
+
+
+@require_GET
+def rate_guide(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _study(request, study_id)
+    return render(
+        request,
+        "ratings/rate/guide.html",
+        {"study": study, "first_visit": False, **_guide_context(study)},
+    )
+
+
+def _presentation_id(request: HttpRequest) -> int:
+    raw = request.POST.get("presentation", "")
+    if not raw.isdigit():
+        raise Http404("No such pair.")
+    return int(raw)
+
+
+def _response_ms(request: HttpRequest) -> int | None:
+    raw = request.POST.get("response_ms", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _after_post(request: HttpRequest, study: Study, **extra: Any) -> HttpResponse:
+    if request.htmx:  # type: ignore[attr-defined]
+        return _card(request, study, **extra)
+    if extra.get("notice"):
+        messages.info(request, extra["notice"])
+    for error in extra.get("errors", ()):
+        messages.error(request, error)
+    return HttpResponseRedirect(reverse("rate-study", args=[study.pk]) + "?go=1")
+
+
+@require_POST
+def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _study(request, study_id)
+    presentation_id = _presentation_id(request)
+    criteria = list(study.criteria.all())
+    votes = {c.key: request.POST.get(f"c-{c.key}", "") for c in criteria}
+    missing = [c.label for c in criteria if not votes[c.key]]
+    if missing:
+        return _after_post(
+            request, study, errors=[f"Answer every question first: {', '.join(missing)}."]
+        )
+    try:
+        # The vote and the next deal commit together: one transaction (one WAL flush) per vote.
+        with transaction.atomic():
+            result = judgments_record(
+                rater=_rater(request),
+                presentation_id=presentation_id,
+                votes=votes,
+                tags=request.POST.getlist("tags"),
+                response_ms=_response_ms(request),
+                study=study,
+            )
+            if result.already_recorded:
+                return _after_post(
+                    request, study, notice="Already recorded — your first answer stands."
+                )
+            return _after_post(request, study, notice="Vote recorded.", undo=result.presentation)
+    except NotYours:
+        raise Http404("No such pair.") from None
+    except ValidationError as error:
+        return _after_post(request, study, errors=error.messages)
+
+
+@require_POST
+def rate_skip(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _study(request, study_id)
+    try:
+        presentation_skip(rater=_rater(request), presentation_id=_presentation_id(request))
+    except NotYours:
+        raise Http404("No such pair.") from None
+    except ValidationError as error:
+        return _after_post(request, study, errors=error.messages)
+    return _after_post(request, study, notice="Skipped.")
+
+
+@require_POST
+def rate_undo(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _study(request, study_id)
+    try:
+        presentation_undo(rater=_rater(request), presentation_id=_presentation_id(request))
+    except NotYours:
+        raise Http404("No such pair.") from None
+    except ValidationError as error:
+        return _after_post(request, study, errors=error.messages)
+    return _after_post(request, study, notice="Vote undone: judge this pair again.")
+
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("rate/", rate_home, name="rate-home"),
+    path("rate/<int:study_id>/", rate_study, name="rate-study"),
+    path("rate/<int:study_id>/guide/", rate_guide, name="rate-guide"),
+    path("rate/<int:study_id>/vote/", rate_vote, name="rate-vote"),
+    path("rate/<int:study_id>/skip/", rate_skip, name="rate-skip"),
+    path("rate/<int:study_id>/undo/", rate_undo, name="rate-undo"),
+    path("api/rate/next/", rate_next_api, name="api-rate-next"),
+    path("api/rate/judgments/", rate_judgment_api, name="api-rate-judgments"),
+]

@@ -1,5 +1,250 @@
+"""Researcher pages for studies: build, launch, watch rendering, open and close."""
+
 from __future__ import annotations
 
-from django.urls import URLPattern, URLResolver
+from typing import Any
 
-urlpatterns: list[URLPattern | URLResolver] = []
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import URLPattern, URLResolver, path
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseStopPolling
+from rest_framework.routers import SimpleRouter
+
+from evalsite.web import add_errors, human_seconds, is_htmx, markdown_html, researcher_required
+from generation.models import GenerationConfig, Image
+from generation.selectors import design_counts, render_estimate, render_progress, study_images
+from generation.services.rendering import images_retry
+from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
+from ratings.models import Study
+from ratings.services.studies import (
+    study_close,
+    study_create,
+    study_launch,
+    study_launch_problems,
+    study_open,
+    study_update,
+)
+from ratings.study_apis import StudyViewSet
+
+POLL_SECONDS = 2
+
+
+def config_design_params(configs: list[GenerationConfig]) -> dict[int, dict[str, Any]]:
+    """What the one-factor design compares: the same shape study_launch builds."""
+    return {
+        c.pk: {
+            **c.params(),
+            "adapters": tuple((a.adapter.sha256, a.scale) for a in c.adapter_links.all()),
+        }
+        for c in configs
+    }
+
+
+@researcher_required
+def study_list(request: HttpRequest) -> HttpResponse:
+    return redirect("home")
+
+
+def _save_study(
+    request: HttpRequest, form: StudyForm, criteria: Any, study: Study | None
+) -> Study | None:
+    if not (form.is_valid() and criteria.is_valid()):
+        return None
+    data = form.cleaned_data
+    try:
+        with transaction.atomic():
+            if study is None:
+                study = study_create(
+                    prompts=list(data["prompts"]),
+                    configs=list(data["configs"]),
+                    criteria=criteria.criteria(),
+                    created_by=request.user,
+                    **form.service_fields(),
+                )
+                study_update(
+                    study=study,
+                    raters=list(data["raters"]),
+                    rater_groups=list(data["rater_groups"]),
+                )
+            else:
+                study_update(
+                    study=study,
+                    prompts=list(data["prompts"]),
+                    configs=list(data["configs"]),
+                    criteria=criteria.criteria(),
+                    raters=list(data["raters"]),
+                    rater_groups=list(data["rater_groups"]),
+                    **form.service_fields(),
+                )
+    except ValidationError as error:
+        if hasattr(error, "error_dict") and "criteria" in error.error_dict:
+            criteria._non_form_errors = criteria.error_class(error.error_dict.pop("criteria")[0])
+        add_errors(form, error)
+        return None
+    return study
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def study_new(request: HttpRequest) -> HttpResponse:
+    form = StudyForm(request.POST or None)
+    criteria = CriterionFormSet(request.POST or None, initial=criteria_initial(None))
+    if request.method == "POST":
+        study = _save_study(request, form, criteria, None)
+        if study is not None:
+            messages.success(request, f"Created study “{study.name}”. Check it, then launch it.")
+            return redirect("study-detail", pk=study.pk)
+    return render(
+        request, "ratings/studies/form.html", {"form": form, "criteria": criteria, "study": None}
+    )
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    form = StudyForm(request.POST or None, instance=Study.objects.get(pk=pk))
+    criteria = CriterionFormSet(request.POST or None, initial=criteria_initial(study))
+    if request.method == "POST":
+        saved = _save_study(request, form, criteria, study)
+        if saved is not None:
+            messages.success(request, "Saved the study.")
+            return redirect("study-detail", pk=study.pk)
+    return render(
+        request, "ratings/studies/form.html", {"form": form, "criteria": criteria, "study": study}
+    )
+
+
+@researcher_required
+def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study.objects.select_related("baseline"), pk=pk)
+    configs = list(study.configs.prefetch_related("adapter_links__adapter"))
+    prompts = list(study.prompts.all())
+    counts = design_counts(
+        params=config_design_params(configs),
+        prompts=len(prompts),
+        seeds=study.seeds_per_prompt,
+        baseline_id=study.baseline_id,
+        estimate=render_estimate(base_model=configs[0].base_model if configs else ""),
+    )
+    context = {
+        "study": study,
+        "configs": configs,
+        "prompts": prompts,
+        "criteria": study.criteria.all(),
+        "raters": study.raters.all(),
+        "rater_groups": study.rater_groups.all(),
+        "instructions": markdown_html(study.instructions),
+        "problems": study_launch_problems(study),
+        "counts": [
+            {"row": c, "duration": human_seconds(c.seconds), "chosen": c.design == study.design}
+            for c in counts
+        ],
+        "progress": render_progress(study_id=study.pk),
+        "comparisons": study.comparisons.count(),
+    }
+    return render(request, "ratings/studies/detail.html", context)
+
+
+@researcher_required
+@require_POST
+def study_launch_view(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    try:
+        result = study_launch(study=study)
+    except ValidationError as error:
+        for problem in error.messages:
+            messages.error(request, problem)
+        return redirect("study-detail", pk=study.pk)
+    messages.success(
+        request,
+        f"Launched: {result.images_created} new images queued, {result.images_reused} reused, "
+        f"{result.comparisons_created} new comparisons.",
+    )
+    return redirect("study-progress", pk=study.pk)
+
+
+def _progress_context(study: Study) -> dict[str, Any]:
+    progress = render_progress(study_id=study.pk)
+    failed = (
+        study_images(study_id=study.pk)
+        .filter(status=Image.Status.FAILED)
+        .select_related("config", "prompt")
+        .order_by("pk")
+    )
+    return {
+        "study": study,
+        "progress": progress,
+        "eta": human_seconds(progress.eta_seconds),
+        "failed": failed,
+        "poll": progress.remaining > 0,
+        "poll_seconds": POLL_SECONDS,
+        "comparisons": study.comparisons.count(),
+    }
+
+
+@researcher_required
+def study_progress(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    context = _progress_context(study)
+    if is_htmx(request):
+        response = render(request, "ratings/studies/progress.html#progress", context)
+        if not context["poll"]:
+            # 286: htmx swaps this last fragment in and stops polling.
+            return HttpResponseStopPolling(response.content)
+        return response
+    return render(request, "ratings/studies/progress.html", context)
+
+
+@researcher_required
+@require_POST
+def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
+    wanted = request.POST.getlist("image")
+    if wanted:
+        failed = failed.filter(pk__in=[int(i) for i in wanted if i.isdigit()])
+    count = images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+    if is_htmx(request):
+        return render(request, "ratings/studies/progress.html#progress", _progress_context(study))
+    messages.success(request, f"Queued {count} failed image{'s' if count != 1 else ''} again.")
+    return redirect("study-progress", pk=study.pk)
+
+
+@researcher_required
+@require_POST
+def study_set_open(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    opening = request.POST.get("open", "1") == "1"
+    try:
+        if opening:
+            study_open(study=study)
+            messages.success(request, f"“{study.name}” is open: its raters can judge it now.")
+        else:
+            study_close(study=study)
+            messages.success(request, f"“{study.name}” is closed to raters.")
+    except ValidationError as error:
+        for problem in error.messages:
+            messages.error(request, problem)
+    back = "study-detail" if request.POST.get("next") == "detail" else "study-progress"
+    return redirect(back, pk=study.pk)
+
+
+router = SimpleRouter()
+router.register("api/studies", StudyViewSet, basename="api-study")
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("studies/", study_list, name="study-list"),
+    path("studies/new/", study_new, name="study-new"),
+    path("studies/<int:pk>/", study_detail, name="study-detail"),
+    path("studies/<int:pk>/edit/", study_edit, name="study-edit"),
+    path("studies/<int:pk>/launch/", study_launch_view, name="study-launch"),
+    path("studies/<int:pk>/progress/", study_progress, name="study-progress"),
+    path("studies/<int:pk>/retry/", study_retry, name="study-retry"),
+    path("studies/<int:pk>/status/", study_set_open, name="study-status"),
+    *router.urls,
+]

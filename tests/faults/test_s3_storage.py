@@ -35,7 +35,11 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
         stderr=subprocess.DEVNULL,
     )
     endpoint = f"http://127.0.0.1:{port}"
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     try:
         deadline = time.monotonic() + 30
@@ -61,7 +65,11 @@ def test_rendered_images_land_in_the_bucket(
         **settings.STORAGES,
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": "loupe-media", "endpoint_url": s3_endpoint, "file_overwrite": False},
+            "OPTIONS": {
+                "bucket_name": "loupe-media",
+                "endpoint_url": s3_endpoint,
+                "file_overwrite": False,
+            },
         },
     }
     study = make_study(n_configs=2, seeds_per_prompt=1)
@@ -69,7 +77,12 @@ def test_rendered_images_land_in_the_bucket(
         study_launch(study=study)
     images = list(Image.objects.all())
     assert [i.status for i in images] == ["done", "done"]
-    keys = {o["Key"] for o in boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket="loupe-media")["Contents"]}
+    keys = {
+        o["Key"]
+        for o in boto3.client("s3", endpoint_url=s3_endpoint).list_objects_v2(Bucket="loupe-media")[
+            "Contents"
+        ]
+    }
     assert keys == {i.file.name for i in images} | {i.display_file.name for i in images}
     url = default_storage.url(images[0].display_file.name)
     assert url.startswith(s3_endpoint) and "Signature" in url

@@ -28,7 +28,9 @@ pytestmark = pytest.mark.django_db
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[list[int]]:
     """Batches handed to Celery, recorded instead of rendered (for dispatch-only tests)."""
     batches: list[list[int]] = []
-    monkeypatch.setattr("generation.tasks.render_batch.delay", lambda ids: batches.append(list(ids)))
+    monkeypatch.setattr(
+        "generation.tasks.render_batch.delay", lambda ids: batches.append(list(ids))
+    )
     return batches
 
 
@@ -44,7 +46,9 @@ def test_launch_renders_every_image_with_files_and_provenance(
         assert image.status == Image.Status.DONE, image.error
         assert image.attempts == 1 and image.render_seconds is not None and image.worker_host
         assert set(image.versions) >= {"torch", "diffusers", "transformers", "compel", "peft"}
-        assert image.params["sampler"] == image.config.sampler and image.params["seed"] == image.seed
+        assert (
+            image.params["sampler"] == image.config.sampler and image.params["seed"] == image.seed
+        )
         master = PILImage.open(default_storage.open(image.file.name))
         assert master.format == "PNG" and master.size == (256, 256)
         display = PILImage.open(default_storage.open(image.display_file.name))
@@ -54,14 +58,23 @@ def test_launch_renders_every_image_with_files_and_provenance(
         assert image.config.sampler not in image.display_file.name
         assert Path(image.display_file.name).stem not in (image.token, image.file.name)
     progress = render_progress(study_id=study.pk)
-    assert (progress.done, progress.total, progress.percent, progress.eta_seconds) == (6, 6, 100, 0.0)
+    assert (progress.done, progress.total, progress.percent, progress.eta_seconds) == (
+        6,
+        6,
+        100,
+        0.0,
+    )
 
 
-def test_same_prompt_and_seed_differ_only_by_config(django_capture_on_commit_callbacks: Any) -> None:
+def test_same_prompt_and_seed_differ_only_by_config(
+    django_capture_on_commit_callbacks: Any,
+) -> None:
     study = make_study(n_configs=2, seeds_per_prompt=1)
     with django_capture_on_commit_callbacks(execute=True):
         study_launch(study=study)
-    a, b = (np.asarray(PILImage.open(default_storage.open(i.file.name))) for i in Image.objects.all())
+    a, b = (
+        np.asarray(PILImage.open(default_storage.open(i.file.name))) for i in Image.objects.all()
+    )
     assert not np.array_equal(a, b)
 
 
@@ -109,9 +122,14 @@ def test_missing_adapter_fails_after_three_attempts_with_reason(
     django_capture_on_commit_callbacks: Any, tmp_path: Path
 ) -> None:
     lora = LoraAdapter.objects.create(
-        name="phol", weights=str(tmp_path / "gone.safetensors"), sha256="ab" * 32, trigger_token="phol"
+        name="phol",
+        weights=str(tmp_path / "gone.safetensors"),
+        sha256="ab" * 32,
+        trigger_token="phol",
     )
-    broken, _ = config_create(sampler="euler_a", steps=4, width=256, height=256, adapters=[(lora, 1.0)])
+    broken, _ = config_create(
+        sampler="euler_a", steps=4, width=256, height=256, adapters=[(lora, 1.0)]
+    )
     healthy = make_config(sampler="ddim")
     prompt = PromptFactory()
     bad = make_image(config=broken, prompt=prompt)
@@ -127,13 +145,15 @@ def test_missing_adapter_fails_after_three_attempts_with_reason(
 
 
 def test_trigger_token_is_inserted_when_asked(tmp_path: Path) -> None:
-    lora = LoraAdapter.objects.create(name="sks", weights="/w.safetensors", sha256="cd" * 32, trigger_token="sks")
+    lora = LoraAdapter.objects.create(
+        name="sks", weights="/w.safetensors", sha256="cd" * 32, trigger_token="sks"
+    )
     with_trigger, _ = config_create(sampler="ddim", adapters=[(lora, 1.0)])
     without, _ = config_create(sampler="ddim", adapters=[(lora, 1.0)], insert_trigger=False)
     prompt = PromptFactory(text="channel-set diamond band")
-    assert rendering.image_resolved_params(make_image(config=with_trigger, prompt=prompt))["prompt"] == (
-        "sks, channel-set diamond band"
-    )
+    assert rendering.image_resolved_params(make_image(config=with_trigger, prompt=prompt))[
+        "prompt"
+    ] == ("sks, channel-set diamond band")
     assert rendering.image_resolved_params(make_image(config=without, prompt=prompt))["prompt"] == (
         "channel-set diamond band"
     )
@@ -144,9 +164,15 @@ def test_sweeper_requeues_expired_leases_and_fails_after_last_attempt(
 ) -> None:
     alive, expired, exhausted = (make_image(seed=s) for s in range(3))
     past = timezone.now() - timedelta(seconds=5)
-    Image.objects.filter(pk=alive.pk).update(status="rendering", lease_expires_at=timezone.now() + timedelta(minutes=5))
-    Image.objects.filter(pk=expired.pk).update(status="rendering", lease_expires_at=past, attempts=1)
-    Image.objects.filter(pk=exhausted.pk).update(status="rendering", lease_expires_at=past, attempts=3)
+    Image.objects.filter(pk=alive.pk).update(
+        status="rendering", lease_expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    Image.objects.filter(pk=expired.pk).update(
+        status="rendering", lease_expires_at=past, attempts=1
+    )
+    Image.objects.filter(pk=exhausted.pk).update(
+        status="rendering", lease_expires_at=past, attempts=3
+    )
     with django_capture_on_commit_callbacks(execute=True):
         assert rendering.leases_sweep() == 2
     statuses = dict(Image.objects.values_list("pk", "status"))

@@ -1,0 +1,62 @@
+"""Small helpers shared by the pages of every app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+import markdown  # type: ignore[import-untyped]
+import nh3
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.utils.safestring import SafeString, mark_safe
+
+from evalsite.roles import is_researcher
+
+
+def markdown_html(text: str) -> SafeString:
+    """Researcher-written markdown, sanitised: no scripts, no event handlers, no iframes."""
+    return mark_safe(nh3.clean(markdown.markdown(text, extensions=["sane_lists"])))  # noqa: S308
+
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def researcher_required(view: View) -> View:
+    """Researchers only: raters get 403 (anonymous users never get here: login middleware)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not is_researcher(request.user):
+            raise PermissionDenied("Only researchers may use this page.")
+        return view(request, *args, **kwargs)
+
+    return cast(View, wrapper)
+
+
+def is_htmx(request: HttpRequest) -> bool:
+    """True for requests htmx made (django-htmx's middleware sets request.htmx)."""
+    return bool(getattr(request, "htmx", False))
+
+
+def human_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "—"
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, sec = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {sec:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def add_errors(form: Any, error: ValidationError) -> None:
+    """Attach a service's ValidationError to the form fields it names (others: non-field)."""
+    if hasattr(error, "error_dict"):
+        for field, messages_ in error.message_dict.items():
+            form.add_error(field if field in form.fields else None, messages_)
+    else:
+        form.add_error(None, error.messages)

@@ -1,0 +1,157 @@
+"""Forms for the study pages. Rules and messages come from the models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.utils.text import slugify
+
+from evalsite.roles import RATERS
+from generation.models import GenerationConfig, Prompt
+from ratings.models import DEFAULT_CRITERIA, Criterion, Study
+from ratings.services.studies import STRUCTURAL_FIELDS
+
+
+def _config_label(obj: Any) -> str:
+    return f"#{obj.pk} {obj.name or obj.label}"
+
+
+class PromptChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return f"{obj.category} — {obj.text}"
+
+
+class ConfigChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return _config_label(obj)
+
+
+class StudyForm(forms.ModelForm[Study]):
+    prompts = PromptChoices(
+        queryset=Prompt.objects.all(), widget=forms.CheckboxSelectMultiple, required=False
+    )
+    configs = ConfigChoices(
+        queryset=GenerationConfig.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Configurations",
+    )
+    raters = forms.ModelMultipleChoiceField(
+        queryset=get_user_model().objects.none(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="Raters who may judge this study.",
+    )
+    rater_groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.all(),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        label="Rater groups",
+        help_text="Everyone in these groups may judge it.",
+    )
+
+    class Meta:
+        model = Study
+        fields = [
+            "name", "instructions", "prompts", "configs", "baseline", "design",
+            "seeds_per_prompt", "base_seed", "target_judgments", "gold_rate", "raters",
+            "rater_groups",
+        ]  # fmt: skip
+        widgets = {
+            "instructions": forms.Textarea(
+                attrs={"rows": 5, "placeholder": "Markdown. Shown to raters before they start."}
+            ),
+            "design": forms.RadioSelect,
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        raters = self.fields["raters"]
+        assert isinstance(raters, forms.ModelMultipleChoiceField)
+        raters.queryset = get_user_model().objects.filter(groups__name=RATERS).order_by("username")
+        baseline = self.fields["baseline"]
+        assert isinstance(baseline, forms.ModelChoiceField)
+        baseline.label_from_instance = _config_label  # type: ignore[method-assign,assignment]
+        baseline.help_text = "For 'each vs baseline'. Blank: the first configuration."
+        if self.instance.pk:
+            self.initial.setdefault("prompts", list(self.instance.prompts.all()))
+            self.initial.setdefault("configs", list(self.instance.configs.all()))
+            if self.instance.status != Study.Status.DRAFT:
+                for name in (*STRUCTURAL_FIELDS, "prompts", "configs"):
+                    self.fields[name].disabled = True
+                    self.fields[name].help_text = "Fixed since launch."
+        elif not self.is_bound:
+            self.initial.setdefault("rater_groups", list(Group.objects.filter(name=RATERS)))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        configs = data.get("configs")
+        if not data.get("baseline") and configs:
+            # The first configuration is the baseline unless the researcher chose one.
+            data["baseline"] = min(configs, key=lambda c: c.pk)
+            self.instance.baseline = data["baseline"]
+        return data
+
+    def clean_instructions(self) -> str:
+        return str(self.cleaned_data.get("instructions") or "").strip()
+
+    def service_fields(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            name: data[name]
+            for name in (
+                "name", "instructions", "baseline", "design", "seeds_per_prompt", "base_seed",
+                "target_judgments", "gold_rate",
+            )
+        }  # fmt: skip
+
+
+class CriterionForm(forms.Form):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+    key = forms.CharField(required=False, widget=forms.HiddenInput, max_length=40)
+    label = forms.CharField(max_length=80)
+    question = forms.CharField(max_length=300, widget=forms.TextInput(attrs={"size": 50}))
+
+
+class BaseCriterionFormSet(forms.BaseFormSet[CriterionForm]):
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        keys = [key for key, _, _ in self.criteria()]
+        if not keys:
+            raise ValidationError("A study needs at least one criterion.")
+        if len(set(keys)) != len(keys):
+            raise ValidationError("Two criteria have the same label: make each one distinct.")
+
+    def criteria(self) -> list[tuple[str, str, str]]:
+        rows = []
+        for form in self.forms:
+            data = getattr(form, "cleaned_data", {})
+            if not data or data.get("DELETE") or not data.get("label"):
+                continue
+            key = data.get("key") or slugify(data["label"]).replace("-", "_")[:40] or "criterion"
+            rows.append((key, data["label"], data["question"]))
+        return rows
+
+
+CriterionFormSet = forms.formset_factory(
+    CriterionForm, formset=BaseCriterionFormSet, extra=1, can_delete=True
+)
+
+
+def criteria_initial(study: Study | None) -> list[dict[str, str]]:
+    if study is None:
+        return [{"key": k, "label": label, "question": q} for k, label, q in DEFAULT_CRITERIA]
+    return [
+        {"key": c.key, "label": c.label, "question": c.question}
+        for c in Criterion.objects.filter(study=study)
+    ]

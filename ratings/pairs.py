@@ -1,0 +1,380 @@
+"""Which pair a rater sees next, and what the rater has done so far.
+
+The choices are pure functions over plain data (candidates in, one candidate out) so they can
+be tested with fixed random generators; the ORM reads that feed them sit at the end.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from statistics import median
+
+import numpy as np
+from django.contrib.auth.models import User
+from django.core.cache import cache
+from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
+
+from generation.models import Image
+from ratings.models import Comparison, Judgment, Presentation, Study
+
+REPEAT_RATE = 0.05
+# A repeat only comes back after this many other pairs, so the rater judges it afresh.
+REPEAT_MIN_GAP = 3
+ADAPTIVE_SHARE = 0.8
+CONTENDERS_CACHE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Candidate:
+    comparison_id: int
+    config_a: int
+    config_b: int
+    shown: int  # first presentations to anyone, skipped ones apart
+    is_gold: bool
+    image_a: int = 0
+    image_b: int = 0
+
+
+@dataclass(frozen=True)
+class Plan:
+    comparison_id: int
+    is_repeat: bool
+    images: tuple[int, int]
+    # None: the sides are drawn at random when the presentation is made.
+    left_image_id: int | None
+
+
+def choose_candidate(
+    candidates: Sequence[Candidate],
+    *,
+    rng: random.Random,
+    gold_rate: float,
+    contenders: frozenset[int] | None = None,
+    adaptive_share: float = ADAPTIVE_SHARE,
+) -> Candidate | None:
+    """Pick the next comparison: gold at `gold_rate`, then fewest presentations first.
+
+    With `contenders` (adaptive designs), `adaptive_share` of the picks are limited to pairs
+    whose two configurations are both contenders; the rest choose among all candidates.
+    """
+    if not 0.0 <= gold_rate <= 1.0:
+        raise ValueError(f"gold_rate must be between 0 and 1, got {gold_rate!r}.")
+    if not 0.0 <= adaptive_share <= 1.0:
+        raise ValueError(f"adaptive_share must be between 0 and 1, got {adaptive_share!r}.")
+    if not candidates:
+        return None
+    gold = [c for c in candidates if c.is_gold]
+    plain = [c for c in candidates if not c.is_gold]
+    pool = gold if gold and (not plain or rng.random() < gold_rate) else plain
+    if contenders is not None and rng.random() < adaptive_share:
+        focused = [c for c in pool if c.config_a in contenders and c.config_b in contenders]
+        pool = focused or pool
+    least = min(c.shown for c in pool)
+    return rng.choice([c for c in pool if c.shown == least])
+
+
+def wants_repeat(*, rng: random.Random, rate: float = REPEAT_RATE) -> bool:
+    """The coin for a swapped-sides repeat; tossed first so most picks skip the lookup."""
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"Repeat rate must be between 0 and 1, got {rate!r}.")
+    return rng.random() < rate
+
+
+def choose_repeat(
+    answered: Sequence[int], *, rng: random.Random, min_gap: int = REPEAT_MIN_GAP
+) -> int | None:
+    """Pick a comparison to show again with sides swapped, or None if none is eligible.
+
+    `answered`: comparison ids the rater answered (oldest first) that have no repeat yet.
+    The last `min_gap` are left out so a repeat is never the pair just judged.
+    """
+    eligible = answered[: max(len(answered) - min_gap, 0)]
+    return rng.choice(list(eligible)) if eligible else None
+
+
+def bradley_terry_fit(
+    wins: Mapping[tuple[int, int], float], items: Sequence[int], *, iterations: int = 500
+) -> tuple[dict[int, float], dict[int, float]]:
+    """Log-strengths (centred) and their standard errors from `wins[(i, j)]` = i beat j.
+
+    Ties should arrive as half a win each way. A small prior (half a win each way on every
+    compared pair) keeps undefeated items finite. Standard errors come from the observed
+    Fisher information under the sum-to-zero constraint.
+    """
+    index = {item: k for k, item in enumerate(items)}
+    n = len(items)
+    if n == 0:
+        return {}, {}
+    w = np.zeros((n, n))
+    for (i, j), count in wins.items():
+        if count < 0:
+            raise ValueError(f"Win counts must not be negative, got {count!r} for {(i, j)}.")
+        w[index[i], index[j]] += count
+    games = w + w.T
+    w = w + 0.5 * (games > 0)
+    games = w + w.T
+    strength = np.ones(n)
+    for _ in range(iterations):
+        denom = (games / (strength[:, None] + strength[None, :])).sum(axis=1)
+        total = w.sum(axis=1)
+        new = np.where(denom > 0, total / np.where(denom > 0, denom, 1.0), strength)
+        new = new / np.exp(np.log(new).mean())
+        if np.allclose(new, strength, rtol=1e-9, atol=1e-12):
+            strength = new
+            break
+        strength = new
+    theta = np.log(strength)
+    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
+    info = games * p * (1 - p)
+    laplacian = np.diag(info.sum(axis=1)) - info
+    cov = np.linalg.pinv(laplacian)
+    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
+    # Items never compared have no information: their interval is unbounded.
+    se = np.where(games.sum(axis=1) > 0, se, np.inf)
+    return (
+        {item: float(theta[index[item]]) for item in items},
+        {item: float(se[index[item]]) for item in items},
+    )
+
+
+def overlap_contenders(
+    wins: Mapping[tuple[int, int], float], items: Sequence[int], *, z: float = 1.96
+) -> frozenset[int]:
+    """Configurations whose Bradley–Terry interval overlaps the leader's."""
+    theta, se = bradley_terry_fit(wins, items)
+    if not theta:
+        return frozenset()
+    leader = max(theta, key=lambda item: theta[item])
+    floor = theta[leader] - z * se[leader]
+    return frozenset(item for item in items if theta[item] + z * se[item] >= floor)
+
+
+def obvious_winner(a: Mapping[str, object], b: Mapping[str, object]) -> str | None:
+    """ "a" or "b" when two configs differ only in steps, far apart (5 vs 50): a free gold pair.
+
+    Under-sampled images are visibly unfinished, so any attentive rater picks the other one.
+    """
+    differing = {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
+    if differing != {"steps"}:
+        return None
+    steps_a, steps_b = a["steps"], b["steps"]
+    if not isinstance(steps_a, int) or not isinstance(steps_b, int):
+        raise ValueError(f"Steps must be integers, got {steps_a!r} and {steps_b!r}.")
+    low, high = sorted((steps_a, steps_b))
+    if low > 8 or high < 5 * low:
+        return None
+    return "a" if steps_a > steps_b else "b"
+
+
+# Reads -----------------------------------------------------------------------------------
+
+
+def pair_candidates(*, study: Study, rater: User) -> list[Candidate]:
+    """Ready comparisons of the study that were never presented to this rater."""
+    seen = Presentation.objects.filter(rater=rater, comparison__study=study).values("comparison_id")
+    rows = (
+        Comparison.objects.filter(
+            study=study, image_a__status=Image.Status.DONE, image_b__status=Image.Status.DONE
+        )
+        .exclude(pk__in=seen)
+        .annotate(
+            shown=Count(
+                "presentations",
+                filter=Q(presentations__is_repeat=False, presentations__skipped_at__isnull=True),
+            )
+        )
+        .values_list(
+            "pk",
+            "image_a__config_id",
+            "image_b__config_id",
+            "shown",
+            "is_gold",
+            "image_a_id",
+            "image_b_id",
+        )
+    )
+    return [Candidate(*row) for row in rows]
+
+
+def study_contenders(*, study: Study) -> frozenset[int] | None:
+    """Adaptive studies: the configurations still in the race (None until there are votes)."""
+    key = f"loupe:contenders:{study.pk}"
+    cached = cache.get(key)
+    if cached is not None:
+        return None if cached == "none" else frozenset(cached)
+    rows = (
+        Judgment.objects.filter(comparison__study=study, is_repeat=False)
+        .exclude(outcome=Judgment.Outcome.BOTH_BAD)
+        .values_list(
+            "comparison__image_a__config_id",
+            "comparison__image_b__config_id",
+            "winner__config_id",
+        )
+        .annotate(n=Count("pk"))
+    )
+    wins: Counter[tuple[int, int]] = Counter()
+    items: set[int] = set()
+    for a, b, winner, n in rows:
+        items.update((a, b))
+        if winner is None:
+            wins[(a, b)] += n / 2
+            wins[(b, a)] += n / 2
+        else:
+            wins[(winner, b if winner == a else a)] += n
+    result = overlap_contenders(wins, sorted(items)) if len(items) >= 2 else None
+    cache.set(key, "none" if result is None else sorted(result), CONTENDERS_CACHE_SECONDS)
+    return result
+
+
+def next_plan(*, study: Study, rater: User, rng: random.Random) -> Plan | None:
+    """What to show this rater next in this study, or None when nothing new is left.
+
+    Repeats are mixed in only while new pairs remain, so a finished rater stays finished.
+    """
+    candidates = pair_candidates(study=study, rater=rater)
+    if not candidates:
+        return None
+    if wants_repeat(rng=rng):
+        repeat = _repeat_plan(study=study, rater=rater, rng=rng)
+        if repeat is not None:
+            return repeat
+    contenders = study_contenders(study=study) if study.design == Study.Design.ADAPTIVE else None
+    chosen = choose_candidate(candidates, rng=rng, gold_rate=study.gold_rate, contenders=contenders)
+    assert chosen is not None  # candidates is not empty
+    return Plan(
+        comparison_id=chosen.comparison_id,
+        is_repeat=False,
+        images=(chosen.image_a, chosen.image_b),
+        left_image_id=None,
+    )
+
+
+def _repeat_plan(*, study: Study, rater: User, rng: random.Random) -> Plan | None:
+    shown = list(
+        Presentation.objects.filter(rater=rater, comparison__study=study).values_list(
+            "comparison_id",
+            "is_repeat",
+            "left_id",
+            "answered_at",
+            "comparison__image_a_id",
+            "comparison__image_b_id",
+        )
+    )
+    repeated = {row[0] for row in shown if row[1]}
+    firsts = {row[0]: row for row in shown if not row[1] and row[3] is not None}
+    repeat_id = choose_repeat([cid for cid in firsts if cid not in repeated], rng=rng)
+    if repeat_id is None:
+        return None
+    _, _, left, _, image_a, image_b = firsts[repeat_id]
+    return Plan(
+        comparison_id=repeat_id,
+        is_repeat=True,
+        images=(image_a, image_b),
+        left_image_id=image_b if left == image_a else image_a,
+    )
+
+
+@dataclass(frozen=True)
+class RaterProgress:
+    study: Study
+    judged: int  # pairs answered (first presentations)
+    ready: int  # ready comparisons in the study
+
+    @property
+    def remaining(self) -> int:
+        return max(self.ready - self.judged, 0)
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.judged / self.ready) if self.ready else 0
+
+
+def rater_progress(*, study: Study, rater: User) -> RaterProgress:
+    """One query: the study's ready pairs and the ones this rater answered or skipped."""
+    ready = (
+        Comparison.objects.filter(
+            study=OuterRef("pk"),
+            image_a__status=Image.Status.DONE,
+            image_b__status=Image.Status.DONE,
+        )
+        .order_by()
+        .values("study")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    judged = (
+        Presentation.objects.filter(rater=rater, comparison__study=OuterRef("pk"), is_repeat=False)
+        .filter(Q(answered_at__isnull=False) | Q(skipped_at__isnull=False))
+        .order_by()
+        .values("comparison__study")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    n_ready, n_judged = (
+        Study.objects.filter(pk=study.pk)
+        .annotate(
+            n_ready=Coalesce(Subquery(ready), 0),
+            n_judged=Coalesce(Subquery(judged), 0),
+        )
+        .values_list("n_ready", "n_judged")
+        .get()
+    )
+    return RaterProgress(study=study, ready=n_ready, judged=n_judged)
+
+
+@dataclass(frozen=True)
+class RaterSummary:
+    pairs: int
+    skipped: int
+    judgments: int
+    sides: dict[str, int]  # left / right / tie / both_bad, as the rater saw them
+    median_ms: int | None
+    flagged_fast: int
+    repeats: int
+    repeats_consistent: int
+
+    @property
+    def median_seconds(self) -> float | None:
+        return None if self.median_ms is None else self.median_ms / 1000
+
+
+def rater_summary(*, study: Study, rater: User) -> RaterSummary:
+    """The rater's own record in a study: what they may see about themselves."""
+    shown = Presentation.objects.filter(rater=rater, comparison__study=study)
+    rows = list(
+        Judgment.objects.filter(rater=rater, comparison__study=study).values_list(
+            "comparison_id",
+            "criterion_id",
+            "is_repeat",
+            "outcome",
+            "winner_id",
+            "presentation__left_id",
+            "response_ms",
+            "flagged_fast",
+        )
+    )
+    sides = {"left": 0, "right": 0, "tie": 0, "both_bad": 0}
+    first: dict[tuple[int, int], tuple[str, int | None]] = {}
+    again: dict[tuple[int, int], tuple[str, int | None]] = {}
+    for cid, crit, is_repeat, outcome, winner, left, _ms, _fast in rows:
+        if outcome == Judgment.Outcome.WIN:
+            sides["left" if winner == left else "right"] += 1
+        else:
+            sides[outcome] += 1
+        (again if is_repeat else first)[(cid, crit)] = (outcome, winner)
+    repeats = [key for key in again if key in first]
+    times = [ms for *_, ms, _fast in rows if ms is not None]
+    return RaterSummary(
+        pairs=shown.filter(is_repeat=False, answered_at__isnull=False).count(),
+        skipped=shown.filter(skipped_at__isnull=False).count(),
+        judgments=len(rows),
+        sides=sides,
+        median_ms=int(median(times)) if times else None,
+        flagged_fast=sum(1 for row in rows if row[-1]),
+        repeats=len(repeats),
+        repeats_consistent=sum(1 for key in repeats if first[key] == again[key]),
+    )

@@ -1,0 +1,172 @@
+"""The rater JSON API: the same rules as the rating page, for scripts and other front ends.
+
+Nothing here names a configuration or an image id: a pair is a presentation id and two
+opaque display URLs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from evalsite.roles import is_rater
+from ratings.models import Presentation
+from ratings.pairs import rater_progress
+from ratings.selectors import studies_for_rater
+from ratings.services.judging import DEFECT_TAGS, SIDES, NotYours, deck_deal, judgments_record
+
+
+class CanRate(BasePermission):
+    """A signed-in rater; each view then limits itself to the studies open to that rater."""
+
+    message = "Only raters may use this endpoint."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        user = request.user
+        return bool(user and user.is_authenticated) and (
+            is_rater(user) or studies_for_rater(user=user).exists()
+        )
+
+
+def presentation_payload(shown: Presentation) -> dict[str, Any]:
+    comparison = shown.comparison
+    left, right = (
+        (comparison.image_a, comparison.image_b)
+        if shown.left_id == comparison.image_a_id
+        else (comparison.image_b, comparison.image_a)
+    )
+    return {
+        "presentation": shown.pk,
+        "prompt": {"text": comparison.prompt.text, "key_terms": comparison.prompt.key_terms},
+        "left": {"url": left.display_file.url},
+        "right": {"url": right.display_file.url},
+    }
+
+
+class JudgmentInSerializer(serializers.Serializer[dict[str, Any]]):
+    presentation = serializers.IntegerField(min_value=1)
+    criterion = serializers.SlugField(max_length=40)
+    outcome = serializers.ChoiceField(choices=SIDES)
+    tags = serializers.ListField(
+        child=serializers.CharField(max_length=40),
+        required=False,
+        default=list,
+        max_length=2 * len(DEFECT_TAGS),
+        help_text=f"left:<tag> or right:<tag>; tags: {', '.join(DEFECT_TAGS)}.",
+    )
+    response_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
+
+
+_NEXT_OUT = inline_serializer(
+    "RaterNextPair",
+    fields={
+        "study": serializers.IntegerField(),
+        "presentation": serializers.IntegerField(allow_null=True),
+        "prompt": serializers.DictField(),
+        "criteria": serializers.ListField(child=serializers.DictField()),
+        "left": serializers.DictField(),
+        "right": serializers.DictField(),
+        "upcoming": serializers.DictField(allow_null=True),
+        "progress": serializers.DictField(),
+    },
+)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("study", int, required=True)],
+    responses={200: _NEXT_OUT},
+    tags=["rate"],
+)
+@api_view(["GET"])
+@permission_classes([CanRate])
+def rate_next_api(request: Request) -> Response:
+    """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
+    raw = request.query_params.get("study", "")
+    if not raw.isdigit():
+        return Response({"study": ["A study id is required."]}, status=status.HTTP_400_BAD_REQUEST)
+    study = get_object_or_404(studies_for_rater(user=request.user), pk=int(raw))
+    rater = request.user
+    assert isinstance(rater, User)  # CanRate admits signed-in users only
+    deck = deck_deal(rater=rater, study=study)
+    progress = rater_progress(study=study, rater=rater)
+    body: dict[str, Any] = {
+        "study": study.pk,
+        "criteria": [
+            {"key": c.key, "label": c.label, "question": c.question} for c in study.criteria.all()
+        ],
+        "progress": {"judged": progress.judged, "ready": progress.ready},
+    }
+    if deck.current is None:
+        body.update(presentation=None, detail="Nothing left to judge in this study. Thank you!")
+        return Response(body)
+    body.update(presentation_payload(deck.current))
+    upcoming = presentation_payload(deck.upcoming) if deck.upcoming else None
+    body["upcoming"] = {"left": upcoming["left"], "right": upcoming["right"]} if upcoming else None
+    return Response(body)
+
+
+@extend_schema(
+    request=JudgmentInSerializer,
+    responses={201: inline_serializer("RaterVote", fields={"status": serializers.CharField()})},
+    tags=["rate"],
+)
+@api_view(["POST"])
+@permission_classes([CanRate])
+def rate_judgment_api(request: Request) -> Response:
+    """Record one answer; sending it again changes nothing and says "already_recorded"."""
+    incoming = JudgmentInSerializer(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    data = incoming.validated_data
+    assert isinstance(request.user, User)  # CanRate admits signed-in users only
+    try:
+        result = judgments_record(
+            rater=request.user,
+            presentation_id=data["presentation"],
+            votes={data["criterion"]: data["outcome"]},
+            tags=data["tags"],
+            response_ms=data.get("response_ms"),
+        )
+    except NotYours:
+        return Response(
+            {"presentation": ["No such presentation was issued to you."]},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    except ValidationError as error:
+        detail: dict[str, Any] = (
+            {k: list(v) for k, v in error.message_dict.items()}
+            if hasattr(error, "error_dict")
+            else {"detail": " ".join(error.messages)}
+        )
+        if data["criterion"] in detail:
+            detail = {"criterion": detail.pop(data["criterion"]), **detail}
+        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+    body = {"presentation": data["presentation"], "criterion": data["criterion"]}
+    if result.already_recorded:
+        return Response(
+            {
+                **body,
+                "status": "already_recorded",
+                "detail": "Already recorded: your first answer stands.",
+            },
+            status=status.HTTP_200_OK,
+        )
+    judgment = result.recorded[0]
+    return Response(
+        {
+            **body,
+            "status": "recorded",
+            "outcome": data["outcome"],
+            "response_ms": judgment.response_ms,
+            "flagged_fast": judgment.flagged_fast,
+        },
+        status=status.HTTP_201_CREATED,
+    )

@@ -1,0 +1,325 @@
+"""Writes for raters: presentations (what the server showed), votes, skip and undo."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ratings.models import Comparison, Judgment, Presentation, Study
+from ratings.pairs import next_plan, obvious_winner
+from ratings.selectors import studies_for_rater
+
+SIDES = ("left", "right", "tie", "both_bad")
+DEFECT_TAGS: dict[str, str] = {
+    "stones": "Stone count",
+    "prongs": "Prongs / setting",
+    "chain": "Chain continuity",
+    "metal": "Metal colour",
+    "symmetry": "Symmetry",
+    "artefacts": "Artefacts",
+}
+# The browser offers undo for a few seconds; the server allows a little more for slow links.
+UNDO_SECONDS = 20
+ISSUE_ATTEMPTS = 3
+
+
+class NotYours(Exception):
+    """The presentation does not exist or was issued to someone else."""
+
+
+def _pending(*, rater: User, study: Study) -> list[Presentation]:
+    return list(
+        Presentation.objects.filter(
+            rater=rater, comparison__study=study, answered_at=None, skipped_at=None
+        )
+        .select_related("comparison__prompt", "comparison__image_a", "comparison__image_b")
+        .order_by("pk")[:2]
+    )
+
+
+def presentation_issue(
+    *, rater: User, study: Study, rng: random.Random | None = None
+) -> Presentation | None:
+    """Choose the next pair and record the presentation, sides drawn at random.
+
+    Safe to run concurrently: the database allows one first presentation (and one repeat) per
+    rater and pair, so two tabs racing for the same pair make one and retry the other.
+    """
+    rng = rng or random.Random()
+    for _ in range(ISSUE_ATTEMPTS):
+        plan = next_plan(study=study, rater=rater, rng=rng)
+        if plan is None:
+            return None
+        try:
+            with transaction.atomic():
+                shown = Presentation.objects.create(
+                    comparison_id=plan.comparison_id,
+                    rater=rater,
+                    is_repeat=plan.is_repeat,
+                    left_id=plan.left_image_id or rng.choice(plan.images),
+                )
+        except IntegrityError:
+            continue
+        return Presentation.objects.select_related(
+            "comparison__prompt", "comparison__image_a", "comparison__image_b"
+        ).get(pk=shown.pk)
+    return None
+
+
+@dataclass(frozen=True)
+class Deck:
+    """The pair on screen and the one whose images load behind it."""
+
+    current: Presentation | None
+    upcoming: Presentation | None
+
+
+def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) -> Deck:
+    """The rater's oldest unanswered presentation (or a new one) plus the next, prefetched.
+
+    Safe to run twice: unanswered presentations are shown again, not replaced, so reloading
+    the page never burns a pair. The current one's shown_at restarts: response time counts
+    from the moment it is on screen, not from when it was prefetched.
+    """
+    pending = _pending(rater=rater, study=study)
+    while len(pending) < 2:
+        issued = presentation_issue(rater=rater, study=study, rng=rng)
+        if issued is None:
+            break
+        pending.append(issued)
+    current = pending[0] if pending else None
+    if current is not None:
+        current.shown_at = timezone.now()
+        Presentation.objects.filter(pk=current.pk).update(shown_at=current.shown_at)
+    return Deck(current=current, upcoming=pending[1] if len(pending) > 1 else None)
+
+
+@dataclass(frozen=True)
+class VoteResult:
+    presentation: Presentation
+    recorded: list[Judgment]
+    already: list[str]  # criterion keys that had a judgment already: nothing was changed
+
+    @property
+    def already_recorded(self) -> bool:
+        return not self.recorded and bool(self.already)
+
+
+def _check_access(*, rater: User, study: Study) -> None:
+    if study.status != Study.Status.OPEN:
+        raise ValidationError("This study is closed to votes.", code="closed")
+    if not studies_for_rater(user=rater).filter(pk=study.pk).exists():
+        raise NotYours
+
+
+def _own(*, rater: User, presentation_id: int, lock: bool) -> Presentation:
+    rows = Presentation.objects.select_related("comparison__study")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    try:
+        return rows.get(pk=presentation_id, rater=rater)
+    except (Presentation.DoesNotExist, ValueError, TypeError):
+        raise NotYours from None
+
+
+def _tags(raw: Iterable[str], *, presentation: Presentation) -> list[str]:
+    """Rater tags say left:/right:; storage says a:/b: (the comparison's images)."""
+    left_is_a = presentation.left_id == presentation.comparison.image_a_id
+    stored = []
+    for tag in raw:
+        side, _, name = tag.partition(":")
+        if side not in ("left", "right") or name not in DEFECT_TAGS:
+            raise ValidationError(
+                {
+                    "tags": f"Unknown tag {tag!r}: use left:<tag> or right:<tag> with a tag from "
+                    f"{', '.join(DEFECT_TAGS)}."
+                }
+            )
+        stored.append(f"{'a' if (side == 'left') == left_is_a else 'b'}:{name}")
+    return sorted(set(stored))
+
+
+def judgments_record(
+    *,
+    rater: User,
+    presentation_id: int,
+    votes: Mapping[str, str],
+    tags: Iterable[str] = (),
+    response_ms: int | None = None,
+    study: Study | None = None,
+) -> VoteResult:
+    """Record the rater's answers (criterion key → left/right/tie/both_bad) for a presentation.
+
+    Safe to run twice: a criterion that already has this rater's judgment is left as it was
+    and reported in `already` (double clicks, two tabs, retries). Response time is measured by
+    the server from the moment the card was shown; a browser-reported time may only lower it
+    (it excludes network time). Either below the study's minimum flags the vote, which is kept.
+    `study`: pass it when the caller has already checked the rater may judge it (the rating
+    page does); the presentation must then belong to it.
+    Raises NotYours for a presentation not issued to this rater, ValidationError for bad input.
+    """
+    if not votes:
+        raise ValidationError({"outcome": "Answer at least one question."})
+    if response_ms is not None and response_ms < 0:
+        raise ValidationError({"response_ms": "Response time cannot be negative."})
+    now = timezone.now()
+    with transaction.atomic():
+        # The row lock orders concurrent submits of one presentation (PostgreSQL); the unique
+        # constraint on judgments is the last word wherever locks are not available.
+        shown = _own(rater=rater, presentation_id=presentation_id, lock=True)
+        if study is None:
+            study = shown.comparison.study
+            _check_access(rater=rater, study=study)
+        elif shown.comparison.study_id != study.pk:
+            raise NotYours
+        elif study.status != Study.Status.OPEN:
+            raise ValidationError("This study is closed to votes.", code="closed")
+        if shown.skipped_at is not None:
+            raise ValidationError("You skipped this pair; it cannot be judged now.", code="skipped")
+        criteria = {c.key: c for c in study.criteria.all()}
+        errors = {}
+        for key, side in votes.items():
+            if key not in criteria:
+                errors[key] = f"Unknown criterion {key!r} for this study."
+            elif side not in SIDES:
+                errors[key] = f"Answer with one of {', '.join(SIDES)} (got {side!r})."
+        if errors:
+            raise ValidationError(errors)
+        stored_tags = _tags(tags, presentation=shown)
+        elapsed = max(int((now - shown.shown_at).total_seconds() * 1000), 0)
+        took = min(elapsed, response_ms) if response_ms is not None else elapsed
+        comparison = shown.comparison
+        right_id = (
+            comparison.image_b_id
+            if shown.left_id == comparison.image_a_id
+            else comparison.image_a_id
+        )
+
+        def judgment(key: str) -> Judgment:
+            side = votes[key]
+            return Judgment(
+                presentation=shown,
+                comparison=comparison,
+                rater=rater,
+                criterion=criteria[key],
+                outcome=Judgment.Outcome.WIN if side in ("left", "right") else side,
+                winner_id={"left": shown.left_id, "right": right_id}.get(side),
+                is_repeat=shown.is_repeat,
+                tags=stored_tags,
+                response_ms=took,
+                flagged_fast=took < study.min_response_ms,
+            )
+
+        done: set[str] = set()
+        if shown.answered_at is None:
+            # The usual case, a first answer: insert straight away and let the constraint
+            # catch a repeat submit, rather than look first on every vote.
+            try:
+                with transaction.atomic():
+                    new = Judgment.objects.bulk_create([judgment(key) for key in votes])
+            except IntegrityError:
+                new = []
+        else:
+            new = []
+        if not new:
+            done = set(
+                Judgment.objects.filter(presentation=shown).values_list("criterion__key", flat=True)
+            )
+            missing = [key for key in votes if key not in done]
+            try:
+                with transaction.atomic():
+                    new = Judgment.objects.bulk_create([judgment(key) for key in missing])
+            except IntegrityError:
+                new = []
+        if new and shown.answered_at is None:
+            answered = done | {j.criterion.key for j in new}
+            if not answered >= set(criteria):
+                # Answers may arrive one criterion at a time (the API): count the earlier ones.
+                answered |= set(
+                    Judgment.objects.filter(presentation=shown).values_list(
+                        "criterion__key", flat=True
+                    )
+                )
+            if answered >= set(criteria):
+                shown.answered_at = now
+                shown.save(update_fields=["answered_at"])
+    return VoteResult(
+        presentation=shown, recorded=new, already=sorted(k for k in votes if k in done)
+    )
+
+
+def presentation_skip(*, rater: User, presentation_id: int) -> Presentation:
+    """Set a pair aside without judging it; it will not come back. Safe to run twice."""
+    with transaction.atomic():
+        shown = _own(rater=rater, presentation_id=presentation_id, lock=True)
+        _check_access(rater=rater, study=shown.comparison.study)
+        if shown.answered_at is not None:
+            raise ValidationError("This pair is already judged.", code="answered")
+        if Judgment.objects.filter(presentation=shown).exists():
+            raise ValidationError("This pair is partly judged: finish it instead.", code="partial")
+        if shown.skipped_at is None:
+            shown.skipped_at = timezone.now()
+            shown.save(update_fields=["skipped_at"])
+    return shown
+
+
+def presentation_undo(*, rater: User, presentation_id: int) -> Presentation:
+    """Take back the rater's last answer within UNDO_SECONDS; the pair comes back on screen.
+
+    Safe to run twice: the second call finds nothing to undo and says so.
+    """
+    with transaction.atomic():
+        shown = _own(rater=rater, presentation_id=presentation_id, lock=True)
+        study = shown.comparison.study
+        _check_access(rater=rater, study=study)
+        if shown.answered_at is None:
+            raise ValidationError("There is no answer to undo for this pair.", code="nothing")
+        if timezone.now() - shown.answered_at > timedelta(seconds=UNDO_SECONDS):
+            raise ValidationError("Too late to undo that vote.", code="late")
+        latest = (
+            Presentation.objects.filter(rater=rater, comparison__study=study)
+            .exclude(answered_at=None)
+            .order_by("-answered_at", "-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if latest != shown.pk:
+            raise ValidationError("Only the last vote can be undone.", code="not_last")
+        Judgment.objects.filter(presentation=shown).delete()
+        shown.answered_at = None
+        shown.shown_at = timezone.now()
+        shown.save(update_fields=["answered_at", "shown_at"])
+    return shown
+
+
+def gold_mark_obvious(*, study: Study) -> int:
+    """Mark comparisons with an obvious answer (5 vs 50 steps, all else equal) as gold.
+
+    Returns how many were marked. Safe to run twice: gold pairs stay as they are, and pairs a
+    researcher marked by hand are never touched.
+    """
+    marked = 0
+    rows = Comparison.objects.filter(study=study, is_gold=False).select_related(
+        "image_a__config", "image_b__config"
+    )
+    with transaction.atomic():
+        for comparison in rows:
+            winner = obvious_winner(
+                comparison.image_a.config.params(), comparison.image_b.config.params()
+            )
+            if winner is None:
+                continue
+            comparison.is_gold = True
+            comparison.gold_winner_id = (
+                comparison.image_a_id if winner == "a" else comparison.image_b_id
+            )
+            comparison.save(update_fields=["is_gold", "gold_winner"])
+            marked += 1
+    return marked

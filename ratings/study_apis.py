@@ -1,0 +1,209 @@
+"""REST API for studies: CRUD, launch, progress, retry, open and close (researchers only)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from generation.apis import _as_drf
+from generation.models import GenerationConfig, Image, Prompt
+from generation.selectors import render_progress, study_images
+from generation.services.rendering import images_retry
+from ratings.models import DEFAULT_CRITERIA, Study
+from ratings.services.studies import (
+    study_close,
+    study_create,
+    study_launch,
+    study_launch_problems,
+    study_open,
+    study_update,
+)
+
+
+class CriterionSerializer(serializers.Serializer[Any]):
+    key = serializers.SlugField(max_length=40)
+    label = serializers.CharField(max_length=80)  # type: ignore[assignment]
+    question = serializers.CharField(max_length=300)
+
+
+class StudySerializer(serializers.ModelSerializer[Study]):
+    prompts = serializers.PrimaryKeyRelatedField(
+        queryset=Prompt.objects.all(), many=True, required=False
+    )
+    configs = serializers.PrimaryKeyRelatedField(
+        queryset=GenerationConfig.objects.all(), many=True, required=False
+    )
+    raters = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), many=True, required=False
+    )
+    rater_groups = serializers.SlugRelatedField(
+        slug_field="name", queryset=Group.objects.all(), many=True, required=False
+    )
+    criteria = CriterionSerializer(many=True, required=False)
+    launch_problems = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = [
+            "id", "name", "instructions", "prompts", "configs", "baseline", "design",
+            "seeds_per_prompt", "base_seed", "target_judgments", "gold_rate", "raters",
+            "rater_groups", "criteria", "status", "launch_problems", "created_at", "launched_at",
+        ]  # fmt: skip
+        read_only_fields = ["status", "created_at", "launched_at"]
+
+    def get_launch_problems(self, obj: Study) -> list[str]:
+        return study_launch_problems(obj)
+
+    def to_representation(self, instance: Study) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["criteria"] = [
+            {"key": c.key, "label": c.label, "question": c.question}
+            for c in instance.criteria.all()
+        ]
+        return data
+
+    @staticmethod
+    def _criteria(rows: list[dict[str, str]] | None) -> list[tuple[str, str, str]] | None:
+        if rows is None:
+            return None
+        return [(r["key"], r["label"], r["question"]) for r in rows]
+
+    def create(self, validated_data: dict[str, Any]) -> Study:
+        raters = validated_data.pop("raters", [])
+        groups = validated_data.pop("rater_groups", [])
+        criteria = self._criteria(validated_data.pop("criteria", None)) or list(DEFAULT_CRITERIA)
+        request = self.context.get("request")
+        try:
+            with transaction.atomic():
+                study = study_create(
+                    prompts=validated_data.pop("prompts", []),
+                    configs=validated_data.pop("configs", []),
+                    criteria=criteria,
+                    created_by=getattr(request, "user", None),
+                    **validated_data,
+                )
+                study_update(study=study, raters=raters, rater_groups=groups)
+        except DjangoValidationError as error:
+            raise _as_drf(error) from error
+        return study
+
+    def update(self, instance: Study, validated_data: dict[str, Any]) -> Study:
+        try:
+            return study_update(
+                study=instance,
+                prompts=validated_data.pop("prompts", None),
+                configs=validated_data.pop("configs", None),
+                raters=validated_data.pop("raters", None),
+                rater_groups=validated_data.pop("rater_groups", None),
+                criteria=self._criteria(validated_data.pop("criteria", None)),
+                **validated_data,
+            )
+        except DjangoValidationError as error:
+            raise _as_drf(error) from error
+
+
+class ProgressSerializer(serializers.Serializer[Any]):
+    pending = serializers.IntegerField()
+    queued = serializers.IntegerField()
+    rendering = serializers.IntegerField()
+    done = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    total = serializers.IntegerField()
+    percent = serializers.IntegerField()
+    eta_seconds = serializers.FloatField(allow_null=True)
+    seconds_per_image = serializers.FloatField(allow_null=True)
+    active_workers = serializers.IntegerField()
+    status = serializers.CharField()
+    failed_images = serializers.ListField(child=serializers.DictField())
+
+
+def _progress_payload(study: Study) -> dict[str, Any]:
+    progress = render_progress(study_id=study.pk)
+    failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED).order_by("pk")
+    return {
+        **asdict(progress),
+        "total": progress.total,
+        "percent": progress.percent,
+        "eta_seconds": progress.eta_seconds,
+        "status": study.status,
+        "failed_images": [
+            {
+                "id": i.pk,
+                "config": i.config_id,
+                "prompt": i.prompt_id,
+                "seed": i.seed,
+                "error": i.error,
+            }  # fmt: skip
+            for i in failed
+        ],
+    }
+
+
+class StudyViewSet(viewsets.ModelViewSet[Study]):
+    queryset = Study.objects.prefetch_related("prompts", "configs", "raters", "rater_groups")
+    serializer_class = StudySerializer
+
+    def perform_destroy(self, instance: Study) -> None:
+        if instance.status != Study.Status.DRAFT:
+            raise ValidationError(
+                {"detail": "Only draft studies can be deleted: close a launched study instead."}
+            )
+        instance.delete()
+
+    @extend_schema(request=None, responses={200: dict, 400: dict})
+    @action(detail=True, methods=["post"])
+    def launch(self, request: Request, pk: str | None = None) -> Response:
+        """Create the images and comparisons and queue rendering. Launching twice is harmless."""
+        study = self.get_object()
+        try:
+            result = study_launch(study=study)
+        except DjangoValidationError as error:
+            return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
+        study.refresh_from_db()
+        return Response({**asdict(result), "status": study.status})
+
+    @extend_schema(responses=ProgressSerializer)
+    @action(detail=True, methods=["get"])
+    def progress(self, request: Request, pk: str | None = None) -> Response:
+        return Response(_progress_payload(self.get_object()))
+
+    @extend_schema(request=None, responses=ProgressSerializer)
+    @action(detail=True, methods=["post"])
+    def retry(self, request: Request, pk: str | None = None) -> Response:
+        """Queue the study's failed images again (all, or the ids given as `images`)."""
+        study = self.get_object()
+        failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
+        wanted = request.data.get("images") if hasattr(request.data, "get") else None
+        if wanted:
+            failed = failed.filter(pk__in=[int(i) for i in wanted])
+        images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+        return Response(_progress_payload(study))
+
+    @extend_schema(request=None, responses=StudySerializer)
+    @action(detail=True, methods=["post"])
+    def open(self, request: Request, pk: str | None = None) -> Response:
+        return self._set(study_open)
+
+    @extend_schema(request=None, responses=StudySerializer)
+    @action(detail=True, methods=["post"])
+    def close(self, request: Request, pk: str | None = None) -> Response:
+        return self._set(study_close)
+
+    def _set(self, service: Any) -> Response:
+        study = self.get_object()
+        try:
+            service(study=study)
+        except DjangoValidationError as error:
+            return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(self.get_serializer(study).data)

@@ -1,0 +1,174 @@
+"""A rater judges pairs in real Chromium with the keyboard only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from generation.models import GenerationConfig, Image
+from ratings.models import Judgment, Presentation
+from tests.browser.conftest import browser_login, ready_study
+from tests.factories import rater
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+SHOTS = "/tmp"
+
+
+def _card_id(page: Any) -> str | None:
+    return page.eval_on_selector("#pair-card", "el => el.dataset.presentation || null")
+
+
+def _wait_for_new_card(page: Any, old: str) -> None:
+    page.wait_for_function(
+        "old => { const c = document.getElementById('pair-card');"
+        " return c && c.dataset.ready && (c.dataset.presentation || 'done') !== old; }",
+        arg=old,
+    )
+
+
+def _forbidden(study: Any) -> list[str]:
+    words = ["masters/", "sampler", "euler", "ddim", "dpmpp", "heun", "cfg", "compel", "steps"]
+    for config in GenerationConfig.objects.filter(studies=study):
+        words += [config.name, config.label, config.fingerprint]
+    for image in Image.objects.filter(config__studies=study):
+        words += [image.file.name, image.token]
+    return [w.lower() for w in words if w]
+
+
+def test_rater_judges_ten_pairs_with_the_keyboard(browser_page: Any, live_server: Any) -> None:
+    study = ready_study(
+        n_configs=6,  # 15 pairs
+        name="Channel-set bands",
+        instructions="We want **modern, clean** jewelry photography, not ornate catalogue shots.",
+    )
+    person = rater(username="keyboard")
+    page = browser_page
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    pages: list[str] = []
+    browser_login(page, live_server, "keyboard")
+
+    page.goto(f"{live_server.url}/rate/")
+    pages.append(page.content())
+    page.screenshot(path=f"{SHOTS}/loupe-rate-home.png", full_page=True)
+    page.click(f"a[href='/rate/{study.pk}/']")
+    page.wait_for_selector("text=Before you start")
+    pages.append(page.content())
+    page.screenshot(path=f"{SHOTS}/loupe-rate-guide.png", full_page=True)
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#vote-form")
+
+    pressed: dict[int, tuple[str, str]] = {}
+    plan = [("ArrowLeft", "t"), ("ArrowRight", "b"), ("ArrowRight", "ArrowLeft"), ("b", "t")]
+    left_is_a: set[bool] = set()
+    judged = 0
+    while judged < 10 or (len(left_is_a) < 2 and judged < 15):
+        current = _card_id(page)
+        assert current is not None, "ran out of pairs"
+        # Prefetch: the pair on screen was loaded while the previous one was being judged.
+        assert page.eval_on_selector_all(
+            "#pair-card .frame img", "imgs => imgs.every(i => i.complete && i.naturalWidth > 0)"
+        )
+        if judged == 1:
+            page.screenshot(path=f"{SHOTS}/loupe-rate-pair.png", full_page=True)
+        keys = plan[judged % len(plan)]
+        for key in keys:
+            page.keyboard.press(key)
+        pressed[int(current)] = keys
+        _wait_for_new_card(page, current)
+        pages.append(page.content())
+        shown = Presentation.objects.get(pk=int(current))
+        left_is_a.add(shown.left_id == shown.comparison.image_a_id)
+        judged += 1
+
+    assert left_is_a == {True, False}, "both side orders should have occurred"
+    meaning = {"ArrowLeft": "left", "ArrowRight": "right", "t": "tie", "b": "both_bad"}
+    keys_by_criterion = ["prompt_adherence", "modern_aesthetic"]
+    for pid, keys in pressed.items():
+        shown = Presentation.objects.select_related("comparison").get(pk=pid)
+        assert shown.rater_id == person.pk and shown.answered_at is not None
+        for criterion, key in zip(keys_by_criterion, keys, strict=True):
+            judgment = Judgment.objects.get(presentation=shown, criterion__key=criterion)
+            side = meaning[key]
+            if side == "left":
+                assert (judgment.outcome, judgment.winner_id) == ("win", shown.left_id)
+            elif side == "right":
+                assert (judgment.outcome, judgment.winner_id) == ("win", shown.right.pk)
+            else:
+                assert (judgment.outcome, judgment.winner_id) == (side, None)
+            assert judgment.response_ms is not None
+    assert Judgment.objects.filter(rater=person).count() == 2 * len(pressed)
+
+    everything = "\n".join(pages).lower() + "\n".join(urls).lower()
+    for word in _forbidden(study):
+        assert word not in everything, word
+    image_urls = [u for u in urls if "/media/" in u]
+    assert image_urls and all("/media/img/" in u and u.endswith(".webp") for u in image_urls)
+
+
+def test_undo_loupe_flicker_and_done_summary(browser_page: Any, live_server: Any) -> None:
+    study = ready_study(n_configs=3, name="Huggie hoops")  # 3 pairs
+    rater(username="looker")
+    page = browser_page
+    browser_login(page, live_server, "looker")
+    page.goto(f"{live_server.url}/rate/{study.pk}/?go=1")
+    page.wait_for_selector("#vote-form")
+    first = _card_id(page)
+    assert first is not None
+
+    # Loupe: the same spot of both images magnified at once.
+    left_img = page.locator("#pair-card .shot[data-side=left] .frame img")
+    box = left_img.bounding_box()
+    assert box is not None
+    left_img.hover(position={"x": box["width"] / 2 + 20, "y": box["height"] * 0.3})
+    lenses = page.locator("#pair-card .lens:not([hidden])")
+    assert lenses.count() == 2
+    positions = page.eval_on_selector_all(
+        "#pair-card .lens", "ls => ls.map(l => l.style.backgroundPosition)"
+    )
+    assert positions[0] == positions[1]
+    page.screenshot(path=f"{SHOTS}/loupe-rate-loupe.png")
+    page.mouse.move(5, 5)
+
+    # Flicker: both images in one place, alternating.
+    page.keyboard.press("f")
+    page.wait_for_selector("#pair-card .flicker:not([hidden])")
+    seen = set()
+    for _ in range(6):
+        seen.add(page.eval_on_selector("#pair-card .flicker img", "i => i.getAttribute('src')"))
+        page.wait_for_timeout(250)
+    assert len(seen) == 2
+    page.screenshot(path=f"{SHOTS}/loupe-rate-flicker.png")
+    page.keyboard.press("f")
+
+    # Vote, then undo with U: the same pair returns and the judgments are gone.
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")
+    _wait_for_new_card(page, first)
+    page.wait_for_selector("text=Vote recorded.")
+    page.screenshot(path=f"{SHOTS}/loupe-rate-toast.png")
+    assert Judgment.objects.count() == 2
+    after_vote = _card_id(page)
+    assert after_vote is not None
+    page.keyboard.press("u")
+    _wait_for_new_card(page, after_vote)
+    assert _card_id(page) == first
+    assert Judgment.objects.count() == 0
+
+    # Skip one with S, judge the rest, and the summary shows.
+    page.keyboard.press("s")
+    _wait_for_new_card(page, first)
+    while (current := _card_id(page)) is not None:
+        page.keyboard.press("ArrowRight")
+        page.keyboard.press("t")
+        _wait_for_new_card(page, current)
+    page.wait_for_selector("text=thank you")
+    page.screenshot(path=f"{SHOTS}/loupe-rate-done.png", full_page=True)
+    assert Presentation.objects.filter(skipped_at__isnull=False).count() == 1
+    assert "Skipped" in page.content()
+
+    # The guide is one key away.
+    page.goto(f"{live_server.url}/rate/{study.pk}/?go=1")
+    page.keyboard.press("i")
+    page.wait_for_selector("#guide[open]")

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from generation.engine import Engine
+from generation.engine.testing import pixels, tiny_spec
+
+PROMPTS = [
+    "channel-set diamond band, white background",
+    "threader earrings, studio lighting",
+    "huggie hoops, gold, minimal",
+    "solitaire ring on marble",
+]
+
+
+@pytest.mark.parametrize("sampler", ["euler_a", "ddim", "dpmpp_2m"])
+def test_render_same_spec_is_bit_identical_alone_in_a_batch_and_after_restart(
+    engine: Engine, sampler: str
+) -> None:
+    batch = [
+        tiny_spec(
+            sampler=sampler,
+            seed=100 + i,
+            prompt=PROMPTS[i % 4],
+            compel_level=("none", "high")[i % 2],
+        )
+        for i in range(8)
+    ]
+    target = batch[5]
+
+    in_batch = engine.render(batch)
+    alone = engine.render([target])[0]
+    restarted = Engine(device="cpu").render([target])[0]
+
+    assert all(r.error is None for r in in_batch)
+    assert np.array_equal(pixels(alone), pixels(in_batch[5]))
+    assert np.array_equal(pixels(alone), pixels(restarted))
+    # Different seeds in the same batch really are different images.
+    assert not np.array_equal(pixels(in_batch[4]), pixels(in_batch[6]))
+
+
+def test_render_batches_specs_sharing_sampler_steps_cfg_and_size(engine: Engine) -> None:
+    calls = engine.stats.pipeline_calls
+    specs = [tiny_spec(seed=s) for s in range(5)] + [tiny_spec(seed=s, cfg=5.0) for s in range(3)]
+    results = engine.render(specs)
+    assert all(r.error is None for r in results)
+    assert engine.stats.pipeline_calls - calls == 2
+
+
+def test_render_odd_batch_pads_rows_without_changing_pixels(engine: Engine) -> None:
+    # 3 images -> 6 UNet rows, padded to 8 on CPU; each must match its solo render.
+    specs = [tiny_spec(seed=s, sampler="euler_a") for s in (11, 12, 13)]
+    together = engine.render(specs)
+    for spec, result in zip(specs, together, strict=True):
+        assert np.array_equal(pixels(result), pixels(engine.render([spec])[0]))
+
+
+def test_render_cfg_one_skips_guidance_and_stays_deterministic(engine: Engine) -> None:
+    specs = [tiny_spec(seed=s, cfg=1.0) for s in (1, 2, 3)]
+    together = engine.render(specs)
+    assert np.array_equal(pixels(together[1]), pixels(engine.render([specs[1]])[0]))
+
+
+def test_render_batch_of_16_matches_alone(engine: Engine) -> None:
+    specs = [tiny_spec(seed=200 + i, prompt=PROMPTS[i % 4], sampler="euler_a") for i in range(16)]
+    together = engine.render(specs)
+    assert np.array_equal(pixels(together[13]), pixels(engine.render([specs[13]])[0]))
+
+
+def test_describe_device_and_loaded_models_report_the_warm_state(engine: Engine) -> None:
+    engine.render([tiny_spec()])
+    assert engine.describe_device().startswith("cpu, float32, ")
+    assert "tiny-random" in engine.loaded_models()

@@ -1,0 +1,202 @@
+"""REST API for prompts, adapters, configurations (incl. the factor builder) and images."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from pathlib import Path
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from generation.models import GenerationConfig, Image, LoraAdapter, Prompt
+from tests.factories import PromptFactory, make_config, make_image, rater, researcher
+
+pytestmark = pytest.mark.django_db
+JSON = "application/json"
+
+
+def safetensors_bytes() -> bytes:
+    header = json.dumps(
+        {"lora.up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [0, 8]}}
+    ).encode()
+    return struct.pack("<Q", len(header)) + header + b"\x00" * 8
+
+
+@pytest.fixture
+def api(client: Client) -> Client:
+    researcher(username="rita")
+    client.login(username="rita", password="pw")
+    return client
+
+
+def test_api_needs_a_researcher_and_accepts_tokens(client: Client) -> None:
+    person = rater(username="ray")
+    token = Token.objects.create(user=person)
+    assert client.get("/api/configs/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 403
+    boss = researcher(username="rita")
+    token = Token.objects.create(user=boss)
+    assert client.get("/api/configs/", HTTP_AUTHORIZATION=f"Token {token.key}").status_code == 200
+
+
+def test_prompt_crud_and_filters(api: Client) -> None:
+    created = api.post(
+        "/api/prompts/",
+        {
+            "text": "gold huggie hoops",
+            "category": "huggie hoops",
+            "key_terms": ["huggie hoops"],
+            "material": "gold",
+        },  # fmt: skip
+        content_type=JSON,
+    )
+    assert created.status_code == 201
+    pk = created.json()["id"]
+    PromptFactory(material="platinum")
+    listed = api.get("/api/prompts/?material=gold").json()
+    assert [p["id"] for p in listed["results"]] == [pk]
+    patched = api.patch(f"/api/prompts/{pk}/", {"style": "minimal"}, content_type=JSON)
+    assert patched.json()["style"] == "minimal"
+    bad = api.patch(f"/api/prompts/{pk}/", {"key_terms": ["", "x"]}, content_type=JSON)
+    assert bad.status_code == 400
+    assert bad.json()["key_terms"] == ["Key terms must be a list of non-empty phrases."]
+    assert api.delete(f"/api/prompts/{pk}/").status_code == 204
+
+
+def test_prompt_csv_import_over_the_api(api: Client) -> None:
+    bad = api.post(
+        "/api/prompts/import/",
+        {"csv": "text,category\nring,band\n(ring,band\n"},
+        content_type=JSON,
+    )
+    assert bad.status_code == 400
+    assert bad.json()["rows"] == [
+        "Line 3: text: Prompt syntax: Unbalanced '(' at position 1: it is never closed."
+    ]
+    assert Prompt.objects.count() == 0
+    upload = SimpleUploadedFile("p.csv", b"text,category,key_terms\nring,band,ring;band\n")
+    ok = api.post("/api/prompts/import/", {"file": upload})
+    assert ok.status_code == 201 and ok.json()[0]["key_terms"] == ["ring", "band"]
+
+
+def test_adapter_register_by_upload_and_by_path(api: Client, tmp_path: Path) -> None:
+    data = safetensors_bytes()
+    response = api.post(
+        "/api/adapters/",
+        {
+            "name": "phol",
+            "upload": SimpleUploadedFile("phol.safetensors", data),
+            "trigger_token": "phol",
+            "default_scale": "0.9",
+        },  # fmt: skip
+    )
+    assert response.status_code == 201, response.content
+    assert response.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    folder = tmp_path / "sks"
+    folder.mkdir()
+    (folder / "pytorch_lora_weights.safetensors").write_bytes(data)
+    by_path = api.post("/api/adapters/", {"name": "sks", "weights": str(folder)}, content_type=JSON)
+    assert by_path.status_code == 201
+    assert by_path.json()["weights"].endswith("pytorch_lora_weights.safetensors")
+    not_st = api.post(
+        "/api/adapters/", {"name": "x", "weights": "/etc/hostname"}, content_type=JSON
+    )
+    assert not_st.status_code == 400
+    assert not_st.json()["weights"] == [
+        "Adapter weights must be a .safetensors file (or a folder holding one)."
+    ]
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x05" * 30)
+    bad = api.post("/api/adapters/", {"name": "j", "weights": str(junk)}, content_type=JSON)
+    assert bad.status_code == 400 and "Not a readable safetensors file" in bad.json()["weights"][0]
+    assert LoraAdapter.objects.count() == 2
+
+
+def test_config_api_rejects_unknown_sampler_and_out_of_range_before_the_database(
+    api: Client,
+) -> None:
+    response = api.post(
+        "/api/configs/",
+        {"sampler": "k_magic", "cfg": 31, "compel_level": "extreme", "steps": 0},
+        content_type=JSON,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["sampler"][0].startswith("Unknown sampler 'k_magic'")
+    assert body["cfg"] == ["CFG scale must be between 1 and 30."]
+    assert body["steps"] == ["Steps must be between 1 and 150."]
+    assert body["compel_level"][0].startswith("Compel level must be one of")
+    assert GenerationConfig.objects.count() == 0
+
+
+def test_config_update_while_unrendered_then_immutable(api: Client) -> None:
+    config = make_config(sampler="ddim")
+    ok = api.patch(f"/api/configs/{config.pk}/", {"steps": 6}, content_type=JSON)
+    assert ok.status_code == 200 and ok.json()["steps"] == 6
+    Image.objects.create(config=config, prompt=PromptFactory(), seed=1, status=Image.Status.DONE)
+    refused = api.patch(f"/api/configs/{config.pk}/", {"cfg": 9}, content_type=JSON)
+    assert refused.status_code == 400
+    assert "copy it and edit the copy instead" in json.dumps(refused.json())
+    renamed = api.patch(f"/api/configs/{config.pk}/", {"name": "kept"}, content_type=JSON)
+    assert renamed.status_code == 200 and renamed.json()["name"] == "kept"
+    assert api.delete(f"/api/configs/{config.pk}/").status_code == 400
+
+
+def test_config_build_dry_run_counts_then_create(api: Client) -> None:
+    body = {
+        "mode": "factorial",
+        "levels": {"sampler": ["euler_a", "ddim", "dpmpp_2m"], "cfg": [5, 7], "steps": [4, 6]},
+        "width": 256, "height": 256, "prompts": 2, "seeds": 1, "dry_run": True,
+    }  # fmt: skip
+    preview = api.post("/api/configs/build/", body, content_type=JSON)
+    assert preview.status_code == 200
+    data = preview.json()
+    assert len(data["configs"]) == 12 and GenerationConfig.objects.count() == 0
+    designs = {d["design"]: d for d in data["designs"]}
+    assert designs["all_pairs"]["pairs_per_prompt_seed"] == 66
+    assert designs["all_pairs"]["comparisons"] == 132
+    assert designs["vs_baseline"]["comparisons"] == 22
+    assert designs["one_factor"]["pairs_per_prompt_seed"] == 24
+    assert data["measured"] is False and data["seconds_per_image"] == 0.5
+    created = api.post("/api/configs/build/", {**body, "dry_run": False}, content_type=JSON)
+    assert created.status_code == 201
+    assert GenerationConfig.objects.count() == 12
+    again = api.post("/api/configs/build/", {**body, "dry_run": False}, content_type=JSON)
+    assert all(c["reused"] for c in again.json()["configs"])
+    assert GenerationConfig.objects.count() == 12
+
+
+def test_config_build_reports_bad_levels(api: Client) -> None:
+    response = api.post(
+        "/api/configs/build/",
+        {"levels": {"sampler": ["nope"], "steps": [500]}, "width": 100},
+        content_type=JSON,
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["levels"]["steps"]["0"] == ["Steps must be between 1 and 150."]
+    assert body["levels"]["sampler"]["0"][0].startswith("Unknown sampler 'nope'")
+    assert "multiples of 8 between 256 and 1024" in body["width"][0]
+    assert GenerationConfig.objects.count() == 0
+
+
+def test_image_detail_gives_config_prompt_seed_status_and_files(api: Client) -> None:
+    image = make_image(seed=5)
+    body = api.get(f"/api/images/{image.pk}/").json()
+    assert (body["config"], body["prompt"], body["seed"], body["status"]) == (
+        image.config_id, image.prompt_id, 5, "pending",
+    )  # fmt: skip
+    assert "file" in body and "display_file" in body
+
+
+def test_schema_and_docs_are_served(api: Client) -> None:
+    schema = api.get("/api/schema/")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    for path in ["/api/configs/build/", "/api/studies/{id}/launch/", "/api/studies/{id}/progress/",
+                 "/api/prompts/import/", "/api/images/{id}/"]:  # fmt: skip
+        assert path in text, path
+    assert api.get("/api/docs/").status_code == 200
