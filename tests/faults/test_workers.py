@@ -1,0 +1,99 @@
+"""Render workers under faults: real Celery processes, PostgreSQL and Redis (marked `services`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generation.models import Image
+from ratings.services.studies import study_launch
+from tests.factories import make_study
+from tests.faults.conftest import Workers, all_finished, wait_until
+
+pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
+
+
+def _files(settings: Any, folder: str) -> set[str]:
+    path = Path(settings.MEDIA_ROOT, folder)
+    return {p.name for p in path.iterdir()} if path.exists() else set()
+
+
+def test_two_workers_render_a_200_image_study_exactly_once(workers: Workers, settings: Any) -> None:
+    for name in ("w1", "w2"):
+        workers.start(name, LOUPE_RENDER_BATCH="8")
+    study = make_study(n_configs=5, n_prompts=10, seeds_per_prompt=4)
+    study_launch(study=study)  # transactional test: on_commit publishes to Redis
+    wait_until(all_finished, timeout=600, what="200 images", crew=workers)
+    images = list(Image.objects.all())
+    assert len(images) == 200
+    assert {i.status for i in images} == {"done"}
+    assert all(i.attempts == 1 for i in images), "an image was claimed twice"
+    assert _files(settings, "masters") == {Path(i.file.name).name for i in images}
+    assert _files(settings, "img") == {Path(i.display_file.name).name for i in images}
+    assert len({i.file.name for i in images}) == 200
+
+
+def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
+    workers: Workers, settings: Any
+) -> None:
+    quick_leases = {
+        "LOUPE_LEASE_SECONDS": "4",
+        "LOUPE_SWEEP_SECONDS": "1",
+        "LOUPE_RENDER_BATCH": "8",
+    }
+    victim = workers.start("victim", **quick_leases)
+    study = make_study(n_configs=4, n_prompts=4, seeds_per_prompt=2)  # 32 images
+    study_launch(study=study)
+    wait_until(lambda: Image.objects.filter(status="rendering").exists(), timeout=180,
+               what="a batch in flight", crew=workers)  # fmt: skip
+    in_flight = set(Image.objects.filter(status="rendering").values_list("pk", flat=True))
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    workers.start("rescuer", beat=True, **quick_leases)
+    wait_until(all_finished, timeout=300, what="recovery after SIGKILL", crew=workers)
+    images = list(Image.objects.all())
+    assert len(images) == 32 and {i.status for i in images} == {"done"}
+    assert len({i.file.name for i in images}) == 32
+    retried = {i.pk for i in images if i.attempts == 2}
+    assert in_flight <= retried, "the killed batch was not re-rendered after its lease expired"
+    assert all(i.attempts <= 2 for i in images)
+    # Every stored file belongs to exactly one image; at most the killed batch left orphans.
+    referenced = {Path(i.file.name).name for i in images}
+    assert referenced <= _files(settings, "masters")
+    assert len(_files(settings, "masters") - referenced) <= len(in_flight)
+
+
+def _redis(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", "6379", *args],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+
+
+def test_redis_restart_mid_run_resumes_without_a_manual_step(
+    workers: Workers, settings: Any
+) -> None:
+    assert os.environ["CELERY_BROKER_URL"].startswith("redis://127.0.0.1:6379")
+    # This process dispatches the study's batches: their queue leases must be short too.
+    settings.LOUPE_QUEUE_LEASE_SECONDS = 6
+    workers.start("steady", beat=True, LOUPE_QUEUE_LEASE_SECONDS="6", LOUPE_SWEEP_SECONDS="1",
+                  LOUPE_RENDER_BATCH="4")  # fmt: skip
+    study = make_study(n_configs=4, n_prompts=4, seeds_per_prompt=2)  # 32 images
+    study_launch(study=study)
+    wait_until(lambda: Image.objects.filter(status="done").count() >= 4, timeout=180,
+               what="the first images", crew=workers)  # fmt: skip
+    _redis("shutdown", "nosave")  # the queue's messages are gone with it
+    time.sleep(2)
+    subprocess.run(["redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379",
+                    "--save", "", "--appendonly", "no"], check=True, timeout=30)  # fmt: skip
+    wait_until(
+        lambda: _redis("ping").stdout.strip() == "PONG", timeout=30, what="redis", crew=workers
+    )
+    wait_until(all_finished, timeout=300, what="recovery after the Redis restart", crew=workers)
+    images = list(Image.objects.all())
+    assert {i.status for i in images} == {"done"}
+    assert len({i.file.name for i in images}) == 32
