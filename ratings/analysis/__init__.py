@@ -1,0 +1,97 @@
+"""Statistics for pairwise judgments. Pure: plain numbers and numpy arrays in, numbers out.
+
+rates.py (proportions, sign tests, Holm, the win-rate table), strengths.py (Bradley–Terry fits
+and the bootstrap leaderboard), effects.py (the factor-effects logistic model), agreement.py
+(Krippendorff's alpha, rater quality, metrics against people). Every public name is importable
+from here.
+
+Conventions used throughout:
+- A *tie* and a *both bad* vote each count half a win to either side in win rates and in the
+  Bradley–Terry and factor models (neither image was preferred); they are still counted
+  separately so a reader can tell "equally good" from "equally bad".
+- Exact binomial tests use decisive votes only (wins against losses): a sign test.
+- Strengths are on the log-odds scale: P(i beats j) = 1 / (1 + exp(θ_j − θ_i)).
+"""
+
+from __future__ import annotations
+
+from ratings.analysis._common import FloatArray, IntArray
+from ratings.analysis.agreement import (
+    QualityThresholds,
+    RaterQuality,
+    RaterVotes,
+    cluster_mean_interval,
+    krippendorff_alpha_nominal,
+    metric_agreement,
+    metric_credit,
+    panel_majority,
+    rater_quality,
+)
+from ratings.analysis.effects import (
+    FACTOR_RIDGE,
+    FactorCoefficient,
+    FactorEffects,
+    FactorObservation,
+    factor_effects,
+)
+from ratings.analysis.rates import (
+    DETECTABLE_WIN_RATE,
+    PairTally,
+    WinRateRow,
+    binomial_p,
+    holm,
+    votes_needed,
+    wilson_interval,
+    win_rate_table,
+)
+from ratings.analysis.strengths import (
+    BT_RIDGE,
+    BTFit,
+    Leaderboard,
+    PairRecord,
+    bradley_terry,
+    bradley_terry_batch,
+    bt_leaderboard,
+    bt_win_probability,
+    cluster_bootstrap_strengths,
+    records_arrays,
+    wins_matrix,
+)
+
+__all__ = [
+    "BT_RIDGE",
+    "DETECTABLE_WIN_RATE",
+    "FACTOR_RIDGE",
+    "BTFit",
+    "FactorCoefficient",
+    "FactorEffects",
+    "FactorObservation",
+    "FloatArray",
+    "IntArray",
+    "Leaderboard",
+    "PairRecord",
+    "PairTally",
+    "QualityThresholds",
+    "RaterQuality",
+    "RaterVotes",
+    "WinRateRow",
+    "binomial_p",
+    "bradley_terry",
+    "bradley_terry_batch",
+    "bt_leaderboard",
+    "bt_win_probability",
+    "cluster_bootstrap_strengths",
+    "cluster_mean_interval",
+    "factor_effects",
+    "holm",
+    "krippendorff_alpha_nominal",
+    "metric_agreement",
+    "metric_credit",
+    "panel_majority",
+    "rater_quality",
+    "records_arrays",
+    "votes_needed",
+    "wilson_interval",
+    "win_rate_table",
+    "wins_matrix",
+]

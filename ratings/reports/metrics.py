@@ -1,0 +1,192 @@
+"""Metrics against people: how often each automatic metric picks the human winner."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+from django.conf import settings
+from django.db.models import Count, F, Max, OuterRef
+
+from generation.models import Image, ImageScore
+from generation.selectors import study_images
+from ratings import analysis
+from ratings.models import Criterion, Judgment, Study
+from ratings.reports.judgments import (
+    DEFAULT_BOOT,
+    _cached,
+    _choice_expr,
+    _preference_judgments,
+    study_judgments,
+)
+
+
+@dataclass(frozen=True)
+class MetricAgreementItem:
+    metric: str
+    #: In LOUPE_SCORERS now (scores stored by a scorer since removed are still reported).
+    configured: bool
+    model_path: str
+    scored_images: int
+    #: Human votes on pairs whose two images both have this metric's score.
+    votes: int
+    #: Share of those votes whose winner the metric scores higher; human ties, and metric ties,
+    #: count half (ratings.analysis.metric_agreement).
+    agreement: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+@dataclass(frozen=True)
+class MetricAgreementReport:
+    criterion: str | None
+    #: Preference votes (first votes, no gold pairs, excluded raters left out).
+    judgments: int
+    images: int
+    #: The same tie-aware agreement between a rater's first vote and their swapped-sides repeat:
+    #: what a person's own second look achieves, the practical ceiling for a metric. (The raters
+    #: section's self-agreement counts exact matches of all four outcomes instead.)
+    ceiling: float | None
+    ceiling_low: float | None
+    ceiling_high: float | None
+    ceiling_repeats: int
+    n_boot: int
+    rows: list[MetricAgreementItem]
+
+
+def study_metric_agreement(
+    *, study: Study, criterion: Criterion | None = None, n_boot: int = DEFAULT_BOOT, seed: int = 0
+) -> MetricAgreementReport:
+    """Per metric, how often it picks the human winner, beside the human ceiling.
+
+    Intervals are 95 % percentile bootstraps resampling comparisons (votes on one pair are not
+    independent). Cached like the other reports, and recomputed when new scores land.
+    """
+    configured = dict(settings.LOUPE_SCORERS)
+    images = study_images(study_id=study.pk)
+    stamp = ImageScore.objects.filter(image__in=images).aggregate(n=Count("id"), m=Max("id"))
+    kind = f"metrics{n_boot}.{seed}.{stamp['n']}.{stamp['m']}.{','.join(sorted(configured))}"
+    return _cached(
+        kind,
+        study,
+        criterion,
+        lambda: _metric_agreement(study, criterion, configured, n_boot, seed),
+    )
+
+
+def _cluster_credit(
+    comparison: np.ndarray, credit: np.ndarray, votes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Credit and votes summed per comparison (the bootstrap's clusters)."""
+    _, index = np.unique(comparison, return_inverse=True)
+    return np.bincount(index, weights=credit), np.bincount(index, weights=votes)
+
+
+def _agreement(
+    comparison: np.ndarray,
+    score_a: np.ndarray,
+    score_b: np.ndarray,
+    choice: np.ndarray,
+    votes: np.ndarray,
+    n_boot: int,
+    seed: int,
+) -> tuple[float | None, float | None, float | None]:
+    """(agreement, ci_low, ci_high) over vote groups that each share one outcome."""
+    if votes.sum() == 0:
+        return None, None, None
+    credit = analysis.metric_credit(score_a, score_b, choice) * votes
+    sums, counts = _cluster_credit(comparison, credit, votes)
+    interval = analysis.cluster_mean_interval(
+        sums, counts, n_boot=n_boot, rng=np.random.default_rng(seed)
+    )
+    low, high = interval if interval is not None else (None, None)
+    return float(credit.sum() / votes.sum()), low, high
+
+
+def _metric_agreement(
+    study: Study, criterion: Criterion | None, configured: dict[str, str], n_boot: int, seed: int
+) -> MetricAgreementReport:
+    groups = list(
+        _preference_judgments(study, criterion)
+        .annotate(choice=_choice_expr())
+        .values(
+            "comparison_id", "choice", a=F("comparison__image_a_id"), b=F("comparison__image_b_id")
+        )
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    comparison = np.array([g["comparison_id"] for g in groups], dtype=np.int64)
+    # A "both bad" vote is a tie for a metric: neither image preferred.
+    choice = np.minimum(np.array([g["choice"] for g in groups], dtype=np.int64), 2)
+    votes = np.array([g["n"] for g in groups], dtype=float)
+    image_a = [g["a"] for g in groups]
+    image_b = [g["b"] for g in groups]
+
+    values: dict[str, dict[int, float]] = defaultdict(dict)
+    paths: dict[str, str] = {}
+    images = study_images(study_id=study.pk)
+    for metric, image_id, value, path in ImageScore.objects.filter(image__in=images).values_list(
+        "metric", "image_id", "value", "model_path"
+    ):
+        values[metric][image_id] = value
+        paths.setdefault(metric, path)
+    rows = []
+    for metric in sorted(set(configured) | set(values)):
+        scored = values.get(metric, {})
+        a = np.array([scored.get(i, np.nan) for i in image_a], dtype=float)
+        b = np.array([scored.get(i, np.nan) for i in image_b], dtype=float)
+        both = ~np.isnan(a) & ~np.isnan(b)
+        agreement, low, high = _agreement(
+            comparison[both], a[both], b[both], choice[both], votes[both], n_boot, seed
+        )
+        rows.append(
+            MetricAgreementItem(
+                metric=metric,
+                configured=metric in configured,
+                model_path=configured.get(metric) or paths.get(metric, ""),
+                scored_images=len(scored),
+                votes=int(votes[both].sum()),
+                agreement=agreement,
+                ci_low=low,
+                ci_high=high,
+            )
+        )
+
+    first_choice = Judgment.objects.filter(
+        comparison_id=OuterRef("comparison_id"),
+        rater_id=OuterRef("rater_id"),
+        criterion_id=OuterRef("criterion_id"),
+        is_repeat=False,
+    ).annotate(choice=_choice_expr())
+    repeats = list(
+        study_judgments(study=study, criterion=criterion, repeats=True)
+        .filter(is_repeat=True, comparison__is_gold=False)
+        .annotate(choice=_choice_expr(), first=first_choice.values("choice")[:1])
+        .filter(first__isnull=False)
+        .values("comparison_id", "choice", "first")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    again = np.array([r["choice"] for r in repeats], dtype=np.int64)
+    # The repeat plays the metric: it "scores" the image it picked higher, and ties both.
+    ceiling, ceiling_low, ceiling_high = _agreement(
+        np.array([r["comparison_id"] for r in repeats], dtype=np.int64),
+        (again == 0).astype(float),
+        (again == 1).astype(float),
+        np.minimum(np.array([r["first"] for r in repeats], dtype=np.int64), 2),
+        np.array([r["n"] for r in repeats], dtype=float),
+        n_boot,
+        seed,
+    )
+    return MetricAgreementReport(
+        criterion=criterion.key if criterion else None,
+        judgments=int(votes.sum()),
+        images=images.filter(status=Image.Status.DONE).count(),
+        ceiling=ceiling,
+        ceiling_low=ceiling_low,
+        ceiling_high=ceiling_high,
+        ceiling_repeats=int(sum(r["n"] for r in repeats)),
+        n_boot=n_boot,
+        rows=rows,
+    )
