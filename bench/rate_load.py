@@ -1,19 +1,34 @@
-"""Load on the rating path: 50 simulated raters voting over loopback against gunicorn + PostgreSQL.
+"""Load on the rating path: simulated raters voting over loopback against gunicorn + PostgreSQL.
 
-    .venv/bin/python bench/rate_load.py [--quick] [--raters 50] [--seconds 20]
+    .venv/bin/python bench/rate_load.py [--quick] [--raters 50] [--seconds 25]
+    .venv/bin/python bench/rate_load.py --raters 100 --seconds 60     # issue 7's load run
 
 Creates a throwaway database on 127.0.0.1:5432 (user postgres), seeds an open study whose
-images are "done", starts gunicorn on a free loopback port, and lets every simulated rater
-alternate a trivial Django view (the baseline: same middleware, session and user lookup) with
-a vote that returns the next pair (the candidate), both through htmx as the browser does.
-Server time is measured inside the WSGI app (no queueing); round trip is what the client saw.
-The database is dropped at the end.
+images are "done" (then ANALYZE, as a live database has statistics), starts gunicorn on a free
+loopback port, and runs two phases:
+
+* load (`--seconds`): every rater alternates a trivial Django view (the baseline: same
+  middleware, session and user lookup) with a vote that returns the next pair (the
+  candidate), both through htmx as the browser does, then looks at the new pair for a while
+  (`--think`). p50/p95 are taken per third of the phase; each figure is the median of the
+  three.
+* throughput (a third of `--seconds`, at least 3 s): all raters on the trivial view only, then
+  on votes only, with no pause, twice over; votes/s and views/s are the median of the two.
+
+Server time is measured inside the WSGI app around Django (a `Server-Timing: app;dur=…`
+header added by this module's wrapper), so it leaves out gunicorn's queue and the client;
+round trip is what the client saw. Afterwards the database is counted: every vote the server
+acknowledged ("Vote recorded.") must have one stored judgment per criterion (lost = acked −
+stored), and no rater × pair × criterion may be stored twice (duplicated = stored − distinct).
+Bounded: at most 500 raters and 600 s, each request times out after 30 s, the run stops by
+itself, and everything stays on 127.0.0.1. The database is dropped at the end.
 """
 
 from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import os
 import random
 import re
@@ -31,8 +46,17 @@ from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = "postgres://postgres@127.0.0.1:5432/"
-SERVER_HEADER = "X-Bench-Server-Ms"
+HOST = "127.0.0.1"
+PG = f"postgres://postgres@{HOST}:5432/"
+SERVER_TIMING = re.compile(r"\bapp;dur=([0-9.]+)")
+CPU_TIMING = re.compile(r"\bcpu;dur=([0-9.]+)")
+REQUEST_TIMEOUT = 30.0
+MAX_RATERS = 500
+MAX_SECONDS = 600.0
+WINDOWS = 3  # the load phase is cut in this many parts; figures are their median
+ROUNDS = 2  # throughput: trivial view then votes, this many times
+CRITERIA = ("prompt_adherence", "modern_aesthetic")  # the study's default criteria
+Sample = tuple[float, float, float]  # finished at, round trip ms, server ms
 
 
 # --- the WSGI side: gunicorn imports this module as `rate_load:application` ---------------
@@ -61,11 +85,13 @@ def _wsgi() -> Callable[..., Iterable[bytes]]:
     django_app = get_wsgi_application()
 
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
 
         def timed(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             ms = (time.perf_counter() - started) * 1000
-            return start_response(status, [*headers, (SERVER_HEADER, f"{ms:.3f}")], *rest)
+            cpu_ms = (time.thread_time() - cpu) * 1000  # this thread's own CPU, in Python
+            timing = f"app;dur={ms:.3f}, cpu;dur={cpu_ms:.3f}"
+            return start_response(status, [*headers, ("Server-Timing", timing)], *rest)
 
         return django_app(environ, timed)
 
@@ -81,7 +107,7 @@ if __name__ != "__main__" and os.environ.get("LOUPE_BENCH_SERVE") == "1":
 
 def _free_port() -> int:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((HOST, 0))
         return int(s.getsockname()[1])
 
 
@@ -95,7 +121,7 @@ def _admin(sql: str) -> None:
     conn.close()
 
 
-def _seed(n_raters: int, quick: bool) -> tuple[int, list[str]]:
+def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
     """Migrate and create an open study with rendered images; returns (study id, session keys)."""
     import django
 
@@ -103,6 +129,7 @@ def _seed(n_raters: int, quick: bool) -> tuple[int, list[str]]:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
     from django.core.management import call_command
+    from django.db import connection
     from django.test import Client
 
     from evalsite.groups import groups_ensure
@@ -124,9 +151,10 @@ def _seed(n_raters: int, quick: bool) -> tuple[int, list[str]]:
     prompts = [
         prompt_create(text=f"huggie hoops number {i}, white background", category="huggie hoops",
                       key_terms=["huggie hoops"])
-        for i in range(3 if quick else 6)
+        for i in range(n_prompts)
     ]  # fmt: skip
     study = study_create(name="bench", prompts=prompts, configs=configs, seeds_per_prompt=2)
+    assert tuple(study.criteria.values_list("key", flat=True)) == CRITERIA
     for prompt in prompts:
         for seed in study.seeds():
             images = [
@@ -150,18 +178,16 @@ def _seed(n_raters: int, quick: bool) -> tuple[int, list[str]]:
         client = Client()
         client.force_login(user)
         sessions.append(client.cookies["sessionid"].value)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # as a live database would have statistics
     return study.pk, sessions
 
 
 class Rater(threading.Thread):
+    """One simulated rater on its own keep-alive connection."""
+
     def __init__(
-        self,
-        port: int,
-        study: int,
-        session: str,
-        stop_at: float,
-        mode: str = "mixed",
-        think: float = 0.0,
+        self, port: int, study: int, session: str, stop_at: float, mode: str, think: float
     ) -> None:
         super().__init__(daemon=True)
         self.port, self.study, self.stop_at, self.mode = port, study, stop_at, mode
@@ -172,12 +198,16 @@ class Rater(threading.Thread):
             "Cookie": f"sessionid={session}; csrftoken={token}",
             "X-CSRFToken": token,
             "HX-Request": "true",
-            "Host": "127.0.0.1",
+            "Host": HOST,
         }
-        self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        self.samples: dict[str, list[tuple[float, float]]] = {"vote": [], "ping": []}
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
+        self.samples: dict[str, list[Sample]] = {"vote": [], "ping": []}
+        self.acked: list[int] = []  # presentations whose vote the server confirmed
+        self.already = 0
         self.errors = 0
-        self.done = False
+        self.unsure: list[int] = []  # presentations whose vote got no answer (may be stored)
+        self.finished = False  # nothing left to judge
+        self.cpu: dict[str, list[float]] = {}  # server CPU ms by kind of request
 
     def _request(
         self, method: str, path: str, body: str | None = None
@@ -192,62 +222,135 @@ class Rater(threading.Thread):
             text = response.read().decode()
         except (OSError, http.client.HTTPException):
             self.conn.close()
-            self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+            self.conn = http.client.HTTPConnection(HOST, self.port, timeout=REQUEST_TIMEOUT)
             raise
         rtt = (time.perf_counter() - started) * 1000
-        server = float(response.getheader(SERVER_HEADER) or "nan")
-        return response.status, text, rtt, server
+        header = response.getheader("Server-Timing") or ""
+        timing, cpu = SERVER_TIMING.search(header), CPU_TIMING.search(header)
+        kind = "vote" if path.endswith("vote/") else "ping" if "/ping/" in path else "other"
+        self.cpu.setdefault(kind, []).append(float(cpu.group(1)) if cpu else math.nan)
+        return response.status, text, rtt, float(timing.group(1)) if timing else math.nan
 
     def run(self) -> None:
         base = f"/rate/{self.study}/"
-        status, html, _, _ = self._request("GET", base + "?go=1")
+        try:
+            status, html, _, _ = self._request("GET", base + "?go=1")
+        except (OSError, http.client.HTTPException):
+            self.errors += 1
+            return
+        if status != 200:
+            self.errors += 1
+            return
         while time.time() < self.stop_at:
-            try:
-                if self.mode != "vote":
+            if self.mode != "vote":
+                try:
                     status, _, rtt, server = self._request("GET", "/bench/ping/")
-                    if status == 200:
-                        self.samples["ping"].append((rtt, server))
-                    else:
-                        self.errors += 1
-                if self.mode == "ping":
-                    continue
-                match = re.search(r'data-presentation="(\d+)"', html)
-                if match is None:
-                    self.done = True
-                    return
-                body = urlencode({"presentation": match.group(1), "c-prompt_adherence": "left",
-                                  "c-modern_aesthetic": "tie", "response_ms": "1500"})  # fmt: skip
-                status, html, rtt, server = self._request("POST", base + "vote/", body)
-                if status != 200 or "Vote recorded." not in html:
+                except (OSError, http.client.HTTPException):
                     self.errors += 1
+                    time.sleep(0.05)
                     continue
-                self.samples["vote"].append((rtt, server))
-                if self.think:
-                    time.sleep(self.think * self.random.uniform(0.5, 1.5))
+                if status == 200:
+                    self.samples["ping"].append((time.time(), rtt, server))
+                else:
+                    self.errors += 1
+            if self.mode == "ping":
+                continue
+            match = re.search(r'data-presentation="(\d+)"', html)
+            if match is None:
+                self.finished = True
+                return
+            shown = int(match.group(1))
+            body = urlencode({"presentation": shown, **{f"c-{key}": self.random.choice(
+                ["left", "right", "tie", "both_bad"]) for key in CRITERIA}, "response_ms": "1500"})  # fmt: skip
+            try:
+                status, page, rtt, server = self._request("POST", base + "vote/", body)
             except (OSError, http.client.HTTPException):
                 self.errors += 1
+                self.unsure.append(shown)
+                time.sleep(0.05)
+                continue
+            if status == 200 and "Vote recorded." in page:
+                self.acked.append(shown)
+                self.samples["vote"].append((time.time(), rtt, server))
+                html = page
+            elif status == 200 and "Already recorded" in page:
+                self.already += 1
+                html = page
+            else:
+                self.errors += 1
+                time.sleep(0.05)
+                continue
+            if self.think:
+                pause = self.think * self.random.uniform(0.5, 1.5)
+                time.sleep(max(min(pause, self.stop_at - time.time()), 0))
 
 
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
+    return ordered[min(int(q * len(ordered)), len(ordered) - 1)] if ordered else math.nan
+
+
+def _windowed(samples: list[Sample], start: float, end: float) -> list[list[Sample]]:
+    width = (end - start) / WINDOWS
+    parts: list[list[Sample]] = [[] for _ in range(WINDOWS)]
+    for sample in samples:
+        parts[min(max(int((sample[0] - start) / width), 0), WINDOWS - 1)].append(sample)
+    return parts
+
+
+def _figure(name: str, value: float, base: float, unit: str) -> str:
+    ratio = value / base if base else math.nan
+    return f"{name}: {value:.2f} {unit}  baseline {base:.2f} {unit}  ratio {ratio:.2f}"
+
+
+def _count(study: int, acked: list[int]) -> dict[str, int]:
+    """What the database holds against what the server acknowledged."""
+    from django.db.models import Count
+
+    from ratings.models import Judgment
+
+    rows = Judgment.objects.filter(comparison__study_id=study)
+    stored = rows.count()
+    distinct = rows.values("rater", "comparison", "criterion", "is_repeat").distinct().count()
+    per_presentation = dict(
+        rows.filter(presentation_id__in=acked)
+        .values("presentation_id")
+        .annotate(n=Count("pk"))
+        .values_list("presentation_id", "n")
+    )
+    expected = len(acked) * len(CRITERIA)
+    missing = sum(max(len(CRITERIA) - per_presentation.get(p, 0), 0) for p in acked)
+    return {
+        "acked": expected,
+        "stored": stored,
+        "distinct": distinct,
+        "lost": missing,
+        "duplicated": stored - distinct,
+        "unacknowledged": stored - (expected - missing),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="shorter run (under a minute)")
-    parser.add_argument("--raters", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=None)
+    parser.add_argument("--raters", type=int, default=50, help=f"1 to {MAX_RATERS}")
+    parser.add_argument("--seconds", type=float, default=None, help="length of the load phase")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument(
-        "--think",
-        type=float,
-        default=2.0,
-        help="mean seconds a rater looks at a pair (latency phase)",
+        "--think", type=float, default=2.0, help="mean seconds a rater looks at a pair"
     )
     args = parser.parse_args()
-    seconds = args.seconds or (8.0 if args.quick else 25.0)
+    seconds = args.seconds or (9.0 if args.quick else 25.0)
+    if not 1 <= args.raters <= MAX_RATERS:
+        parser.error(f"--raters must be between 1 and {MAX_RATERS}")
+    if not 1 <= seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be between 1 and {MAX_SECONDS:g}")
+    burst = max(seconds / 3, 4.0) / (2 * ROUNDS)  # each throughput sub-phase
+    # Enough pairs that nobody runs out (56 per prompt: 8 configs, 2 seeds), assuming the
+    # server manages at most 200 votes/s flat out.
+    expected_votes = seconds / max(args.think, 0.05) + ROUNDS * burst * 200 / args.raters
+    n_prompts = min(max(3 if args.quick else 6, math.ceil(1.5 * expected_votes / 56)), 40)
 
     db = f"loupe_bench_{os.getpid()}"
     env = {
@@ -258,8 +361,10 @@ def main() -> None:
         "DEBUG": "0",
         "SECURE_SSL_REDIRECT": "0",
         "SECURE_HSTS_SECONDS": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "ALLOWED_HOSTS": f"{HOST},localhost",
         "LOG_LEVEL": "WARNING",
+        # The per-rater vote limit stays on (its cost is part of a vote) but out of reach.
+        "LOUPE_VOTE_RATE_PER_MINUTE": "1000000",
         "LOUPE_BENCH_SERVE": "1",
     }
     _admin(f'CREATE DATABASE "{db}"')
@@ -267,59 +372,50 @@ def main() -> None:
     try:
         os.environ.update({k: v for k, v in env.items() if k != "LOUPE_BENCH_SERVE"})
         sys.path.insert(0, str(ROOT))
-        study, sessions = _seed(args.raters, args.quick)
+        study, sessions = _seed(args.raters, n_prompts)
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "rate_load:application", "--pythonpath",
-             f"{ROOT / 'bench'},{ROOT}", "--bind", f"127.0.0.1:{port}", "--workers",
+             f"{ROOT / 'bench'},{ROOT}", "--bind", f"{HOST}:{port}", "--workers",
              str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
              "--log-level", "warning", "--keep-alive", "30"],
             cwd=ROOT, env=env, start_new_session=True,
         )  # fmt: skip
         for _ in range(200):
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                socket.create_connection((HOST, port), timeout=0.2).close()
                 break
             except OSError:
                 time.sleep(0.1)
         # Warm up: import every module in each worker before measuring.
-        warm = Rater(port, study, sessions[0], time.time() + 1.5)
+        warm = Rater(port, study, sessions[0], time.time() + 1.5, "mixed", 0.0)
         warm.run()
 
         def phase(mode: str, length: float, think: float = 0.0) -> tuple[list[Rater], float]:
             stop_at = time.time() + length
             group = [Rater(port, study, s, stop_at, mode, think) for s in sessions]
-            started = time.time()
             for rater in group:
                 rater.start()
             for rater in group:
-                rater.join(length + 60)
-            return group, time.time() - started
+                rater.join(max(stop_at - time.time(), 0) + 2 * REQUEST_TIMEOUT)
+            return group, length
 
-        # Latency: each rater alternates the trivial view and a vote (then looks at the next
-        # pair for a while), so both kinds of request see the same load.
-        raters, elapsed = phase("mixed", seconds, args.think)
-        votes = [s for r in raters for s in r.samples["vote"]]
-        pings = [s for r in raters for s in r.samples["ping"]]
-        errors = sum(r.errors for r in raters)
-        # Throughput: all raters on one kind of request at a time.
-        only_pings, ping_time = phase("ping", seconds / 3)
-        only_votes, vote_time = phase("vote", seconds / 3)
-        ping_rate = sum(len(r.samples["ping"]) for r in only_pings) / ping_time
-        vote_count = sum(len(r.samples["vote"]) for r in only_votes)
-        vote_rate = vote_count / vote_time
-        errors += sum(r.errors for r in only_pings + only_votes)
-        from django.db.models import Count
-
-        from ratings.models import Judgment
-
-        dupes = (
-            Judgment.objects.values("rater", "comparison", "criterion", "is_repeat")
-            .annotate(n=Count("pk"))
-            .filter(n__gt=1)
-            .count()
-        )
-        judgments = Judgment.objects.count()
+        started = time.time()
+        load, _ = phase("mixed", seconds, args.think)
+        ended = time.time()
+        rates: dict[str, list[float]] = {"ping": [], "vote": []}
+        bursts: list[Rater] = []
+        for _ in range(ROUNDS):
+            for mode in ("ping", "vote"):
+                group, length = phase(mode, burst)
+                bursts += group
+                rates[mode].append(sum(len(r.samples[mode]) for r in group) / length)
+        everyone = [warm, *load, *bursts]
+        counts = _count(study, [p for r in everyone for p in r.acked])
+        errors = sum(r.errors for r in everyone)
+        unsure = sum(len(r.unsure) for r in everyone)
+        already = sum(r.already for r in everyone)
+        finished = sum(r.finished for r in load + bursts)
     finally:
         if server is not None:
             os.killpg(server.pid, signal.SIGTERM)
@@ -329,23 +425,37 @@ def main() -> None:
         connections.close_all()
         _admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
+    votes = [s for r in load for s in r.samples["vote"]]
+    pings = [s for r in load for s in r.samples["ping"]]
     if not votes or not pings:
-        sys.exit(f"no samples: {len(votes)} votes, {len(pings)} pings, {errors} errors")
-    print(f"# {args.raters} raters (think {args.think:g} s), {elapsed:.1f} s, gunicorn {args.workers}x{args.threads} gthread, "
-          f"{len(votes) + vote_count} votes ({2 * (len(votes) + vote_count + len(warm.samples['vote']))} judgments expected, "
-          f"{judgments} stored, "
-          f"{dupes} duplicates), {errors} errors")  # fmt: skip
-    for label, index in (("server", 1), ("round trip", 0)):
-        v = [s[index] for s in votes]
-        p = [s[index] for s in pings]
+        sys.exit(f"no samples: {len(votes)} votes, {len(pings)} views, {errors} errors")
+    print(f"# {args.raters} raters for {ended - started:.1f} s (think {args.think:g} s), then "
+          f"{ROUNDS}x({burst:.1f} s views + {burst:.1f} s votes) flat out; gunicorn "
+          f"{args.workers}x{args.threads} gthread on PostgreSQL, {n_prompts * 56} pairs; "
+          f"server = Server-Timing inside WSGI, median of {WINDOWS} windows")  # fmt: skip
+    vote_parts = _windowed(votes, started, ended)
+    ping_parts = _windowed(pings, started, ended)
+    for label, index in (("server", 2), ("round trip", 1)):
         for name, q in (("p50", 0.5), ("p95", 0.95)):
-            cand, base = _pct(v, q), _pct(p, q)
-            key = f"vote+next {label} {name}"
-            print(f"{key}: {cand:.2f} ms  baseline {base:.2f} ms  ratio {cand / base:.2f}")
-    print(f"votes/s: {vote_rate:.1f} 1/s  baseline {ping_rate:.1f} 1/s  "
-          f"ratio {vote_rate / ping_rate:.2f}")  # fmt: skip
-    print(f"# median server ms: vote {statistics.median(s[1] for s in votes):.2f}, "
-          f"ping {statistics.median(s[1] for s in pings):.2f}")  # fmt: skip
+            cand = statistics.median(_pct([s[index] for s in part], q) for part in vote_parts)
+            base = statistics.median(_pct([s[index] for s in part], q) for part in ping_parts)
+            print(_figure(f"vote+next {label} {name}", cand, base, "ms"))
+    load_time = ended - started
+    print(f"votes/s under load: {len(votes) / load_time:.2f} 1/s")
+    print(_figure("votes/s flat out", statistics.median(rates["vote"]),
+                  statistics.median(rates["ping"]), "1/s"))  # fmt: skip
+    print(f"errors: {errors} requests")
+    print(f"judgments acknowledged: {counts['acked']} judgments")
+    print(f"judgments stored: {counts['stored']} judgments")
+    print(f"judgments lost: {counts['lost']} judgments")
+    print(f"judgments duplicated: {counts['duplicated']} judgments")
+    print(f"# {len(votes)} votes under load, {already} answered 'already recorded', {unsure} "
+          f"unanswered (may be stored: {counts['unacknowledged']} unacknowledged judgments "
+          f"stored), {finished} raters ran out of pairs")  # fmt: skip
+    cpu_vote = [ms for r in load for ms in r.cpu.get("vote", [])]
+    cpu_ping = [ms for r in load for ms in r.cpu.get("ping", [])]
+    print(f"# server CPU in Python (thread time), median under load: vote+next "
+          f"{statistics.median(cpu_vote):.2f} ms, trivial view {statistics.median(cpu_ping):.2f} ms")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -57,6 +57,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "evalsite.health.HealthzMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "evalsite.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -105,6 +106,10 @@ DATABASES = {
     "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'loupe.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Persistent connections (a new one per request costs more than the vote itself); the health
+# check replaces a connection that broke, so pages recover by themselves after an outage.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Web process and worker share the file: wait for the writer instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
@@ -172,6 +177,10 @@ SECURE_HSTS_PRELOAD = not DEBUG
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (evalsite/security.py): image origins beyond this site, when media
+# is served from elsewhere than the S3 endpoint Loupe derives by itself (e.g. a CDN).
+LOUPE_MEDIA_ORIGINS: list[str] = env.list("LOUPE_MEDIA_ORIGINS", default=[])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -227,6 +236,17 @@ LOUPE_SWEEP_SECONDS: float = env.float("LOUPE_SWEEP_SECONDS", default=60.0)
 LOUPE_MAX_ATTEMPTS: int = env.int("LOUPE_MAX_ATTEMPTS", default=3)
 LOUPE_RENDER_DEVICE: str | None = env.str("LOUPE_RENDER_DEVICE", default="") or None
 LOUPE_TORCH_COMPILE: bool = env.bool("LOUPE_TORCH_COMPILE", default=False)
+# Uploads (adapter weights, reference images): the largest file taken, judged from the size
+# Django measured while spooling it to a temporary file (past FILE_UPLOAD_MAX_MEMORY_SIZE,
+# 2.5 MB, nothing is held in memory), before anything reads it. Cap the request body at the
+# proxy too (e.g. nginx client_max_body_size) so that nothing larger reaches the disk.
+LOUPE_MAX_UPLOAD_MB: int = env.int("LOUPE_MAX_UPLOAD_MB", default=512)
+# Uploaded images larger than this are refused from their header, before any decoding: a
+# decompression bomb (a small file declaring a huge image) never reaches Pillow's decoder.
+LOUPE_MAX_IMAGE_PIXELS: int = env.int("LOUPE_MAX_IMAGE_PIXELS", default=50_000_000)
+# Votes one rater may cast per minute (page and API together); 0 turns the limit off.
+# Counted in the cache: point CACHE_URL at Redis when several web processes serve raters.
+LOUPE_VOTE_RATE_PER_MINUTE: int = env.int("LOUPE_VOTE_RATE_PER_MINUTE", default=120)
 CELERY_BEAT_SCHEDULE = {
     "sweep-expired-leases": {
         "task": "generation.tasks.sweep_leases",

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -155,18 +155,26 @@ class PromptImportSerializer(serializers.Serializer[Any]):
     csv = serializers.CharField(required=False, help_text="Or the CSV text itself.")
 
 
+class PromptFilterSerializer(serializers.Serializer[Any]):
+    """Exact-match filters of the prompt list (CharField refuses NUL, which PostgreSQL can't query)."""
+
+    category = serializers.CharField(required=False, allow_blank=True)
+    material = serializers.CharField(required=False, allow_blank=True)
+    setting = serializers.CharField(required=False, allow_blank=True)
+    stone = serializers.CharField(required=False, allow_blank=True)
+    background = serializers.CharField(required=False, allow_blank=True)
+    style = serializers.CharField(required=False, allow_blank=True)  # type: ignore[assignment]
+
+
+@extend_schema_view(list=extend_schema(parameters=[PromptFilterSerializer]))
 class PromptViewSet(viewsets.ModelViewSet[Prompt]):
     queryset = Prompt.objects.all()
     serializer_class = PromptSerializer
-    attribute_filters = ["category", "material", "setting", "stone", "background", "style"]
 
     def get_queryset(self) -> Any:
-        prompts = Prompt.objects.all()
-        for name in self.attribute_filters:
-            value = self.request.query_params.get(name)
-            if value:
-                prompts = prompts.filter(**{name: value})
-        return prompts
+        filters = PromptFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return Prompt.objects.filter(**{k: v for k, v in filters.validated_data.items() if v})
 
     def perform_destroy(self, instance: Prompt) -> None:
         try:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Collection
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -11,6 +12,7 @@ from generation.constants import COMPEL_WEIGHTS, SAMPLERS, TINY_RANDOM
 from generation.validation import (
     SEED_MAX,
     cfg_validators,
+    clean_fields_strictly,
     scale_validators,
     seed_validators,
     steps_validators,
@@ -47,6 +49,9 @@ class Prompt(models.Model):
     def __str__(self) -> str:
         return self.text if len(self.text) <= 60 else self.text[:57] + "..."
 
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        clean_fields_strictly(self, exclude, super().clean_fields)
+
 
 class LoraAdapter(models.Model):
     name = models.CharField(max_length=120, unique=True)
@@ -63,6 +68,9 @@ class LoraAdapter(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        clean_fields_strictly(self, exclude, super().clean_fields)
 
 
 class ConfigImmutableError(ValidationError):
@@ -127,6 +135,9 @@ class GenerationConfig(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.label
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        clean_fields_strictly(self, exclude, super().clean_fields)
 
     @property
     def label(self) -> str:
@@ -193,6 +204,9 @@ class ConfigAdapter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.adapter} × {self.scale:g}"
+
+    def clean_fields(self, exclude: Collection[str] | None = None) -> None:
+        clean_fields_strictly(self, exclude, super().clean_fields)
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.config.has_rendered():

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from generation.models import GenerationConfig, Image, Prompt
+from generation.models import GenerationConfig, Image, Prompt, WorkerHeartbeat
 
 if TYPE_CHECKING:
     from generation.services.configs import ConfigDraft
@@ -247,3 +247,9 @@ def builder_preview(
         ),
         estimate=estimate,
     )
+
+
+def workers_recent(*, minutes: int = 10) -> list[WorkerHeartbeat]:
+    """Render workers heard from lately, newest first (the progress page's worker panel)."""
+    since = timezone.now() - timedelta(minutes=minutes)
+    return list(WorkerHeartbeat.objects.filter(last_seen__gte=since).order_by("-last_seen"))

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import warnings
+from collections.abc import Callable, Collection
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db import models
 from django.utils.deconstruct import deconstructible
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
@@ -72,34 +79,121 @@ def validate_compel_level(value: str) -> None:
 
 
 _CLOSERS = {")": "(", "]": "["}
+# Characters compel's parser reads neither as text nor as a separator (pyparsing skips only
+# " \t\r\n"; compel's words stop at every character of string.whitespace).
+_UNREADABLE = {"\x0b": "vertical tab", "\x0c": "form feed"}
+# Compel's syntax characters: a backslash before one of them makes it plain text.
+_ESCAPABLE = frozenset('()",.+-=')
+# `(targets).blend(weights)` and `(targets).and(weights)`; pyparsing allows spaces between.
+_OPERATOR = re.compile(r"\)[ \t\r\n]*\.(blend|and|add)[ \t\r\n]*\(")
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
 
 
 def compel_syntax_error(text: str) -> str | None:
     """Return why `text` is not valid compel prompt syntax, or None if it is.
 
-    Checks what breaks compel's parser in practice: unbalanced ( ) [ ] and unterminated
-    quotes. Positions are 1-based characters so a person can find them.
+    Checks what breaks compel's parser in practice: unbalanced ( ) [ ], unterminated quotes,
+    characters it cannot read, and `.blend()` / `.and()` whose weights compel cannot use.
+    Positions are 1-based characters so a person can find them.
     """
     stack: list[tuple[str, int]] = []
+    partner: dict[int, int] = {}  # 0-based index of each paren of syntax -> its partner
+    commas: list[int] = []  # 0-based indexes of commas of syntax (outside quotes, unescaped)
     quote_at: int | None = None
+    escaped = False
     for index, char in enumerate(text, start=1):
+        if char in _UNREADABLE:
+            return (
+                f"Unreadable {_UNREADABLE[char]} character at position {index}: "
+                "compel cannot parse it; use a space."
+            )
         if quote_at is not None:
             if char == '"' and text[index - 2] != "\\":
                 quote_at = None
             continue
-        if char == '"':
+        if escaped:
+            escaped = False
+            continue
+        if char == "\\" and text[index : index + 1] in _ESCAPABLE:
+            escaped = True
+        elif char == '"':
             quote_at = index
+        elif char == ",":
+            commas.append(index - 1)
         elif char in "([":
             stack.append((char, index))
         elif char in _CLOSERS:
             if not stack or stack[-1][0] != _CLOSERS[char]:
                 return f"Unbalanced {char!r} at position {index}: nothing open to close."
-            stack.pop()
+            _, opened = stack.pop()
+            partner[opened - 1], partner[index - 1] = index - 1, opened - 1
     if quote_at is not None:
         return f"Unterminated quote opened at position {quote_at}."
     if stack:
         char, index = stack[-1]
         return f"Unbalanced {char!r} at position {index}: it is never closed."
+    for match in _OPERATOR.finditer(text):
+        problem = _operator_error(text, match, partner, commas)
+        if problem:
+            return problem
+    return None
+
+
+def _top_level_parts(
+    text: str, start: int, end: int, partner: dict[int, int], commas: list[int]
+) -> list[str]:
+    """The comma-separated parts of text[start:end], not counting commas in nested ( )."""
+    cuts = [start - 1]
+    index = start
+    while index < end:
+        if text[index] in "([" and index in partner:
+            index = partner[index]
+        elif index in commas:
+            cuts.append(index)
+        index += 1
+    cuts.append(end)
+    parts = [text[a + 1 : b].strip() for a, b in zip(cuts, cuts[1:], strict=False)]
+    return [] if parts == [""] else parts
+
+
+def _operator_error(
+    text: str, match: re.Match[str], partner: dict[int, int], commas: list[int]
+) -> str | None:
+    close, operator_open = match.start(), match.end() - 1
+    if close not in partner or operator_open not in partner:
+        return None  # inside quotes or escaped: plain text to compel
+    operator = match.group(1)
+    opened, closed = partner[close], partner[operator_open]
+    if text[:opened].strip():
+        return (
+            f"Compel's .{operator}() must be the whole prompt: the list it combines opens at "
+            f"position {opened + 1}, after other text."
+        )
+    if text[closed + 1 :].strip():
+        return (
+            f"Compel's .{operator}() must be the whole prompt: nothing may follow the ')' at "
+            f"position {closed + 1}."
+        )
+    targets = _top_level_parts(text, opened + 1, close, partner, commas)
+    weights = _top_level_parts(text, operator_open + 1, closed, partner, commas)
+    if operator == "blend" and weights and weights[-1] == "no_normalize":
+        weights = weights[:-1]
+    if operator == "blend" and ".swap" in text[opened:close]:
+        return (
+            f"Compel cannot .swap() inside a .blend(): see the list opening at position "
+            f"{opened + 1}."
+        )
+    if not all(_NUMBER.fullmatch(w) for w in weights):
+        extra = " (optionally ending in no_normalize)" if operator == "blend" else ""
+        return (
+            f"The weights of .{operator}() at position {operator_open + 1} must be numbers"
+            f"{extra}, separated by commas."
+        )
+    if weights and len(weights) != len(targets):
+        return (
+            f"The .{operator}() at position {operator_open + 1} gives {len(weights)} weight(s) "
+            f"for {len(targets)} prompt(s): give one per prompt, or none."
+        )
     return None
 
 
@@ -120,3 +214,101 @@ def validate_negative_prompt(value: str) -> None:
 def validate_key_terms(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
         raise ValidationError("Key terms must be a list of non-empty phrases.", code="key_terms")
+
+
+# The wording forms and DRF use for the same two problems.
+NULL_CHARACTERS = "Null characters are not allowed."
+FLOAT_OVERFLOW = "Integer value too large to convert to float."
+
+
+def _has_null(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_null(k) or _has_null(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_null(v) for v in value)
+    return False
+
+
+def clean_fields_strictly(
+    instance: models.Model,
+    exclude: Collection[str] | None,
+    clean_fields: Callable[[Collection[str] | None], None],
+) -> None:
+    """`Model.clean_fields`, plus the inputs Django lets through to crash later: None in a
+    blank-but-not-null field, an int too large for a float (FloatField.to_python raises
+    OverflowError) and NUL characters in text or JSON, which PostgreSQL refuses on save.
+    All become field errors instead.
+    """
+    skip = set(exclude or ())
+    errors: dict[str, list[ValidationError]] = {}
+    for field in instance._meta.concrete_fields:
+        if field.name in skip or field.primary_key:
+            continue
+        value = getattr(instance, field.attname)
+        if value is None and field.blank and not field.null and field.editable:
+            # Django skips blank fields holding None, and the NOT NULL constraint fails on save.
+            errors[field.name] = [ValidationError(field.error_messages["null"], code="null")]
+        elif isinstance(field, models.FloatField) and isinstance(value, int):
+            try:
+                float(value)
+            except OverflowError:
+                errors[field.name] = [ValidationError(FLOAT_OVERFLOW, code="overflow")]
+        elif isinstance(field, models.CharField | models.TextField | models.JSONField):
+            if _has_null(value):
+                errors[field.name] = [ValidationError(NULL_CHARACTERS, code="null_characters")]
+    try:
+        clean_fields(skip | set(errors))
+    except ValidationError as error:
+        errors = error.update_error_dict(errors)
+    if errors:
+        raise ValidationError(errors)
+
+
+def validate_upload_size(upload: File) -> None:
+    """Refuse a file over LOUPE_MAX_UPLOAD_MB, from the size Django measured: nothing is read."""
+    if getattr(upload, "_committed", False):
+        return  # a file stored earlier, checked when it came in
+    limit_mb = settings.LOUPE_MAX_UPLOAD_MB
+    size = upload.size
+    if size is not None and size > limit_mb * 1024 * 1024:
+        raise ValidationError(
+            f"The file is {size / 2**20:.1f} MB; uploads are limited to {limit_mb} MB "
+            "(LOUPE_MAX_UPLOAD_MB).",
+            code="file_too_large",
+        )
+
+
+def validate_image_pixels(image: File) -> None:
+    """Refuse an image over LOUPE_MAX_IMAGE_PIXELS from its header alone (nothing is decoded),
+    so that a decompression bomb is turned away with a message. Files Pillow cannot identify
+    are left to the image field's own check.
+    """
+    if getattr(image, "_committed", False):
+        return  # a file stored earlier, checked when it came in
+    from PIL import Image
+
+    limit = settings.LOUPE_MAX_IMAGE_PIXELS
+    size: tuple[int, int] | None = None
+    try:
+        image.seek(0)
+        with warnings.catch_warnings():
+            # Pillow warns past its own bound and raises past twice that; we decide here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(image) as opened:
+                size = opened.size
+    except Image.DecompressionBombError:
+        pass  # larger than Pillow will even describe: far past any sane limit
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: the field's check says so
+        return
+    finally:
+        image.seek(0)
+    if size is not None and size[0] * size[1] <= limit:
+        return
+    shown = f"{size[0]} × {size[1]} pixels" if size else "larger than Pillow will open"
+    raise ValidationError(
+        f"The image is {shown}; images are limited to {limit / 1e6:g} megapixels "
+        "(LOUPE_MAX_IMAGE_PIXELS), which also keeps out decompression bombs.",
+        code="image_too_large",
+    )

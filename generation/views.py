@@ -7,7 +7,7 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
@@ -138,7 +138,7 @@ def config_list(request: HttpRequest) -> HttpResponse:
         .prefetch_related("adapter_links__adapter")
         .order_by("pk")
     )
-    new = {int(i) for i in request.GET.get("new", "").split(",") if i.isdigit()}
+    new = {int(i) for i in request.GET.get("new", "").split(",") if i.isdecimal()}
     return render(request, "generation/configs.html", {"configs": configs, "new": new})
 
 
@@ -147,7 +147,9 @@ def config_list(request: HttpRequest) -> HttpResponse:
 def config_new(request: HttpRequest) -> HttpResponse:
     source: GenerationConfig | None = None
     if request.method == "GET" and request.GET.get("from"):
-        source = get_object_or_404(GenerationConfig, pk=request.GET["from"])
+        if not request.GET["from"].isdecimal():
+            raise Http404("No such configuration.")
+        source = get_object_or_404(GenerationConfig, pk=int(request.GET["from"]))
     if source is not None:
         initial = {**source.params(), "name": f"{source.name or 'config'} (copy)"}
         scales = {link.adapter_id: link.scale for link in source.adapter_links.all()}
@@ -214,7 +216,7 @@ def config_detail(request: HttpRequest, pk: int) -> HttpResponse:
     seed_param = request.GET.get("seed", "")
     seeds, seed, rows = config_thumbnail_grid(
         config_ids=[c.pk for c in columns],
-        seed=int(seed_param) if seed_param.isdigit() else None,
+        seed=int(seed_param) if seed_param.isdecimal() else None,
     )
     context = {
         "config": config,

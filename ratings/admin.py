@@ -1,8 +1,19 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db import models
+from django.http import HttpRequest
 
-from ratings.models import Comparison, Criterion, Judgment, Presentation, ReferenceImage, Study
+from ratings.forms import ReferenceImageField
+from ratings.models import (
+    AuditEvent,
+    Comparison,
+    Criterion,
+    Judgment,
+    Presentation,
+    ReferenceImage,
+    Study,
+)
 
 
 class CriterionInline(admin.TabularInline[Criterion, Study]):
@@ -13,6 +24,8 @@ class CriterionInline(admin.TabularInline[Criterion, Study]):
 class ReferenceImageInline(admin.TabularInline[ReferenceImage, Study]):
     model = ReferenceImage
     extra = 0
+    # Size and pixel limits with a clear message (a decompression bomb is refused, not opened).
+    formfield_overrides = {models.ImageField: {"form_class": ReferenceImageField}}
 
 
 @admin.register(Study)
@@ -71,3 +84,23 @@ class JudgmentAdmin(admin.ModelAdmin[Judgment]):
         if obj.outcome != Judgment.Outcome.WIN:
             return obj.get_outcome_display()
         return "left" if obj.winner_id == obj.presentation.left_id else "right"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
+    """Read-only: the log is written by the services, never by hand."""
+
+    list_display = ["at", "action", "actor", "study", "detail"]
+    list_filter = ["action", "at", "actor", "study"]
+    list_select_related = ["actor", "study"]
+    search_fields = ["study__name", "actor__username"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: AuditEvent | None = None) -> bool:
+        return False

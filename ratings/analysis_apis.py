@@ -272,7 +272,7 @@ class RaterExclusionApi(APIView):
         study = get_object_or_404(Study, pk=study_id)
         user = get_object_or_404(get_user_model(), pk=rater_id)
         try:
-            changed = rater_exclude(study=study, rater=user, by=request.user)
+            changed = rater_exclude(study=study, rater=user, actor=request.user)
         except DjangoValidationError as error:
             raise ValidationError({"rater": error.messages}) from error
         return Response({"excluded": True, "changed": changed})
@@ -286,7 +286,7 @@ class RaterExclusionApi(APIView):
     def delete(self, request: Request, study_id: int, rater_id: int) -> Response:
         study = get_object_or_404(Study, pk=study_id)
         user = get_object_or_404(get_user_model(), pk=rater_id)
-        changed = rater_restore(study=study, rater=user, by=request.user)
+        changed = rater_restore(study=study, rater=user, actor=request.user)
         return Response({"excluded": False, "changed": changed})
 
 

@@ -12,12 +12,25 @@ from django.utils.text import slugify
 
 from evalsite.roles import RATERS
 from generation.models import GenerationConfig, Prompt
+from generation.validation import validate_image_pixels, validate_upload_size
 from ratings.models import DEFAULT_CRITERIA, Criterion, Study
 from ratings.services.studies import STRUCTURAL_FIELDS
 
 
 def _config_label(obj: Any) -> str:
     return f"#{obj.pk} {obj.name or obj.label}"
+
+
+class ReferenceImageField(forms.ImageField):
+    """An image upload that refuses oversized files and decompression bombs with a message
+    naming the limit, before Django has Pillow verify the file (which would only say "not a
+    valid image")."""
+
+    def to_python(self, data: Any) -> Any:
+        if data not in self.empty_values and hasattr(data, "size"):
+            validate_upload_size(data)
+            validate_image_pixels(data)
+        return super().to_python(data)
 
 
 class PromptChoices(forms.ModelMultipleChoiceField):

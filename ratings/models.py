@@ -7,7 +7,13 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.models import GenerationConfig, Image, Prompt
-from generation.validation import SEED_MAX, InRange, seed_validators
+from generation.validation import (
+    SEED_MAX,
+    InRange,
+    seed_validators,
+    validate_image_pixels,
+    validate_upload_size,
+)
 
 DEFAULT_CRITERIA: tuple[tuple[str, str, str], ...] = (
     ("prompt_adherence", "Prompt adherence", "Which image better matches the prompt?"),
@@ -224,7 +230,9 @@ class ReferenceImage(models.Model):
     """A researcher-uploaded picture of the wanted look, shown to raters before they judge."""
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="reference_images")
-    image = models.ImageField(upload_to="reference/")
+    image = models.ImageField(
+        upload_to="reference/", validators=[validate_upload_size, validate_image_pixels]
+    )
     caption = models.CharField(max_length=200, blank=True)
     order = models.PositiveSmallIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -234,3 +242,56 @@ class ReferenceImage(models.Model):
 
     def __str__(self) -> str:
         return self.caption or f"Reference {self.pk}"
+
+
+class AuditEvent(models.Model):
+    """Who launched, opened or closed a study, or left a rater out of it (or back in), when.
+
+    Written by the services that make those changes, in the same transaction; never edited.
+    """
+
+    class Action(models.TextChoices):
+        STUDY_LAUNCHED = "study_launched", "Study launched"
+        STUDY_OPENED = "study_opened", "Study opened to raters"
+        STUDY_CLOSED = "study_closed", "Study closed to raters"
+        RATER_EXCLUDED = "rater_excluded", "Rater excluded"
+        RATER_RESTORED = "rater_restored", "Rater restored"
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        help_text="Empty for changes made by the system (a management command, a script).",
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    study = models.ForeignKey(
+        Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} ({self.at:%Y-%m-%d %H:%M})"
+
+
+class PairExposure(models.Model):
+    """How many raters were shown a comparison first (repeats and skipped ones apart).
+
+    "Fewest first" reads this one number per pair instead of counting presentations on every
+    deal. Kept by database triggers on Presentation (migration 0004_perf), so it stays exact
+    whatever writes or deletes a presentation; never written by the application. A missing
+    row means none.
+    """
+
+    comparison = models.OneToOneField(
+        Comparison, primary_key=True, on_delete=models.CASCADE, related_name="exposure"
+    )
+    shown = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Comparison {self.comparison_id} shown {self.shown}×"

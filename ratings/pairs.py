@@ -13,13 +13,14 @@ from dataclasses import dataclass
 from statistics import median
 
 import numpy as np
-from django.contrib.auth.models import User
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.cache import cache
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, FilteredRelation, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from generation.models import Image
-from ratings.models import Comparison, Judgment, Presentation, Study
+from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
+from ratings.selectors import studies_for_rater
 
 REPEAT_RATE = 0.05
 # A repeat only comes back after this many other pairs, so the rater judges it afresh.
@@ -173,31 +174,170 @@ def obvious_winner(a: Mapping[str, object], b: Mapping[str, object]) -> str | No
 # Reads -----------------------------------------------------------------------------------
 
 
-def pair_candidates(*, study: Study, rater: User) -> list[Candidate]:
-    """Ready comparisons of the study that were never presented to this rater."""
-    seen = Presentation.objects.filter(rater=rater, comparison__study=study).values("comparison_id")
+def rater_study(*, user: User | AnonymousUser, study_id: int) -> Study | None:
+    """The study with its criteria if this user may judge it now, else None: one query.
+
+    The criteria come joined to the access check (studies_for_rater) and fill the study's
+    `criteria` prefetch cache, so `study.criteria.all()` costs nothing afterwards. A study
+    without criteria (none is made so) falls back to a second query.
+    """
+    allowed = studies_for_rater(user=user).filter(pk=study_id).values("pk")
+    criteria = list(
+        Criterion.objects.select_related("study")
+        .filter(study_id=study_id, study__in=allowed)
+        .order_by("order", "pk")
+    )
+    if criteria:
+        study = criteria[0].study
+    else:
+        found = Study.objects.filter(pk__in=allowed).first()
+        if found is None:
+            return None
+        study = found
+    for criterion in criteria:
+        criterion.study = study
+    # What prefetch_related("criteria") would have left (Django's own prefetch sets these
+    # same attributes): study.criteria.all() then answers from memory.
+    cached = study.criteria.all()
+    cached._result_cache = criteria
+    cached._prefetch_done = True  # type: ignore[attr-defined]
+    study._prefetched_objects_cache = {"criteria": cached}  # type: ignore[attr-defined]
+    return study
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One presentation the rater already has in a study: what the next choice needs of it."""
+
+    presentation_id: int
+    comparison_id: int
+    is_repeat: bool
+    left_id: int
+    answered: bool
+    skipped: bool
+    image_a: int
+    image_b: int
+
+    @property
+    def pending(self) -> bool:
+        return not self.answered and not self.skipped
+
+
+def rater_shown(*, study: Study, rater: User) -> list[Shown]:
+    """Every presentation made to the rater in the study, oldest first: one query."""
     rows = (
-        Comparison.objects.filter(
-            study=study, image_a__status=Image.Status.DONE, image_b__status=Image.Status.DONE
+        Presentation.objects.filter(rater=rater, comparison__study=study)
+        .order_by("pk")
+        .values_list(
+            "pk",
+            "comparison_id",
+            "is_repeat",
+            "left_id",
+            "answered_at",
+            "skipped_at",
+            "comparison__image_a_id",
+            "comparison__image_b_id",
         )
-        .exclude(pk__in=seen)
-        .annotate(
-            shown=Count(
-                "presentations",
-                filter=Q(presentations__is_repeat=False, presentations__skipped_at__isnull=True),
-            )
-        )
+    )
+    return [
+        Shown(pk, cid, repeat, left, answered is not None, skipped is not None, a, b)
+        for pk, cid, repeat, left, answered, skipped, a, b in rows
+    ]
+
+
+def study_pairs(*, study: Study) -> list[Candidate]:
+    """Every ready comparison of the study with its first presentations so far: one query.
+
+    The count is PairExposure's (kept by triggers), joined by key: the cost grows with the
+    study's comparisons, not with its presentations. Readiness is checked here rather than in
+    SQL so the joins stay primary-key lookups whatever the planner's statistics say.
+    """
+    done = Image.Status.DONE
+    rows = (
+        Comparison.objects.filter(study=study)
+        .order_by("pk")
         .values_list(
             "pk",
             "image_a__config_id",
             "image_b__config_id",
-            "shown",
+            "exposure__shown",
             "is_gold",
             "image_a_id",
             "image_b_id",
+            "image_a__status",
+            "image_b__status",
         )
     )
-    return [Candidate(*row) for row in rows]
+    return [
+        Candidate(pk, config_a, config_b, shown or 0, gold, a, b)  # no exposure row: none yet
+        for pk, config_a, config_b, shown, gold, a, b, status_a, status_b in rows
+        if status_a == done and status_b == done
+    ]
+
+
+def deal_state(*, study: Study, rater: User) -> tuple[list[Shown], list[Candidate]]:
+    """rater_shown and study_pairs together, in one query: what a deal reads before choosing.
+
+    Each comparison of the study comes with the rater's presentations of it (none, the first,
+    or the first and its repeat) joined on, so one pass gives both lists.
+    """
+    done = Image.Status.DONE
+    rows = (
+        Comparison.objects.filter(study=study)
+        .annotate(mine=FilteredRelation("presentations", condition=Q(presentations__rater=rater)))
+        .order_by("pk", "mine__pk")
+        .values_list(
+            "pk",
+            "image_a__config_id",
+            "image_b__config_id",
+            "exposure__shown",
+            "is_gold",
+            "image_a_id",
+            "image_b_id",
+            "image_a__status",
+            "image_b__status",
+            "mine__pk",
+            "mine__is_repeat",
+            "mine__left_id",
+            "mine__answered_at",
+            "mine__skipped_at",
+        )
+    )
+    pairs: list[Candidate] = []
+    shown: list[Shown] = []
+    last = None
+    for pk, config_a, config_b, n, gold, a, b, status_a, status_b, *mine in rows:
+        if pk != last and status_a == done and status_b == done:
+            pairs.append(Candidate(pk, config_a, config_b, n or 0, gold, a, b))
+        last = pk
+        presentation, repeat, left, answered, skipped = mine
+        if presentation is not None:
+            done_at = answered is not None, skipped is not None
+            shown.append(Shown(presentation, pk, repeat, left, *done_at, a, b))
+    shown.sort(key=lambda row: row.presentation_id)
+    return shown, pairs
+
+
+def pair_candidates(
+    *,
+    study: Study,
+    rater: User,
+    shown: Sequence[Shown] | None = None,
+    pairs: Sequence[Candidate] | None = None,
+) -> list[Candidate]:
+    """Ready comparisons of the study that were never presented to this rater.
+
+    `shown` and `pairs` (from rater_shown and study_pairs) save their queries when the
+    caller has them already.
+    """
+    if shown is None and pairs is None:
+        shown, pairs = deal_state(study=study, rater=rater)
+    if shown is None:
+        shown = rater_shown(study=study, rater=rater)
+    if pairs is None:
+        pairs = study_pairs(study=study)
+    seen = {row.comparison_id for row in shown}
+    return [c for c in pairs if c.comparison_id not in seen]
 
 
 def study_contenders(*, study: Study) -> frozenset[int] | None:
@@ -230,16 +370,30 @@ def study_contenders(*, study: Study) -> frozenset[int] | None:
     return result
 
 
-def next_plan(*, study: Study, rater: User, rng: random.Random) -> Plan | None:
+def next_plan(
+    *,
+    study: Study,
+    rater: User,
+    rng: random.Random,
+    shown: Sequence[Shown] | None = None,
+    pairs: Sequence[Candidate] | None = None,
+) -> Plan | None:
     """What to show this rater next in this study, or None when nothing new is left.
 
     Repeats are mixed in only while new pairs remain, so a finished rater stays finished.
+    `shown` and `pairs` (from rater_shown and study_pairs) save their queries when the caller
+    has them already (the deal reads them once for the choice and the progress bar).
     """
-    candidates = pair_candidates(study=study, rater=rater)
+    if shown is None:
+        if pairs is None:
+            shown, pairs = deal_state(study=study, rater=rater)
+        else:
+            shown = rater_shown(study=study, rater=rater)
+    candidates = pair_candidates(study=study, rater=rater, shown=shown, pairs=pairs)
     if not candidates:
         return None
     if wants_repeat(rng=rng):
-        repeat = _repeat_plan(study=study, rater=rater, rng=rng)
+        repeat = _repeat_plan(shown, rng=rng)
         if repeat is not None:
             return repeat
     contenders = study_contenders(study=study) if study.design == Study.Design.ADAPTIVE else None
@@ -253,28 +407,18 @@ def next_plan(*, study: Study, rater: User, rng: random.Random) -> Plan | None:
     )
 
 
-def _repeat_plan(*, study: Study, rater: User, rng: random.Random) -> Plan | None:
-    shown = list(
-        Presentation.objects.filter(rater=rater, comparison__study=study).values_list(
-            "comparison_id",
-            "is_repeat",
-            "left_id",
-            "answered_at",
-            "comparison__image_a_id",
-            "comparison__image_b_id",
-        )
-    )
-    repeated = {row[0] for row in shown if row[1]}
-    firsts = {row[0]: row for row in shown if not row[1] and row[3] is not None}
+def _repeat_plan(shown: Sequence[Shown], *, rng: random.Random) -> Plan | None:
+    repeated = {row.comparison_id for row in shown if row.is_repeat}
+    firsts = {row.comparison_id: row for row in shown if not row.is_repeat and row.answered}
     repeat_id = choose_repeat([cid for cid in firsts if cid not in repeated], rng=rng)
     if repeat_id is None:
         return None
-    _, _, left, _, image_a, image_b = firsts[repeat_id]
+    first = firsts[repeat_id]
     return Plan(
         comparison_id=repeat_id,
         is_repeat=True,
-        images=(image_a, image_b),
-        left_image_id=image_b if left == image_a else image_a,
+        images=(first.image_a, first.image_b),
+        left_image_id=first.image_b if first.left_id == first.image_a else first.image_a,
     )
 
 
@@ -291,6 +435,14 @@ class RaterProgress:
     @property
     def percent(self) -> int:
         return round(100 * self.judged / self.ready) if self.ready else 0
+
+
+def progress_of(
+    *, study: Study, shown: Sequence[Shown], pairs: Sequence[Candidate]
+) -> RaterProgress:
+    """rater_progress from what a deal has read already (rater_shown, study_pairs): no query."""
+    judged = sum(1 for row in shown if not row.is_repeat and (row.answered or row.skipped))
+    return RaterProgress(study=study, ready=len(pairs), judged=judged)
 
 
 def rater_progress(*, study: Study, rater: User) -> RaterProgress:

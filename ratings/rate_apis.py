@@ -10,8 +10,13 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from django.http import Http404
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import BasePermission
@@ -20,9 +25,10 @@ from rest_framework.response import Response
 
 from evalsite.roles import is_rater
 from ratings.models import Presentation
-from ratings.pairs import rater_progress
+from ratings.pairs import rater_progress, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import DEFECT_TAGS, SIDES, NotYours, deck_deal, judgments_record
+from ratings.throttle import VoteRateExceeded, vote_rate_check
 
 
 class CanRate(BasePermission):
@@ -91,13 +97,15 @@ _NEXT_OUT = inline_serializer(
 def rate_next_api(request: Request) -> Response:
     """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
     raw = request.query_params.get("study", "")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         return Response({"study": ["A study id is required."]}, status=status.HTTP_400_BAD_REQUEST)
-    study = get_object_or_404(studies_for_rater(user=request.user), pk=int(raw))
     rater = request.user
     assert isinstance(rater, User)  # CanRate admits signed-in users only
+    study = rater_study(user=rater, study_id=int(raw))
+    if study is None:
+        raise Http404("No Study matches the given query.")
     deck = deck_deal(rater=rater, study=study)
-    progress = rater_progress(study=study, rater=rater)
+    progress = deck.progress or rater_progress(study=study, rater=rater)
     body: dict[str, Any] = {
         "study": study.pk,
         "criteria": [
@@ -116,17 +124,31 @@ def rate_next_api(request: Request) -> Response:
 
 @extend_schema(
     request=JudgmentInSerializer,
-    responses={201: inline_serializer("RaterVote", fields={"status": serializers.CharField()})},
+    responses={
+        201: inline_serializer("RaterVote", fields={"status": serializers.CharField()}),
+        429: OpenApiResponse(
+            description="More votes in a minute than LOUPE_VOTE_RATE_PER_MINUTE: `detail` says "
+            "when to try again (also the Retry-After header)."
+        ),
+    },
     tags=["rate"],
 )
 @api_view(["POST"])
 @permission_classes([CanRate])
 def rate_judgment_api(request: Request) -> Response:
     """Record one answer; sending it again changes nothing and says "already_recorded"."""
+    assert isinstance(request.user, User)  # CanRate admits signed-in users only
+    try:
+        vote_rate_check(rater_id=request.user.pk)
+    except VoteRateExceeded as error:
+        return Response(
+            {"detail": str(error)},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(error.retry_after)},
+        )
     incoming = JudgmentInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
     data = incoming.validated_data
-    assert isinstance(request.user, User)  # CanRate admits signed-in users only
     try:
         result = judgments_record(
             rater=request.user,

@@ -113,6 +113,15 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             raise _as_drf(error) from error
 
 
+class RetrySerializer(serializers.Serializer[Any]):
+    images = serializers.ListField(
+        # The range of an image id (BigAutoField): SQLite cannot even compare a larger int.
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        help_text="Ids of failed images to queue again; omit for all of the study's failed images.",
+    )
+
+
 class ProgressSerializer(serializers.Serializer[Any]):
     pending = serializers.IntegerField()
     queued = serializers.IntegerField()
@@ -167,7 +176,7 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
         """Create the images and comparisons and queue rendering. Launching twice is harmless."""
         study = self.get_object()
         try:
-            result = study_launch(study=study)
+            result = study_launch(study=study, actor=request.user)
         except DjangoValidationError as error:
             return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
         study.refresh_from_db()
@@ -178,15 +187,17 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
     def progress(self, request: Request, pk: str | None = None) -> Response:
         return Response(_progress_payload(self.get_object()))
 
-    @extend_schema(request=None, responses=ProgressSerializer)
+    @extend_schema(request=RetrySerializer, responses=ProgressSerializer)
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Queue the study's failed images again (all, or the ids given as `images`)."""
         study = self.get_object()
         failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
-        wanted = request.data.get("images") if hasattr(request.data, "get") else None
+        body = RetrySerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        wanted = body.validated_data.get("images")
         if wanted:
-            failed = failed.filter(pk__in=[int(i) for i in wanted])
+            failed = failed.filter(pk__in=wanted)
         images_retry(image_ids=list(failed.values_list("pk", flat=True)))
         return Response(_progress_payload(study))
 
@@ -203,7 +214,7 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
     def _set(self, service: Any) -> Response:
         study = self.get_object()
         try:
-            service(study=study)
+            service(study=study, actor=self.request.user)
         except DjangoValidationError as error:
             return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
         return Response(self.get_serializer(study).data)

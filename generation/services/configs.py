@@ -19,6 +19,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter, Prompt
+from generation.validation import validate_upload_size
 
 AdapterScales = Sequence[tuple[LoraAdapter, float]]
 
@@ -63,7 +64,10 @@ def config_create(
             )
     except IntegrityError:
         # Another request created the same configuration between our check and insert.
-        return GenerationConfig.objects.get(fingerprint=config.fingerprint), False
+        existing = GenerationConfig.objects.filter(fingerprint=config.fingerprint).first()
+        if existing is None:
+            raise
+        return existing, False
     return config, True
 
 
@@ -427,6 +431,10 @@ def adapter_upload(
         raise ValidationError(
             {"upload": "Adapter weights must be a .safetensors file (or a folder holding one)."}
         )
+    try:
+        validate_upload_size(upload)
+    except ValidationError as error:
+        raise ValidationError({"upload": error.messages}) from None
     folder = Path(settings.MEDIA_ROOT) / "adapters"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{secrets.token_hex(8)}.safetensors"

@@ -31,6 +31,9 @@ def criterion_for(*, study: Study, key: str | None) -> Criterion | None:
     """
     if not key:
         return None
+    if "\x00" in key:
+        # PostgreSQL refuses NUL in a query, and no key (a slug) holds one.
+        raise Criterion.DoesNotExist(f"No criterion {key!r} in study {study.pk}.")
     return Criterion.objects.get(study=study, key=key)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.contrib.auth.models import User
@@ -13,7 +13,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ratings.models import Comparison, Judgment, Presentation, Study
-from ratings.pairs import next_plan, obvious_winner
+from ratings.pairs import (
+    Candidate,
+    RaterProgress,
+    Shown,
+    deal_state,
+    next_plan,
+    obvious_winner,
+    progress_of,
+)
 from ratings.selectors import studies_for_rater
 
 SIDES = ("left", "right", "tie", "both_bad")
@@ -34,14 +42,76 @@ class NotYours(Exception):
     """The presentation does not exist or was issued to someone else."""
 
 
-def _pending(*, rater: User, study: Study) -> list[Presentation]:
-    return list(
-        Presentation.objects.filter(
-            rater=rater, comparison__study=study, answered_at=None, skipped_at=None
-        )
-        .select_related("comparison__prompt", "comparison__image_a", "comparison__image_b")
-        .order_by("pk")[:2]
-    )
+_CARD_RELATED = ("comparison__prompt", "comparison__image_a", "comparison__image_b")
+
+
+@dataclass(frozen=True)
+class Deck:
+    """The pair on screen and the one whose images load behind it, and the rater's progress."""
+
+    current: Presentation | None
+    upcoming: Presentation | None
+    # Read in the same work as the deal (no query of its own); None only from callers that
+    # build a Deck by hand.
+    progress: RaterProgress | None = None
+
+
+def _issue(
+    *,
+    rater: User,
+    study: Study,
+    rng: random.Random,
+    count: int = 1,
+    shown: list[Shown] | None = None,
+    pairs: list[Candidate] | None = None,
+) -> tuple[list[Shown], list[Shown], list[Candidate]]:
+    """Choose up to `count` next pairs and insert their presentations, sides drawn at random.
+
+    Returns the new presentations (fewer when nothing more is left) and the rater's
+    presentations and the study's pairs as read for the choice, the new ones included, so the
+    caller needs no second look. Safe to run concurrently: the database allows one first
+    presentation (and one repeat) per rater and pair, so two tabs racing for the same pair make
+    one; the other reads again (the winner has committed by then) and chooses anew.
+    """
+    made: list[Shown] = []
+    for _ in range(ISSUE_ATTEMPTS):
+        if shown is None or pairs is None:
+            shown, pairs = deal_state(study=study, rater=rater)
+        planned: list[Shown] = []
+        while len(made) + len(planned) < count:
+            plan = next_plan(study=study, rater=rater, rng=rng, shown=shown + planned, pairs=pairs)
+            if plan is None:
+                break
+            left_id = plan.left_image_id or rng.choice(plan.images)
+            planned.append(
+                Shown(0, plan.comparison_id, plan.is_repeat, left_id, False, False, *plan.images)
+            )
+        try:
+            # Each insert bumps its pair's exposure count (a row lock until commit): inserting
+            # in comparison order means two deals never wait on each other in a circle.
+            for row in sorted(planned, key=lambda r: r.comparison_id):
+                with transaction.atomic():
+                    presentation = Presentation.objects.create(
+                        comparison_id=row.comparison_id,
+                        rater=rater,
+                        is_repeat=row.is_repeat,
+                        left_id=row.left_id,
+                    )
+                made.append(replace(row, presentation_id=presentation.pk))
+                shown = [*shown, made[-1]]
+        except IntegrityError:
+            shown = pairs = None
+            continue
+        return made, shown, pairs
+    # Lost every race (two tabs): what is there is read afresh.
+    return made, *deal_state(study=study, rater=rater)
+
+
+def _cards(ids: list[int]) -> dict[int, Presentation]:
+    """The presentations with what a card shows (prompt, both images): one query."""
+    if not ids:
+        return {}
+    return {p.pk: p for p in Presentation.objects.select_related(*_CARD_RELATED).filter(pk__in=ids)}
 
 
 def presentation_issue(
@@ -52,33 +122,8 @@ def presentation_issue(
     Safe to run concurrently: the database allows one first presentation (and one repeat) per
     rater and pair, so two tabs racing for the same pair make one and retry the other.
     """
-    rng = rng or random.Random()
-    for _ in range(ISSUE_ATTEMPTS):
-        plan = next_plan(study=study, rater=rater, rng=rng)
-        if plan is None:
-            return None
-        try:
-            with transaction.atomic():
-                shown = Presentation.objects.create(
-                    comparison_id=plan.comparison_id,
-                    rater=rater,
-                    is_repeat=plan.is_repeat,
-                    left_id=plan.left_image_id or rng.choice(plan.images),
-                )
-        except IntegrityError:
-            continue
-        return Presentation.objects.select_related(
-            "comparison__prompt", "comparison__image_a", "comparison__image_b"
-        ).get(pk=shown.pk)
-    return None
-
-
-@dataclass(frozen=True)
-class Deck:
-    """The pair on screen and the one whose images load behind it."""
-
-    current: Presentation | None
-    upcoming: Presentation | None
+    made, _, _ = _issue(rater=rater, study=study, rng=rng or random.Random())
+    return _cards([made[0].presentation_id])[made[0].presentation_id] if made else None
 
 
 def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) -> Deck:
@@ -87,18 +132,28 @@ def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) ->
     Safe to run twice: unanswered presentations are shown again, not replaced, so reloading
     the page never burns a pair. The current one's shown_at restarts: response time counts
     from the moment it is on screen, not from when it was prefetched.
+
+    One read of the study's pairs with the rater's presentations of them serves the choice of
+    new pairs and the progress bar alike; one more read fetches both cards.
     """
-    pending = _pending(rater=rater, study=study)
-    while len(pending) < 2:
-        issued = presentation_issue(rater=rater, study=study, rng=rng)
-        if issued is None:
-            break
-        pending.append(issued)
-    current = pending[0] if pending else None
+    rng = rng or random.Random()
+    shown, pairs = deal_state(study=study, rater=rater)
+    pending = [row.presentation_id for row in shown if row.pending][:2]
+    if len(pending) < 2:
+        made, shown, pairs = _issue(
+            rater=rater, study=study, rng=rng, count=2 - len(pending), shown=shown, pairs=pairs
+        )
+        pending += [row.presentation_id for row in made]
+    cards = _cards(pending)
+    current = cards[pending[0]] if pending else None
     if current is not None:
         current.shown_at = timezone.now()
         Presentation.objects.filter(pk=current.pk).update(shown_at=current.shown_at)
-    return Deck(current=current, upcoming=pending[1] if len(pending) > 1 else None)
+    return Deck(
+        current=current,
+        upcoming=cards[pending[1]] if len(pending) > 1 else None,
+        progress=progress_of(study=study, shown=shown, pairs=pairs),
+    )
 
 
 @dataclass(frozen=True)
@@ -119,8 +174,8 @@ def _check_access(*, rater: User, study: Study) -> None:
         raise NotYours
 
 
-def _own(*, rater: User, presentation_id: int, lock: bool) -> Presentation:
-    rows = Presentation.objects.select_related("comparison__study")
+def _own(*, rater: User, presentation_id: int, lock: bool, with_study: bool = True) -> Presentation:
+    rows = Presentation.objects.select_related("comparison__study" if with_study else "comparison")
     if lock:
         rows = rows.select_for_update(of=("self",))
     try:
@@ -173,7 +228,9 @@ def judgments_record(
     with transaction.atomic():
         # The row lock orders concurrent submits of one presentation (PostgreSQL); the unique
         # constraint on judgments is the last word wherever locks are not available.
-        shown = _own(rater=rater, presentation_id=presentation_id, lock=True)
+        shown = _own(
+            rater=rater, presentation_id=presentation_id, lock=True, with_study=study is None
+        )
         if study is None:
             study = shown.comparison.study
             _check_access(rater=rater, study=study)

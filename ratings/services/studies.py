@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from generation.models import GenerationConfig, Image, Prompt
 from ratings.designs import design_pairs
-from ratings.models import DEFAULT_CRITERIA, Comparison, Criterion, Study
+from ratings.models import DEFAULT_CRITERIA, AuditEvent, Comparison, Criterion, Study
+from ratings.services.audit import Actor, audit_record
 
 
 def study_create(
@@ -79,10 +80,11 @@ class LaunchResult:
     comparisons_created: int
 
 
-def study_launch(*, study: Study) -> LaunchResult:
+def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     """Create the study's Images and Comparisons and enqueue rendering after commit.
 
     Safe to run twice: existing images and comparisons are reused, nothing is duplicated.
+    A launch that changed something is written to the audit log with its actor.
     """
     problems = study_launch_problems(study)
     if problems:
@@ -119,10 +121,21 @@ def study_launch(*, study: Study) -> LaunchResult:
                         study=study, first=images[a], second=images[b]
                     )
                     comparisons += was_created
-        if study.status == Study.Status.DRAFT:
+        first_launch = study.status == Study.Status.DRAFT
+        if first_launch:
             study.status = Study.Status.RENDERING
             study.launched_at = timezone.now()
             study.save(update_fields=["status", "launched_at"])
+        if first_launch or created or comparisons:
+            audit_record(
+                action=AuditEvent.Action.STUDY_LAUNCHED,
+                actor=actor,
+                study=study,
+                first_launch=first_launch,
+                images_created=created,
+                images_reused=reused,
+                comparisons_created=comparisons,
+            )
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
         from ratings.services.judging import gold_mark_obvious
 
@@ -222,21 +235,34 @@ def study_update(
     return study
 
 
-def study_open(*, study: Study) -> Study:
-    """Let raters judge the study. Safe to run twice. Needs a launched study."""
+def study_open(*, study: Study, actor: Actor = None) -> Study:
+    """Let raters judge the study. Safe to run twice (audited once). Needs a launched study."""
     if study.status == Study.Status.DRAFT:
         raise ValidationError("Launch the study before opening it to raters.", code="draft")
-    if study.status != Study.Status.OPEN:
-        Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
-        study.status = Study.Status.OPEN
+    _status_set(study=study, status=Study.Status.OPEN, actor=actor)
     return study
 
 
-def study_close(*, study: Study) -> Study:
-    """Stop raters from judging the study. Safe to run twice."""
+def study_close(*, study: Study, actor: Actor = None) -> Study:
+    """Stop raters from judging the study. Safe to run twice (audited once)."""
     if study.status == Study.Status.DRAFT:
         raise ValidationError("A draft study is not open: there is nothing to close.")
-    if study.status != Study.Status.CLOSED:
-        Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
-        study.status = Study.Status.CLOSED
+    _status_set(study=study, status=Study.Status.CLOSED, actor=actor)
     return study
+
+
+def _status_set(*, study: Study, status: Study.Status, actor: Actor) -> None:
+    with transaction.atomic():
+        # Conditional UPDATE: of two racing requests only the one that changed the row
+        # writes the audit event.
+        changed = Study.objects.filter(pk=study.pk).exclude(status=status).update(status=status)
+        if changed:
+            audit_record(
+                action=AuditEvent.Action.STUDY_OPENED
+                if status == Study.Status.OPEN
+                else AuditEvent.Action.STUDY_CLOSED,
+                actor=actor,
+                study=study,
+                previous_status=study.status,
+            )
+    study.status = status

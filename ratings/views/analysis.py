@@ -6,6 +6,7 @@ Every route of the analysis area lives here, pages and API alike, with full path
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -19,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.roles import is_researcher
 from generation.models import Image
 from ratings import analysis_apis, charts, reports
-from ratings.models import Criterion, Judgment, Study
+from ratings.models import Judgment, Study
 from ratings.services.raters import rater_exclude, rater_restore
 
 PAIRS_PER_PAGE = 12
@@ -227,11 +228,10 @@ def _dashboard_context(
 @require_GET
 def study_analysis(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _researcher_study(request, study_id)
-    if (
-        request.GET.get("criterion")
-        and not Criterion.objects.filter(study=study, key=request.GET["criterion"]).exists()
-    ):
-        messages.error(request, f"Unknown criterion {request.GET['criterion']!r}: showing all.")
+    key = request.GET.get("criterion", "")
+    # Compared in Python: PostgreSQL refuses a NUL character in a query.
+    if key and key not in study.criteria.values_list("key", flat=True):
+        messages.error(request, f"Unknown criterion {key!r}: showing all.")
     context = _dashboard_context(request, study)
     template = "ratings/analysis/dashboard.html"
     htmx = getattr(request, "htmx", None)
@@ -249,10 +249,10 @@ def study_rater_toggle(request: HttpRequest, study_id: int, rater_id: int) -> Ht
     action = request.POST.get("action")
     try:
         if action == "exclude":
-            rater_exclude(study=study, rater=user, by=request.user)
+            rater_exclude(study=study, rater=user, actor=request.user)
             note = f"{user.get_username()} is left out of every figure; their votes are kept."
         elif action == "restore":
-            rater_restore(study=study, rater=user, by=request.user)
+            rater_restore(study=study, rater=user, actor=request.user)
             note = f"{user.get_username()}'s votes count again."
         else:
             return HttpResponse("action must be 'exclude' or 'restore'.", status=400)
@@ -269,7 +269,7 @@ def study_rater_toggle(request: HttpRequest, study_id: int, rater_id: int) -> Ht
         messages.success(request, note)
     url = reverse("study-analysis", args=[study.pk])
     if request.POST.get("criterion"):
-        url += f"?criterion={request.POST['criterion']}"
+        url += "?" + urlencode({"criterion": request.POST["criterion"]})
     return redirect(url + "#raters")
 
 

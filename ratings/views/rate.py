@@ -16,14 +16,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from evalsite.web import markdown_html
 from ratings.models import Presentation, Study
-from ratings.pairs import rater_progress, rater_summary
+from ratings.pairs import rater_progress, rater_study, rater_summary
 from ratings.rate_apis import presentation_payload, rate_judgment_api, rate_next_api
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
@@ -35,6 +35,7 @@ from ratings.services.judging import (
     presentation_skip,
     presentation_undo,
 )
+from ratings.throttle import VoteRateExceeded, vote_rate_check
 
 PAGE = "ratings/rate/page.html"
 CARD = "ratings/rate/page.html#pair-card"
@@ -67,9 +68,11 @@ def _rater(request: HttpRequest) -> User:
 
 
 def _study(request: HttpRequest, study_id: int) -> Study:
-    return get_object_or_404(
-        studies_for_rater(user=request.user).prefetch_related("criteria"), pk=study_id
-    )
+    # One query: the access check and the criteria (cached on the study for this request).
+    study = rater_study(user=request.user, study_id=study_id)
+    if study is None:
+        raise Http404("No Study matches the given query.")
+    return study
 
 
 def _guide_context(study: Study) -> dict[str, Any]:
@@ -89,7 +92,8 @@ def _card_context(
 ) -> dict[str, Any]:
     rater = _rater(request)
     deck = deck_deal(rater=rater, study=study)
-    progress = rater_progress(study=study, rater=rater)
+    # The deal read everything progress needs; the fallback is for a hand-built Deck.
+    progress = deck.progress or rater_progress(study=study, rater=rater)
     context: dict[str, Any] = {
         "study": study,
         "progress": progress,
@@ -165,14 +169,14 @@ def rate_guide(request: HttpRequest, study_id: int) -> HttpResponse:
 
 def _presentation_id(request: HttpRequest) -> int:
     raw = request.POST.get("presentation", "")
-    if not raw.isdigit():
+    if not raw.isdecimal():
         raise Http404("No such pair.")
     return int(raw)
 
 
 def _response_ms(request: HttpRequest) -> int | None:
     raw = request.POST.get("response_ms", "")
-    return int(raw) if raw.isdigit() else None
+    return int(raw) if raw.isdecimal() else None
 
 
 def _after_post(request: HttpRequest, study: Study, **extra: Any) -> HttpResponse:
@@ -188,6 +192,13 @@ def _after_post(request: HttpRequest, study: Study, **extra: Any) -> HttpRespons
 @require_POST
 def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
+    try:
+        vote_rate_check(rater_id=_rater(request).pk)
+    except VoteRateExceeded as error:
+        # The same pair comes back with the message; nothing was recorded.
+        response = _card(request, study, status=429, errors=[str(error)])
+        response["Retry-After"] = str(error.retry_after)
+        return response
     presentation_id = _presentation_id(request)
     criteria = list(study.criteria.all())
     votes = {c.key: request.POST.get(f"c-{c.key}", "") for c in criteria}

@@ -10,16 +10,23 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, URLResolver, path
+from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 from rest_framework.routers import SimpleRouter
 
 from evalsite.web import add_errors, human_seconds, is_htmx, markdown_html, researcher_required
 from generation.models import GenerationConfig, Image
-from generation.selectors import design_counts, render_estimate, render_progress, study_images
+from generation.selectors import (
+    design_counts,
+    render_estimate,
+    render_progress,
+    study_images,
+    workers_recent,
+)
 from generation.services.rendering import images_retry
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
-from ratings.models import Study
+from ratings.models import AuditEvent, Study
 from ratings.services.studies import (
     study_close,
     study_create,
@@ -31,6 +38,7 @@ from ratings.services.studies import (
 from ratings.study_apis import StudyViewSet
 
 POLL_SECONDS = 2
+HISTORY_ROWS = 50
 
 
 def config_design_params(configs: list[GenerationConfig]) -> dict[int, dict[str, Any]]:
@@ -42,6 +50,21 @@ def config_design_params(configs: list[GenerationConfig]) -> dict[int, dict[str,
         }
         for c in configs
     }
+
+
+def audit_note(event: AuditEvent) -> str:
+    """One line of detail for the study's History."""
+    detail = event.detail
+    if event.action == AuditEvent.Action.STUDY_LAUNCHED:
+        return (
+            f"{detail.get('images_created', 0)} new images, {detail.get('images_reused', 0)} "
+            f"reused, {detail.get('comparisons_created', 0)} new comparisons"
+        )
+    if event.action in (AuditEvent.Action.RATER_EXCLUDED, AuditEvent.Action.RATER_RESTORED):
+        return str(detail.get("rater", ""))
+    if "previous_status" in detail:
+        return f"was {detail['previous_status']}"
+    return ""
 
 
 @researcher_required
@@ -146,6 +169,10 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ],
         "progress": render_progress(study_id=study.pk),
         "comparisons": study.comparisons.count(),
+        "history": [
+            {"event": event, "note": audit_note(event)}
+            for event in study.audit_events.select_related("actor")[:HISTORY_ROWS]
+        ],
     }
     return render(request, "ratings/studies/detail.html", context)
 
@@ -155,7 +182,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def study_launch_view(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     try:
-        result = study_launch(study=study)
+        result = study_launch(study=study, actor=request.user)
     except ValidationError as error:
         for problem in error.messages:
             messages.error(request, problem)
@@ -184,6 +211,8 @@ def _progress_context(study: Study) -> dict[str, Any]:
         "poll": progress.remaining > 0,
         "poll_seconds": POLL_SECONDS,
         "comparisons": study.comparisons.count(),
+        "workers": workers_recent(),
+        "now": timezone.now(),
     }
 
 
@@ -207,7 +236,7 @@ def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
     failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
     wanted = request.POST.getlist("image")
     if wanted:
-        failed = failed.filter(pk__in=[int(i) for i in wanted if i.isdigit()])
+        failed = failed.filter(pk__in=[int(i) for i in wanted if i.isdecimal()])
     count = images_retry(image_ids=list(failed.values_list("pk", flat=True)))
     if is_htmx(request):
         return render(request, "ratings/studies/progress.html#progress", _progress_context(study))
@@ -222,10 +251,10 @@ def study_set_open(request: HttpRequest, pk: int) -> HttpResponse:
     opening = request.POST.get("open", "1") == "1"
     try:
         if opening:
-            study_open(study=study)
+            study_open(study=study, actor=request.user)
             messages.success(request, f"“{study.name}” is open: its raters can judge it now.")
         else:
-            study_close(study=study)
+            study_close(study=study, actor=request.user)
             messages.success(request, f"“{study.name}” is closed to raters.")
     except ValidationError as error:
         for problem in error.messages:

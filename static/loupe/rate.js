@@ -227,6 +227,13 @@
     if (link && document.getElementById("guide")) { event.preventDefault(); openGuide(); }
   });
 
+  // 429 (too many votes a minute) carries the same card with a message: show it.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("htmx:afterSwap", cardReady);
   document.addEventListener("htmx:afterSettle", cardReady);
   document.addEventListener("htmx:responseError", () => {

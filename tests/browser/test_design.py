@@ -7,14 +7,9 @@ itself, in two halves, while the browser polls.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.urls import URLPattern, URLResolver, include, path, re_path
-from django.views.static import serve
 
 from generation.models import GenerationConfig, Image
 from generation.selectors import study_images
@@ -25,43 +20,13 @@ from tests.factories import PromptFactory, researcher
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = "/tmp"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-# This module is the live server's URLconf: the real one serves media only under DEBUG.
-urlpatterns: list[URLPattern | URLResolver] = [
-    re_path(r"^media/(?P<path>.*)$", lambda r, path: serve(r, path, settings.MEDIA_ROOT)),
-    path("", include("evalsite.urls")),
-]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    # Playwright's sync API runs an event loop on this thread; our ORM calls stay synchronous.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
-def page(chromium: Any, settings: Any) -> Iterator[Any]:
-    settings.ROOT_URLCONF = __name__
-    context = chromium.new_context(viewport={"width": 1360, "height": 900})
-    tab = context.new_page()
-    tab.set_default_timeout(20_000)
-    yield tab
-    context.close()
+def page(browser_page: Any) -> Any:
+    """The shared Chromium page (tests/browser/conftest.py), with room for rendering to finish."""
+    browser_page.set_default_timeout(20_000)
+    return browser_page
 
 
 def _percent(page: Any) -> str:

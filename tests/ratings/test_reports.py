@@ -122,7 +122,7 @@ def test_reports_recompute_after_new_votes_and_exclusions() -> None:
     assert first.judgments == 1
     vote(comp, r2, crit, "b")
     assert reports.study_win_rates(study=study, criterion=crit).judgments == 2
-    rater_exclude(study=study, rater=r2, by=researcher())
+    rater_exclude(study=study, rater=r2, actor=researcher())
     assert reports.study_win_rates(study=study, criterion=crit).judgments == 1
     rater_restore(study=study, rater=r2)
     assert reports.study_win_rates(study=study, criterion=crit).judgments == 2
@@ -199,7 +199,7 @@ def test_study_raters_quality_alpha_and_exclusion() -> None:
     assert alpha["prompt_adherence"].alpha is not None and alpha["prompt_adherence"].alpha < 0.5
     assert report.self_agreement == 0.0
 
-    rater_exclude(study=study, rater=lefty, by=researcher())
+    rater_exclude(study=study, rater=lefty, actor=researcher())
     after = reports.study_raters(study=study)
     rows = {r.username: r for r in after.rows}
     assert rows["lefty"].excluded and after.excluded == 1

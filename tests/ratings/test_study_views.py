@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth.models import Group
 from django.test import Client
+from django.utils import timezone
 
 from evalsite.roles import RATERS
-from generation.models import Image
+from generation.models import Image, WorkerHeartbeat
 from generation.selectors import study_images
 from ratings.models import Comparison, Study
 from ratings.services.studies import study_launch, study_update
@@ -188,3 +189,19 @@ def test_launched_study_keeps_its_design_but_name_is_editable(research_client: C
     assert study.name == "Renamed"
     page = research_client.get(f"/studies/{study.pk}/edit/").content.decode()
     assert "Fixed since launch." in page
+
+
+@pytest.mark.django_db
+def test_progress_page_shows_the_worker_panel(client: Client) -> None:
+    researcher(username="wp")
+    client.login(username="wp", password="pw")
+    study = make_study()
+    empty = client.get(f"/studies/{study.pk}/progress/")
+    assert b"No render worker has reported" in empty.content
+    WorkerHeartbeat.objects.create(
+        node="gpu0@box", host="box", device="cuda:0 (NVIDIA H100)", models_loaded=["tiny-random"],
+        images_rendered=42, images_per_second=7.5, last_seen=timezone.now(),
+    )  # fmt: skip
+    page = client.get(f"/studies/{study.pk}/progress/", HTTP_HX_REQUEST="true")
+    body = page.content.decode()
+    assert "gpu0@box" in body and "NVIDIA H100" in body and "7.50" in body and "tiny-random" in body

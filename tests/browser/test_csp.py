@@ -1,0 +1,140 @@
+"""The pages keep working under the Content-Security-Policy: no violation in Chromium's console.
+
+A violation shows as a console error naming the "Content Security Policy"; the page also
+reports each `securitypolicyviolation` event to the console, in case a message is worded
+otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ratings.models import Judgment, Study
+from ratings.services.judging import deck_deal, judgments_record
+from tests.browser.conftest import browser_login, ready_study
+from tests.factories import rater, researcher
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
+
+
+def _watch(page: Any) -> list[str]:
+    messages: list[str] = []
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", lambda message: messages.append(f"{page.url}: {message.text}"))
+    page.on("pageerror", lambda error: messages.append(f"{page.url}: page error {error}"))
+    return messages
+
+
+def _violations(messages: list[str]) -> list[str]:
+    return [m for m in messages if "Content Security Policy" in m or "page error" in m]
+
+
+def _visit(page: Any, url: str) -> None:
+    response = page.goto(url)
+    assert response is not None and response.status == 200, url
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    page.wait_for_load_state("networkidle")
+
+
+def _voted_study() -> Study:
+    study = ready_study(n_configs=3, name="Huggie hoops under CSP")
+    for i in range(2):
+        judge = rater(username=f"judge{i}")
+        while (shown := deck_deal(rater=judge, study=study).current) is not None:
+            judgments_record(
+                rater=judge,
+                presentation_id=shown.pk,
+                votes={c.key: "left" if shown.pk % 2 else "tie" for c in study.criteria.all()},
+            )
+    return study
+
+
+def test_researcher_pages_have_no_csp_violations(browser_page: Any, live_server: Any) -> None:
+    study = _voted_study()
+    config = study.configs.order_by("pk").first()
+    assert config is not None
+    researcher(username="rita")
+    page = browser_page
+    messages = _watch(page)
+    browser_login(page, live_server, "rita")
+    base = live_server.url
+    for url in [
+        "/",
+        "/prompts/",
+        "/adapters/",
+        "/configs/",
+        f"/configs/{config.pk}/",
+        "/configs/build/",
+        "/studies/new/",
+        f"/studies/{study.pk}/",
+        f"/studies/{study.pk}/progress/",
+        f"/studies/{study.pk}/analysis/",
+    ]:
+        _visit(page, base + url)
+        if url == "/":
+            # The progress bar is an SVG rect sized by its width attribute: 100 % here.
+            bar = page.locator(".progress").first.bounding_box()
+            rect = page.locator(".progress rect").first.bounding_box()
+            assert bar and rect and rect["width"] == pytest.approx(bar["width"], abs=1)
+        if url == f"/configs/{config.pk}/":
+            # The X/Y grid gets one column per configuration from a class, not a style.
+            columns = page.eval_on_selector(
+                ".xy", "el => getComputedStyle(el).gridTemplateColumns.split(' ').length"
+            )
+            assert columns == 1 + study.configs.count()
+        if url == "/configs/build/":
+            page.wait_for_selector("#preview")
+    assert not _violations(messages), "\n".join(_violations(messages))
+
+    # Swagger UI has its own policy (inline styles allowed, scripts still only 'self').
+    _visit(page, f"{base}/api/docs/")
+    page.wait_for_selector(".swagger-ui .info .title")
+    assert "Loupe API" in page.inner_text(".swagger-ui .info .title")
+    blocked_scripts = [m for m in _violations(messages) if "script-src" in m]
+    assert not blocked_scripts, "\n".join(blocked_scripts)
+
+
+def test_rater_pages_and_a_keyboard_vote_have_no_csp_violations(
+    browser_page: Any, live_server: Any, settings: Any
+) -> None:
+    study = ready_study(n_configs=4, name="Threaders under CSP")
+    person = rater(username="keys")
+    page = browser_page
+    messages = _watch(page)
+    browser_login(page, live_server, "keys")
+    _visit(page, f"{live_server.url}/")
+    _visit(page, f"{live_server.url}/rate/")
+    _visit(page, f"{live_server.url}/rate/{study.pk}/")
+    page.wait_for_selector("text=Before you start")
+    page.keyboard.press("Enter")  # guide.js: Enter starts judging
+    page.wait_for_selector("#vote-form")
+    first = page.eval_on_selector("#pair-card", "el => el.dataset.presentation")
+    page.locator("#pair-card .shot[data-side=left] .frame img").hover()  # the loupe
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("t")
+    page.wait_for_function(
+        "old => { const c = document.getElementById('pair-card');"
+        " return c && c.dataset.ready && c.dataset.presentation !== old; }",
+        arg=first,
+    )
+    page.wait_for_selector("text=Vote recorded.")
+    assert Judgment.objects.filter(rater=person).count() == 2
+
+    # Past the vote rate limit the card comes back with a message (a 429 htmx swaps in).
+    settings.LOUPE_VOTE_RATE_PER_MINUTE = 1
+    second = page.eval_on_selector("#pair-card", "el => el.dataset.presentation")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_selector("#pair-card .toast-error >> text=votes in a minute")
+    assert page.eval_on_selector("#pair-card", "el => el.dataset.presentation") == second
+    assert Judgment.objects.filter(rater=person).count() == 2
+
+    csp = _violations(messages)
+    assert not csp, "\n".join(csp)
