@@ -120,6 +120,8 @@ def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
         Study.objects.count(),
     )
     assert counts == (3, 7, 42, 1)
+    # Open for the printed rater at once; pairs appear as their images finish rendering.
+    assert Study.objects.get().status == Study.Status.OPEN
     assert client.login(username="researcher", password="loupe-research")
     for url in [
         "/admin/ratings/study/",

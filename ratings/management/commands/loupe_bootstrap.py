@@ -16,7 +16,7 @@ from generation.constants import BUILTIN_MODELS
 from generation.models import Prompt
 from generation.services.configs import config_create, prompt_create
 from ratings.models import Study
-from ratings.services.studies import study_create, study_launch
+from ratings.services.studies import study_create, study_launch, study_open
 
 ACCOUNTS = (("researcher", "loupe-research", RESEARCHERS), ("rater", "loupe-rate", RATERS))
 NEGATIVE = "low quality, clutter, vintage, overly ornate"
@@ -81,6 +81,7 @@ class Command(BaseCommand):
                 )
                 configs.append(config)
             study = Study.objects.filter(name=STUDY_NAME).first()
+            is_new = study is None
             if study is None:
                 study = study_create(
                     name=STUDY_NAME,
@@ -96,6 +97,10 @@ class Command(BaseCommand):
                 )
                 study.rater_groups.add(Group.objects.get(name=RATERS))
             result = study_launch(study=study)
+            if is_new:
+                # Open at once: raters get pairs as soon as both images of a pair are rendered.
+                # A rerun leaves the status alone (a researcher may have closed it since).
+                study_open(study=study)
         self.stdout.write(
             f"Demo study '{study.name}': {len(configs)} configurations, {len(prompts)} prompts, "
             f"{result.images_created} new images ({result.images_reused} reused), "
