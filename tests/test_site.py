@@ -16,12 +16,16 @@ from tests.factories import rater, researcher
 ROOT = Path(__file__).resolve().parent.parent
 
 
+# What the test process itself sets (test settings, the browser fixtures) must not leak into
+# the production-like manage.py runs below.
+TEST_ONLY_ENV = (
+    "SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT",
+    "DJANGO_ALLOW_ASYNC_UNSAFE", "AXES_ENABLED", "CELERY_TASK_ALWAYS_EAGER",
+)  # fmt: skip
+
+
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("SECRET_KEY", "DEBUG", "DJANGO_SETTINGS_MODULE", "SECURE_SSL_REDIRECT")
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in TEST_ONLY_ENV}
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env={**clean, **env},
         capture_output=True, text=True, timeout=120,
