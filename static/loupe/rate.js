@@ -13,6 +13,7 @@
   let lensPoint = { x: 0.5, y: 0.5 };
   let flickerTimer = null;
   let undoTimer = null;
+  let autoSubmitTimer = null;
 
   const card = () => document.getElementById("pair-card");
   const form = () => document.getElementById("vote-form");
@@ -31,11 +32,23 @@
 
   function submitVote() {
     const f = form();
-    if (!f || submitting) return;
+    // An unanswered form would be stopped by the browser's validation with no request sent,
+    // leaving the card locked: only a complete form is submitted.
+    if (!f || submitting || markActive() || !f.checkValidity()) return;
     submitting = true;
     f.querySelector("input[name=response_ms]").value = String(Math.round(performance.now() - shownAt));
     f.classList.add("is-sending");
     f.requestSubmit();
+  }
+
+  // The last answer submits after a beat, so the pick is seen. The timer belongs to this form:
+  // if Enter already sent it and the next card arrived, the timer must not fire on the new one.
+  function scheduleSubmit() {
+    const scheduledFor = form();
+    window.clearTimeout(autoSubmitTimer);
+    autoSubmitTimer = window.setTimeout(() => {
+      if (form() === scheduledFor) submitVote();
+    }, 140);
   }
 
   function answer(value) {
@@ -44,7 +57,7 @@
     const input = active.querySelector(`input[value="${value}"]`);
     input.checked = true;
     input.closest(".choice").classList.add("just-picked");
-    if (!markActive()) window.setTimeout(submitVote, 140);
+    if (!markActive()) scheduleSubmit();
   }
 
   function clearLast() {
@@ -164,6 +177,7 @@
     const current = card();
     if (!current || current.dataset.ready) return;
     current.dataset.ready = "1";
+    window.clearTimeout(autoSubmitTimer);
     shownAt = performance.now();
     submitting = false;
     lensOn = false;
@@ -172,7 +186,7 @@
     bindFrames();
     startUndoTimer();
     fieldsets().forEach((fs) => fs.addEventListener("change", () => {
-      if (!markActive()) window.setTimeout(submitVote, 140);
+      if (!markActive()) scheduleSubmit();
     }));
     // Decode the next pair now so the swap after the vote shows pixels at once.
     document.querySelectorAll("#pair-card .prefetch img").forEach((img) => {

@@ -172,3 +172,26 @@ def test_undo_loupe_flicker_and_done_summary(browser_page: Any, live_server: Any
     page.goto(f"{live_server.url}/rate/{study.pk}/?go=1")
     page.keyboard.press("i")
     page.wait_for_selector("#guide[open]")
+
+
+def test_enter_right_after_the_last_answer_never_locks_the_card(
+    browser_page: Any, live_server: Any
+) -> None:
+    # The last answer submits on its own after a beat; a rater who also presses Enter sends
+    # the vote at once. The pending auto-submit must not fire on the next card (it used to,
+    # and the browser's validation then blocked it with the card stuck "sending").
+    study = ready_study(n_configs=4, name="Threader earrings")  # 6 pairs
+    person = rater(username="quick")
+    page = browser_page
+    browser_login(page, live_server, "quick")
+    page.goto(f"{live_server.url}/rate/{study.pk}/")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#vote-form")
+    for _ in range(4):
+        current = _card_id(page)
+        assert current is not None
+        for key in ("ArrowLeft", "t", "Enter"):
+            page.keyboard.press(key)
+        _wait_for_new_card(page, current)
+    assert Judgment.objects.filter(rater=person).count() == 8
+    assert not page.eval_on_selector("#vote-form", "f => f.classList.contains('is-sending')")
