@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import FACTOR_LABELS, level_label, study_configs, varying_levels
-from ratings.reports.judgments import _cached, pair_counts
+from ratings.reports.judgments import StudyVotes, _cached
 
 
 @dataclass(frozen=True)
@@ -45,20 +44,29 @@ class FactorEffectsReport:
 def study_factor_effects(
     *, study: Study, criterion: Criterion | None = None
 ) -> FactorEffectsReport:
-    return _cached("factors", study, criterion, lambda: _factor_effects(study, criterion))
+    return _cached(
+        "factors", study, criterion, lambda votes: _factor_effects(study, criterion, votes)
+    )
 
 
-def _factor_effects(study: Study, criterion: Criterion | None) -> FactorEffectsReport:
+def _factor_effects(
+    study: Study, criterion: Criterion | None, votes: StudyVotes
+) -> FactorEffectsReport:
     configs = study_configs(study=study)
     levels = varying_levels(configs)
-    merged: dict[tuple[int, int, bool], list[float]] = defaultdict(lambda: [0.0] * 3)
-    for r in pair_counts(study=study, criterion=criterion):
-        m = merged[(r.config_a, r.config_b, r.a_left)]
-        m[0] += r.a_wins
-        m[1] += r.b_wins
-        m[2] += r.ties + r.both_bad
+    g = votes.grouped(votes.preference(criterion), by_prompt=False, by_rater=False, by_side=True)
+    c = g.counts.astype(float)
     observations = [
-        analysis.FactorObservation(a, b, left, *m) for (a, b, left), m in merged.items()
+        analysis.FactorObservation(a, b, left == 1, a_wins, b_wins, rest)
+        for a, b, left, a_wins, b_wins, rest in zip(
+            g.config_a.tolist(),
+            g.config_b.tolist(),
+            g.a_left.tolist(),
+            c[:, 0].tolist(),
+            c[:, 1].tolist(),
+            (c[:, 2] + c[:, 3]).tolist(),
+            strict=True,
+        )
     ]
     key = criterion.key if criterion else None
     if not observations or not any(levels.values()):

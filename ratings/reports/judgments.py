@@ -1,20 +1,32 @@
-"""The judgments that count, counted in SQL, and the cache every report sits behind.
+"""The judgments that count, read once per study version, and the cache every report sits behind.
 
 Cached reports are keyed on a version of the study's votes (count, last id, excluded raters),
 so a new vote or an exclusion makes them stale without any explicit invalidation.
+
+Every report reads the same thing: the study's votes, one row per judgment. They are read in
+one query per version (a few integers per judgment, joined and coded in SQL) into numpy arrays
+(`StudyVotes`), which the process keeps for the latest version of one study while the
+version's cache entry lives: the dashboard's reports, each criterion and all criteria together
+then share one read instead of each aggregating the judgments again.
 """
 
 from __future__ import annotations
 
+import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import numpy as np
 from django.core.cache import cache
-from django.db.models import Case, Count, F, IntegerField, Max, Q, QuerySet, When
+from django.db import connections
+from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, When
 from django.db.models import Value as V
+from django.db.models.functions import Coalesce
 
-from ratings.models import Criterion, Judgment, Study
+from ratings.analysis import FloatArray, IntArray
+from ratings.models import Comparison, Criterion, Judgment, Study
 
 T = TypeVar("T")
 
@@ -22,6 +34,8 @@ T = TypeVar("T")
 CHOICES = ("a", "b", "tie", "both_bad")
 DEFAULT_BOOT = 200
 CACHE_SECONDS = 600
+#: Rows fetched at a time when reading a study's votes.
+FETCH_ROWS = 50_000
 
 
 def criterion_for(*, study: Study, key: str | None) -> Criterion | None:
@@ -68,49 +82,6 @@ class CountRow:
     both_bad: int
 
 
-def pair_counts(*, study: Study, criterion: Criterion | None = None) -> list[CountRow]:
-    """First votes grouped by config pair × rater × prompt × side, counted in SQL."""
-    image_a, image_b = F("comparison__image_a_id"), F("comparison__image_b_id")
-    rows = (
-        _preference_judgments(study, criterion)
-        .annotate(
-            a_left=Case(
-                When(presentation__left_id=image_a, then=V(1)),
-                default=V(0),
-                output_field=IntegerField(),
-            )
-        )
-        .values(
-            "a_left",
-            "rater_id",
-            ca=F("comparison__image_a__config_id"),
-            cb=F("comparison__image_b__config_id"),
-            prompt=F("comparison__prompt_id"),
-        )
-        .annotate(
-            a=Count("id", filter=Q(winner_id=image_a)),
-            b=Count("id", filter=Q(winner_id=image_b)),
-            t=Count("id", filter=Q(outcome=Judgment.Outcome.TIE)),
-            bb=Count("id", filter=Q(outcome=Judgment.Outcome.BOTH_BAD)),
-        )
-        .order_by()
-    )
-    return [
-        CountRow(
-            config_a=r["ca"],
-            config_b=r["cb"],
-            rater=r["rater_id"],
-            prompt=r["prompt"],
-            a_left=bool(r["a_left"]),
-            a_wins=r["a"],
-            b_wins=r["b"],
-            ties=r["t"],
-            both_bad=r["bb"],
-        )
-        for r in rows
-    ]
-
-
 def _choice_expr() -> Case:
     """A judgment's outcome as a code: 0 = image a won, 1 = image b, 2 = tie, 3 = both bad."""
     return Case(
@@ -122,6 +93,257 @@ def _choice_expr() -> Case:
     )
 
 
+def _outcome_expr() -> Case:
+    """Like _choice_expr, but a win for neither image of the pair is 4 (it counts nowhere)."""
+    return Case(
+        When(winner_id=F("comparison__image_a_id"), then=V(0)),
+        When(winner_id=F("comparison__image_b_id"), then=V(1)),
+        When(outcome=Judgment.Outcome.TIE, then=V(2)),
+        When(outcome=Judgment.Outcome.BOTH_BAD, then=V(3)),
+        default=V(4),
+        output_field=IntegerField(),
+    )
+
+
+def _flag(**lookup: object) -> Case:
+    return Case(When(then=V(1), **lookup), default=V(0), output_field=IntegerField())
+
+
+# --------------------------------------------------------------------------- the study's votes
+
+
+@dataclass(frozen=True)
+class Grouped:
+    """Votes summed per config pair (× prompt) (× rater) (× side); -1 where not grouped by it."""
+
+    config_a: IntArray
+    config_b: IntArray
+    prompt: IntArray
+    rater: IntArray
+    a_left: IntArray  # 1 / 0
+    #: (groups, 4): image a won, image b won, ties, both bad.
+    counts: IntArray
+
+
+@dataclass(frozen=True)
+class StudyVotes:
+    """A study's judgments as arrays: first votes one entry each, swapped repeats apart.
+
+    Per comparison (sorted by id): ids, images, configurations, prompt, gold flags.
+    Per first vote: the comparison (an index into those), rater, criterion, outcome code
+    (0 a, 1 b, 2 tie, 3 both bad, 4 a win for neither image), whether image a sat on the left,
+    whether the rater chose the left image, whether they chose the gold winner, response ms
+    (NaN unknown), flagged fast. Per repeat: comparison index, rater, criterion, its choice and
+    the rater's first choice (_choice_expr codes; -1 where there is no first vote).
+    Raters the study excludes are in, flagged by `excluded`: the rater report judges them too.
+    """
+
+    comparison_id: IntArray
+    image_a: IntArray
+    image_b: IntArray
+    config_a: IntArray
+    config_b: IntArray
+    prompt: IntArray
+    is_gold: np.ndarray
+    has_gold_winner: np.ndarray
+    comparison: IntArray
+    rater: IntArray
+    criterion: IntArray
+    code: IntArray
+    a_left: np.ndarray
+    chose_left: np.ndarray
+    gold_right: np.ndarray
+    response_ms: FloatArray
+    fast: np.ndarray
+    excluded: np.ndarray
+    repeat_comparison: IntArray
+    repeat_rater: IntArray
+    repeat_criterion: IntArray
+    repeat_choice: IntArray
+    repeat_first: IntArray
+    repeat_excluded: np.ndarray
+
+    def preference(self, criterion: Criterion | None) -> np.ndarray:
+        """First votes that count for preferences: no gold pairs, no excluded raters."""
+        mask = ~self.is_gold[self.comparison] & ~self.excluded
+        if criterion is not None:
+            mask &= self.criterion == criterion.pk
+        return mask
+
+    def grouped(
+        self, mask: np.ndarray, *, by_prompt: bool, by_rater: bool, by_side: bool
+    ) -> Grouped:
+        """Outcome counts of the masked first votes per config pair and the chosen keys."""
+        comparison = self.comparison[mask]
+        pairs = np.stack([self.config_a, self.config_b, *([self.prompt] if by_prompt else [])])
+        # Comparisons sharing the grouped keys (seeds, and prompts if not grouped) are one.
+        _, cell_of = np.unique(pairs, axis=1, return_inverse=True)
+        key = cell_of.reshape(-1)[comparison].astype(np.int64)
+        rater = self.rater[mask]
+        if by_rater:
+            raters, rater_index = np.unique(rater, return_inverse=True)
+            key = key * max(raters.size, 1) + rater_index.reshape(-1)
+        a_left = self.a_left[mask]
+        if by_side:
+            key = key * 2 + a_left
+        groups, first, index = np.unique(key, return_index=True, return_inverse=True)
+        index = index.reshape(-1)
+        code = self.code[mask]
+        counts = np.stack(
+            [np.bincount(index[code == k], minlength=groups.size) for k in range(4)], axis=-1
+        ).reshape(groups.size, 4)
+        at = comparison[first]
+        none = np.full(groups.size, -1, dtype=np.int64)
+        return Grouped(
+            config_a=self.config_a[at],
+            config_b=self.config_b[at],
+            prompt=self.prompt[at] if by_prompt else none,
+            rater=rater[first] if by_rater else none,
+            a_left=a_left[first].astype(np.int64) if by_side else none,
+            counts=counts.astype(np.int64),
+        )
+
+
+def _fetch(qs: QuerySet[Any, Any], columns: int) -> IntArray:
+    """The queryset's rows (integers only) as one (rows, columns) array, read in chunks.
+
+    The SQL comes from the ORM; the rows skip its per-row machinery (one query, plain
+    integers, fetched FETCH_ROWS at a time).
+    """
+    sql, params = qs.query.sql_with_params()
+    parts = [np.zeros((0, columns), dtype=np.int64)]
+    with connections[qs.db].cursor() as cursor:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(FETCH_ROWS):
+            parts.append(np.array(rows, dtype=np.int64).reshape(-1, columns))
+    return np.concatenate(parts)
+
+
+#: Bits of the packed column read per judgment, above the outcome code (0–4, three bits).
+_A_LEFT, _CHOSE_LEFT, _GOLD_RIGHT, _FAST, _REPEAT = 8, 16, 32, 64, 128
+
+
+def _load_votes(study: Study) -> StudyVotes:
+    comparisons = list(
+        Comparison.objects.filter(study=study)
+        .order_by("id")
+        .values_list(
+            "id",
+            "image_a_id",
+            "image_b_id",
+            "image_a__config_id",
+            "image_b__config_id",
+            "prompt_id",
+            "is_gold",
+            "gold_winner_id",
+        )
+    )
+    comp = np.array(
+        [(*c[:6], bool(c[6]), c[7] is not None) for c in comparisons], dtype=np.int64
+    ).reshape(-1, 8)
+    # Every judgment of the study in one pass: ids, the outcome code and five flags packed
+    # into one integer, and the response time (-1 unknown).
+    rows = _fetch(
+        Judgment.objects.filter(comparison__study=study)
+        .annotate(
+            packed=_outcome_expr()
+            + _flag(presentation__left_id=F("comparison__image_a_id")) * _A_LEFT
+            + _flag(winner_id=F("presentation__left_id")) * _CHOSE_LEFT
+            + _flag(winner_id=F("comparison__gold_winner_id")) * _GOLD_RIGHT
+            + _flag(flagged_fast=True) * _FAST
+            + _flag(is_repeat=True) * _REPEAT,
+            ms=Coalesce("response_ms", V(-1)),
+        )
+        .values_list("comparison_id", "rater_id", "criterion_id", "packed", "ms")
+        .order_by(),
+        5,
+    )
+    excluded = np.array(sorted(study.excluded_raters.values_list("id", flat=True)), dtype=np.int64)
+    packed = rows[:, 3]
+    repeat = (packed & _REPEAT) > 0
+    first, again = rows[~repeat], rows[repeat]
+    code = first[:, 3] & 7
+    ms = first[:, 4].astype(float)
+    ms[ms < 0] = np.nan
+    # Each repeat's first vote: same comparison, rater and criterion (unique in the database).
+    first_key, again_key = _keys(first[:, :3], again[:, :3])
+    order = np.argsort(first_key, kind="stable")
+    at = np.minimum(np.searchsorted(first_key[order], again_key), max(first_key.size - 1, 0))
+    has_first = first_key[order][at] == again_key if first_key.size else again_key < 0
+    # The first vote's choice in _choice_expr's codes (a win for neither image is 3 there).
+    first_choice = np.where(has_first, np.minimum(code[order][at], 3) if code.size else -1, -1)
+    return StudyVotes(
+        comparison_id=comp[:, 0],
+        image_a=comp[:, 1],
+        image_b=comp[:, 2],
+        config_a=comp[:, 3],
+        config_b=comp[:, 4],
+        prompt=comp[:, 5],
+        is_gold=comp[:, 6] == 1,
+        has_gold_winner=comp[:, 7] == 1,
+        comparison=np.searchsorted(comp[:, 0], first[:, 0]),
+        rater=first[:, 1],
+        criterion=first[:, 2],
+        code=code,
+        a_left=(first[:, 3] & _A_LEFT) > 0,
+        chose_left=(first[:, 3] & _CHOSE_LEFT) > 0,
+        gold_right=(first[:, 3] & _GOLD_RIGHT) > 0,
+        response_ms=ms,
+        fast=(first[:, 3] & _FAST) > 0,
+        excluded=np.isin(first[:, 1], excluded),
+        repeat_comparison=np.searchsorted(comp[:, 0], again[:, 0]),
+        repeat_rater=again[:, 1],
+        repeat_criterion=again[:, 2],
+        repeat_choice=np.minimum(again[:, 3] & 7, 3),
+        repeat_first=first_choice.astype(np.int64),
+        repeat_excluded=np.isin(again[:, 1], excluded),
+    )
+
+
+def _keys(a: IntArray, b: IntArray) -> tuple[IntArray, IntArray]:
+    """One integer per row of (comparison, rater, criterion), comparable between a and b."""
+    both = np.concatenate([a, b])
+    key = np.zeros(len(both), dtype=np.int64)
+    for column in range(3):
+        values = both[:, column]
+        low = int(values.min()) if values.size else 0
+        span = int(values.max()) - low + 1 if values.size else 1
+        if (
+            span <= 4 * len(values) + 1024
+            and span * (int(key.max()) + 1 if key.size else 1) < 2**62
+        ):
+            key = key * span + (values - low)  # ids close together: no sort needed
+        else:
+            distinct, index = np.unique(values, return_inverse=True)
+            key = key * max(distinct.size, 1) + index.reshape(-1)
+    return key[: len(a)], key[len(a) :]
+
+
+#: study id → (token, votes): the latest version read, of one study. Valid while the cache
+#: holds the same token under that version's key (so clearing the cache drops it too).
+_held: dict[int, tuple[str, StudyVotes]] = {}
+_held_lock = threading.Lock()
+
+
+def _votes(study: Study, version: str) -> StudyVotes:
+    """The study's votes at this version: read once, shared by every report."""
+    key = f"loupe:analysis:votes:{study.pk}:{version}"
+    token = cache.get(key)
+    held = _held.get(study.pk)
+    if token is not None and held is not None and held[0] == token:
+        return held[1]
+    votes = _load_votes(study)
+    token = secrets.token_hex(8)
+    cache.set(key, token, CACHE_SECONDS)
+    with _held_lock:
+        _held.clear()
+        _held[study.pk] = (token, votes)
+    return votes
+
+
+# --------------------------------------------------------------------------- the report cache
+
+
 def _version(study: Study) -> str:
     """Changes whenever a vote lands or the set of excluded raters changes."""
     stats = Judgment.objects.filter(comparison__study=study).aggregate(n=Count("id"), m=Max("id"))
@@ -129,12 +351,35 @@ def _version(study: Study) -> str:
     return f"{stats['n']}.{stats['m']}.{'-'.join(map(str, excluded))}"
 
 
-def _cached(kind: str, study: Study, criterion: Criterion | None, compute: Callable[[], T]) -> T:
-    key = (
-        f"loupe:analysis:{kind}:{study.pk}:{criterion.pk if criterion else 'all'}:{_version(study)}"
-    )
+def _cached(
+    kind: str, study: Study, criterion: Criterion | None, compute: Callable[[StudyVotes], T]
+) -> T:
+    """The report from the cache, or computed from the study's votes at the current version."""
+    version = _version(study)
+    key = f"loupe:analysis:{kind}:{study.pk}:{criterion.pk if criterion else 'all'}:{version}"
     found = cache.get(key)
     if found is None:
-        found = compute()
+        found = compute(_votes(study, version))
         cache.set(key, found, CACHE_SECONDS)
     return found  # type: ignore[no-any-return]
+
+
+def pair_counts(*, study: Study, criterion: Criterion | None = None) -> list[CountRow]:
+    """First votes grouped by config pair × rater × prompt × side, with outcome counts.
+
+    Read afresh (the reports share one cached read; this is for callers outside them).
+    """
+    votes = _load_votes(study)
+    g = votes.grouped(votes.preference(criterion), by_prompt=True, by_rater=True, by_side=True)
+    return [
+        CountRow(*row)
+        for row in zip(
+            g.config_a.tolist(),
+            g.config_b.tolist(),
+            g.rater.tolist(),
+            g.prompt.tolist(),
+            (g.a_left == 1).tolist(),
+            *(g.counts[:, k].tolist() for k in range(4)),
+            strict=True,
+        )
+    ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,7 +9,7 @@ import numpy as np
 from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import study_configs
-from ratings.reports.judgments import DEFAULT_BOOT, _cached, pair_counts
+from ratings.reports.judgments import DEFAULT_BOOT, StudyVotes, _cached
 
 
 @dataclass(frozen=True)
@@ -45,28 +44,34 @@ def study_leaderboard(
     *, study: Study, criterion: Criterion | None = None, n_boot: int = DEFAULT_BOOT, seed: int = 0
 ) -> LeaderboardReport:
     return _cached(
-        f"bt{n_boot}.{seed}", study, criterion, lambda: _leaderboard(study, criterion, n_boot, seed)
+        f"bt{n_boot}.{seed}",
+        study,
+        criterion,
+        lambda votes: _leaderboard(study, criterion, votes, n_boot, seed),
     )
 
 
 def _leaderboard(
-    study: Study, criterion: Criterion | None, n_boot: int, seed: int
+    study: Study, criterion: Criterion | None, votes: StudyVotes, n_boot: int, seed: int
 ) -> LeaderboardReport:
     configs = study_configs(study=study)
-    counts = pair_counts(study=study, criterion=criterion)
     ids = sorted(configs)
     index = {cid: i for i, cid in enumerate(ids)}
-    merged: dict[tuple[int, int, int, int], list[float]] = defaultdict(lambda: [0.0] * 3)
-    for r in counts:
-        m = merged[(r.config_a, r.config_b, r.rater, r.prompt)]
-        m[0] += r.a_wins
-        m[1] += r.b_wins
-        m[2] += r.ties + r.both_bad
-    records = [
-        analysis.PairRecord(index[a], index[b], rater, prompt, *m)
-        for (a, b, rater, prompt), m in merged.items()
-    ]
-    total = int(sum(sum(m) for m in merged.values()))
+    g = votes.grouped(votes.preference(criterion), by_prompt=True, by_rater=True, by_side=False)
+    c = g.counts.astype(float)
+    records = list(
+        map(
+            analysis.PairRecord,
+            [index[a] for a in g.config_a.tolist()],
+            [index[b] for b in g.config_b.tolist()],
+            g.rater.tolist(),
+            g.prompt.tolist(),
+            c[:, 0].tolist(),
+            c[:, 1].tolist(),
+            (c[:, 2] + c[:, 3]).tolist(),
+        )
+    )
+    total = int(c.sum())
     if not records or len(ids) < 2:
         return LeaderboardReport(
             criterion=criterion.key if criterion else None,

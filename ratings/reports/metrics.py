@@ -7,19 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
-from django.db.models import Count, F, Max, OuterRef
+from django.db.models import Count, Max
 
 from generation.models import Image, ImageScore
 from generation.selectors import study_images
 from ratings import analysis
-from ratings.models import Criterion, Judgment, Study
-from ratings.reports.judgments import (
-    DEFAULT_BOOT,
-    _cached,
-    _choice_expr,
-    _preference_judgments,
-    study_judgments,
-)
+from ratings.models import Criterion, Study
+from ratings.reports.judgments import DEFAULT_BOOT, StudyVotes, _cached
 
 
 @dataclass(frozen=True)
@@ -71,7 +65,7 @@ def study_metric_agreement(
         kind,
         study,
         criterion,
-        lambda: _metric_agreement(study, criterion, configured, n_boot, seed),
+        lambda votes: _metric_agreement(study, criterion, votes, configured, n_boot, seed),
     )
 
 
@@ -104,24 +98,37 @@ def _agreement(
     return float(credit.sum() / votes.sum()), low, high
 
 
+def _groups(keys: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Distinct rows of the key columns (small non-negative-ish integers), and their counts."""
+    if not keys[0].size:
+        return [k[:0] for k in keys], np.zeros(0, dtype=float)
+    lows = [int(k.min()) for k in keys]
+    spans = [int(k.max()) - low + 1 for k, low in zip(keys, lows, strict=True)]
+    code = np.zeros(keys[0].size, dtype=np.int64)
+    for k, low, span in zip(keys, lows, spans, strict=True):
+        code = code * span + (k - low)
+    distinct, counts = np.unique(code, return_counts=True)
+    columns = []
+    for low, span in zip(reversed(lows), reversed(spans), strict=True):
+        columns.append(distinct % span + low)
+        distinct = distinct // span
+    return columns[::-1], counts.astype(float)
+
+
 def _metric_agreement(
-    study: Study, criterion: Criterion | None, configured: dict[str, str], n_boot: int, seed: int
+    study: Study,
+    criterion: Criterion | None,
+    table: StudyVotes,
+    configured: dict[str, str],
+    n_boot: int,
+    seed: int,
 ) -> MetricAgreementReport:
-    groups = list(
-        _preference_judgments(study, criterion)
-        .annotate(choice=_choice_expr())
-        .values(
-            "comparison_id", "choice", a=F("comparison__image_a_id"), b=F("comparison__image_b_id")
-        )
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    comparison = np.array([g["comparison_id"] for g in groups], dtype=np.int64)
+    mask = table.preference(criterion)
     # A "both bad" vote is a tie for a metric: neither image preferred.
-    choice = np.minimum(np.array([g["choice"] for g in groups], dtype=np.int64), 2)
-    votes = np.array([g["n"] for g in groups], dtype=float)
-    image_a = [g["a"] for g in groups]
-    image_b = [g["b"] for g in groups]
+    (at, choice), votes = _groups([table.comparison[mask], np.minimum(table.code[mask], 2)])
+    comparison = table.comparison_id[at]
+    image_a = table.image_a[at].tolist()
+    image_b = table.image_b[at].tolist()
 
     values: dict[str, dict[int, float]] = defaultdict(dict)
     paths: dict[str, str] = {}
@@ -153,29 +160,22 @@ def _metric_agreement(
             )
         )
 
-    first_choice = Judgment.objects.filter(
-        comparison_id=OuterRef("comparison_id"),
-        rater_id=OuterRef("rater_id"),
-        criterion_id=OuterRef("criterion_id"),
-        is_repeat=False,
-    ).annotate(choice=_choice_expr())
-    repeats = list(
-        study_judgments(study=study, criterion=criterion, repeats=True)
-        .filter(is_repeat=True, comparison__is_gold=False)
-        .annotate(choice=_choice_expr(), first=first_choice.values("choice")[:1])
-        .filter(first__isnull=False)
-        .values("comparison_id", "choice", "first")
-        .annotate(n=Count("id"))
-        .order_by()
+    # Swapped-sides repeats with a first vote to compare with, counted like preferences.
+    keep = (
+        (table.repeat_first >= 0) & ~table.is_gold[table.repeat_comparison] & ~table.repeat_excluded
     )
-    again = np.array([r["choice"] for r in repeats], dtype=np.int64)
+    if criterion is not None:
+        keep &= table.repeat_criterion == criterion.pk
+    (repeat_at, again, first), repeat_votes = _groups(
+        [table.repeat_comparison[keep], table.repeat_choice[keep], table.repeat_first[keep]]
+    )
     # The repeat plays the metric: it "scores" the image it picked higher, and ties both.
     ceiling, ceiling_low, ceiling_high = _agreement(
-        np.array([r["comparison_id"] for r in repeats], dtype=np.int64),
+        table.comparison_id[repeat_at],
         (again == 0).astype(float),
         (again == 1).astype(float),
-        np.minimum(np.array([r["first"] for r in repeats], dtype=np.int64), 2),
-        np.array([r["n"] for r in repeats], dtype=float),
+        np.minimum(first, 2),
+        repeat_votes,
         n_boot,
         seed,
     )
@@ -186,7 +186,7 @@ def _metric_agreement(
         ceiling=ceiling,
         ceiling_low=ceiling_low,
         ceiling_high=ceiling_high,
-        ceiling_repeats=int(sum(r["n"] for r in repeats)),
+        ceiling_repeats=int(repeat_votes.sum()),
         n_boot=n_boot,
         rows=rows,
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, F, Q
+import numpy as np
 
-from ratings.models import Comparison, Criterion, Judgment, Study
+from ratings.models import Comparison, Criterion, Study
+from ratings.reports.judgments import _version, _votes
 
 
 @dataclass(frozen=True)
@@ -34,43 +35,41 @@ def study_pairs(
     outcome: "a" / "b" (that side has more wins), "tie", "both_bad" (at least one such vote),
     "split" (both sides won at least once).
     """
-    votes = Q(judgments__is_repeat=False) & ~Q(judgments__rater__in=study.excluded_raters.all())
+    votes = _votes(study, _version(study))
+    counted = ~votes.excluded
     if criterion is not None:
-        votes &= Q(judgments__criterion=criterion)
-    qs = (
-        Comparison.objects.filter(study=study)
-        .select_related("prompt", "image_a", "image_b")
-        .annotate(
-            a=Count("judgments", filter=votes & Q(judgments__winner_id=F("image_a_id"))),
-            b=Count("judgments", filter=votes & Q(judgments__winner_id=F("image_b_id"))),
-            t=Count("judgments", filter=votes & Q(judgments__outcome=Judgment.Outcome.TIE)),
-            bb=Count("judgments", filter=votes & Q(judgments__outcome=Judgment.Outcome.BOTH_BAD)),
-        )
-        .filter(Q(a__gt=0) | Q(b__gt=0) | Q(t__gt=0) | Q(bb__gt=0))
+        counted &= votes.criterion == criterion.pk
+    n = votes.comparison_id.size
+    a, b, t, bb = (
+        np.bincount(votes.comparison[counted & (votes.code == k)], minlength=n) for k in range(4)
     )
+    keep = (a > 0) | (b > 0) | (t > 0) | (bb > 0)
     if config_id is not None:
-        qs = qs.filter(Q(image_a__config_id=config_id) | Q(image_b__config_id=config_id))
+        keep &= (votes.config_a == config_id) | (votes.config_b == config_id)
     if outcome == "a":
-        qs = qs.filter(a__gt=F("b"))
+        keep &= a > b
     elif outcome == "b":
-        qs = qs.filter(b__gt=F("a"))
+        keep &= b > a
     elif outcome == "tie":
-        qs = qs.filter(t__gt=0)
+        keep &= t > 0
     elif outcome == "both_bad":
-        qs = qs.filter(bb__gt=0)
+        keep &= bb > 0
     elif outcome == "split":
-        qs = qs.filter(a__gt=0, b__gt=0)
-    total = qs.count()
-    page = [
+        keep &= (a > 0) & (b > 0)
+    chosen = np.flatnonzero(keep)  # in comparison id order
+    page = chosen[offset : offset + limit].tolist()
+    found = Comparison.objects.select_related("prompt", "image_a", "image_b").in_bulk(
+        votes.comparison_id[page].tolist()
+    )
+    return [
         PairItem(
-            comparison=c,
-            config_a=c.image_a.config_id,
-            config_b=c.image_b.config_id,
-            a_wins=c.a,  # type: ignore[attr-defined]
-            b_wins=c.b,  # type: ignore[attr-defined]
-            ties=c.t,  # type: ignore[attr-defined]
-            both_bad=c.bb,  # type: ignore[attr-defined]
+            comparison=found[int(votes.comparison_id[i])],
+            config_a=int(votes.config_a[i]),
+            config_b=int(votes.config_b[i]),
+            a_wins=int(a[i]),
+            b_wins=int(b[i]),
+            ties=int(t[i]),
+            both_bad=int(bb[i]),
         )
-        for c in qs.order_by("id")[offset : offset + limit]
-    ]
-    return page, total
+        for i in page
+    ], int(chosen.size)

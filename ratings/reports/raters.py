@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from django.contrib.auth import get_user_model
-from django.db.models import Count, F, OuterRef, Q
 
 from ratings import analysis
-from ratings.models import Criterion, Judgment, Study
-from ratings.reports.judgments import _cached, _choice_expr
+from ratings.models import Criterion, Study
+from ratings.reports.judgments import StudyVotes, _cached
 
 
 @dataclass(frozen=True)
@@ -54,75 +51,57 @@ class RaterReport:
 
 
 def study_raters(*, study: Study) -> RaterReport:
-    return _cached("raters", study, None, lambda: _raters(study))
+    return _cached("raters", study, None, lambda votes: _raters(study, votes))
 
 
-def _raters(study: Study) -> RaterReport:
+def _raters(study: Study, table: StudyVotes) -> RaterReport:
     excluded = set(study.excluded_raters.values_list("id", flat=True))
-    first = (
-        Judgment.objects.filter(comparison__study=study, is_repeat=False)
-        .annotate(choice=_choice_expr())
-        .values_list(
-            "rater_id",
-            "comparison_id",
-            "criterion_id",
-            "choice",
-            "winner_id",
-            "presentation__left_id",
-            "response_ms",
-            "flagged_fast",
-            "comparison__is_gold",
-            "comparison__gold_winner_id",
-        )
-        .order_by()
-    )
-    per: dict[int, list[tuple[Any, ...]]] = defaultdict(list)
-    for row in first.iterator(chunk_size=5000):
-        per[row[0]].append(row)
-    first_choice = Judgment.objects.filter(
-        comparison_id=OuterRef("comparison_id"),
-        rater_id=OuterRef("rater_id"),
-        criterion_id=OuterRef("criterion_id"),
-        is_repeat=False,
-    ).annotate(choice=_choice_expr())
-    repeats = (
-        Judgment.objects.filter(comparison__study=study, is_repeat=True)
-        .annotate(choice=_choice_expr(), first=first_choice.values("choice")[:1])
-        .filter(first__isnull=False)
-        .values("rater_id")
-        .annotate(n=Count("id"), flips=Count("id", filter=~Q(choice=F("first"))))
-        .order_by()
-    )
-    repeat_stats = {r["rater_id"]: (r["n"], r["flips"]) for r in repeats}
     criteria = list(Criterion.objects.filter(study=study))
     n_crit = max([c.pk for c in criteria], default=0) + 1
-    votes = []
-    for rater_id, mine in per.items():
-        arr = np.array([r[:4] for r in mine], dtype=np.int64)
-        winner = np.array([r[4] or 0 for r in mine], dtype=np.int64)
-        left = np.array([r[5] for r in mine], dtype=np.int64)
-        gold = np.array(
-            [
-                (1.0 if r[4] is not None and r[4] == r[9] else 0.0) if r[8] and r[9] else np.nan
-                for r in mine
-            ]
+    # Per first vote (every rater, gold pairs included), in _choice_expr's codes.
+    unit = table.comparison_id[table.comparison] * n_crit + table.criterion
+    choice = np.minimum(table.code, 3)
+    gold = np.where(
+        table.is_gold[table.comparison] & table.has_gold_winner[table.comparison],
+        table.gold_right.astype(float),
+        np.nan,
+    )
+    # Swapped-sides repeats that have a first vote to compare with.
+    paired = table.repeat_first >= 0
+    repeat_raters, repeat_n = np.unique(table.repeat_rater[paired], return_counts=True)
+    flipped = table.repeat_choice[paired] != table.repeat_first[paired]
+    flip_counts = np.bincount(
+        np.searchsorted(repeat_raters, table.repeat_rater[paired]),
+        weights=flipped,
+        minlength=repeat_raters.size,
+    )
+    repeat_stats = {
+        r: (n, int(f))
+        for r, n, f in zip(
+            repeat_raters.tolist(), repeat_n.tolist(), flip_counts.tolist(), strict=True
         )
-        n_rep, flips = repeat_stats.get(rater_id, (0, 0))
+    }
+    order = np.argsort(table.rater, kind="stable")
+    raters, starts = np.unique(table.rater[order], return_index=True)
+    votes = []
+    for rater_id, mine in zip(
+        raters.tolist(), np.split(order, starts[1:]) if raters.size else [], strict=True
+    ):
+        n_rep, flips_n = repeat_stats.get(rater_id, (0, 0))
         votes.append(
             analysis.RaterVotes(
                 rater=rater_id,
-                unit=arr[:, 1] * n_crit + arr[:, 2],
-                choice=arr[:, 3],
-                chose_left=winner == left,
-                response_ms=np.array(
-                    [np.nan if r[6] is None else float(r[6]) for r in mine], dtype=float
-                ),
-                fast=np.array([bool(r[7]) for r in mine]),
-                gold_correct=gold,
+                unit=unit[mine],
+                choice=choice[mine],
+                chose_left=table.chose_left[mine],
+                response_ms=table.response_ms[mine],
+                fast=table.fast[mine],
+                gold_correct=gold[mine],
                 repeat_pairs=n_rep,
-                repeat_flips=flips,
+                repeat_flips=flips_n,
             )
         )
+    per = set(raters.tolist())
     panel = [v for v in votes if v.rater not in excluded]
     quality = analysis.rater_quality(votes, panel=panel)
     names = dict(
@@ -151,10 +130,9 @@ def _raters(study: Study) -> RaterReport:
     ]
     rows.sort(key=lambda r: (r.excluded, -len(r.flags), r.username))
     alpha = []
+    in_panel = ~np.isin(table.rater, list(excluded))
     for c in criteria:
-        unit = np.concatenate([v.unit for v in panel]) if panel else np.zeros(0, dtype=np.int64)
-        choice = np.concatenate([v.choice for v in panel]) if panel else np.zeros(0, dtype=np.int64)
-        mask = unit % n_crit == c.pk
+        mask = in_panel & (table.criterion == c.pk)
         _, counts = analysis.panel_majority(unit[mask], choice[mask])
         alpha.append(
             AlphaItem(

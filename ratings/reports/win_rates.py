@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 
 from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import FACTOR_LABELS, level_label, study_configs, varying_levels
-from ratings.reports.judgments import _cached, pair_counts
+from ratings.reports.judgments import StudyVotes, _cached
 
 
 @dataclass(frozen=True)
@@ -41,20 +40,18 @@ class WinRateReport:
 
 
 def study_win_rates(*, study: Study, criterion: Criterion | None = None) -> WinRateReport:
-    return _cached("win", study, criterion, lambda: _win_rates(study, criterion))
+    return _cached("win", study, criterion, lambda votes: _win_rates(study, criterion, votes))
 
 
-def _win_rates(study: Study, criterion: Criterion | None) -> WinRateReport:
+def _win_rates(study: Study, criterion: Criterion | None, votes: StudyVotes) -> WinRateReport:
     configs = study_configs(study=study)
     levels = varying_levels(configs)
-    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0] * 4)
-    for r in pair_counts(study=study, criterion=criterion):
-        s = sums[(r.config_a, r.config_b)]
-        s[0] += r.a_wins
-        s[1] += r.b_wins
-        s[2] += r.ties
-        s[3] += r.both_bad
-    tallies = [analysis.PairTally(a, b, *s) for (a, b), s in sums.items()]
+    g = votes.grouped(votes.preference(criterion), by_prompt=False, by_rater=False, by_side=False)
+    sums = g.counts.astype(float)
+    tallies = [
+        analysis.PairTally(a, b, *s)
+        for a, b, s in zip(g.config_a.tolist(), g.config_b.tolist(), sums.tolist(), strict=True)
+    ]
     rows = [
         WinRateItem(
             factor=r.factor,
@@ -81,7 +78,7 @@ def _win_rates(study: Study, criterion: Criterion | None) -> WinRateReport:
     rows.sort(key=lambda r: order.index(r.factor) if r.factor in order else len(order))
     return WinRateReport(
         criterion=criterion.key if criterion else None,
-        judgments=int(sum(sum(s) for s in sums.values())),
+        judgments=int(sums.sum()),
         detect_win_rate=analysis.DETECTABLE_WIN_RATE,
         rows=rows,
     )
