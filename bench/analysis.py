@@ -33,8 +33,8 @@ Figures (each the median of several repeats, candidate and baseline interleaved 
   researcher, the view's StreamingHttpResponse iterated to /dev/null as a WSGI server would.
   Baseline: every row (all columns joined in SQL) fetched into a list, then the whole CSV (or
   JSONL) built in one string in memory. Checked first: the lines written from the rows equal
-  those written from judgment_records' dicts. A comment line gives the lines alone (no
-  HttpResponse), one run each.
+  those written from judgment_records' dicts. Without --quick a comment line gives the lines
+  alone (no HttpResponse), one run each.
 - export_*_peak_memory: how far the process's resident memory rose above where it stood
   (the kernel's high-water mark, VmHWM, reset just before), each measured once in a fresh
   subprocess; same baseline.
@@ -607,15 +607,21 @@ def check_export_paths(study_id: int, rows: int) -> None:
     writing the records' dicts one by one (compared on the first `rows` lines)."""
     import itertools
 
+    from django.db import transaction
+
     from ratings import export
     from ratings.models import Study
 
     records = export.judgment_records(study=Study.objects.get(pk=study_id))
-    for lines in (export.csv_lines, export.jsonl_lines):
-        fast = itertools.islice(lines(records), rows)
-        plain = itertools.islice(lines(iter(records)), rows)  # a plain iterator of dicts
-        for a, b in itertools.zip_longest(fast, plain):
-            assert a == b, (a, b)
+    # In a transaction the cursors stream: the first rows come without reading them all.
+    with transaction.atomic():
+        for lines in (export.csv_lines, export.jsonl_lines):
+            fast, plain = lines(records), lines(iter(records))  # plain: an iterator of dicts
+            pairs = itertools.islice(itertools.zip_longest(fast, plain), rows)
+            for a, b in pairs:
+                assert a == b, (a, b)
+            fast.close()
+            plain.close()
 
 
 def _status_mb(field: str) -> float:
@@ -722,7 +728,7 @@ def bench_dashboard(seeded: Seeded, repeats: int) -> None:
     dashboard(study_id, "")
     warm = interleaved(
         {"one": lambda: dashboard(study_id, key), "all": lambda: dashboard(study_id, "")},
-        repeats * 2,
+        repeats * 2 if repeats > 3 else repeats,
     )
     line(
         "dashboard_warm_one_criterion",
@@ -811,9 +817,9 @@ def bench_invalidation(seeded: Seeded) -> None:
     del key
 
 
-def bench_export(seeded: Seeded, repeats: int) -> None:
+def bench_export(seeded: Seeded, repeats: int, quick: bool) -> None:
     study_id = seeded.study_id
-    check_export_paths(study_id, 10_000)
+    check_export_paths(study_id, 2_000)
     counted: dict[str, int] = {}
 
     def run(fmt: str) -> Callable[[], object]:
@@ -836,14 +842,16 @@ def bench_export(seeded: Seeded, repeats: int) -> None:
     for fmt in ("csv", "jsonl"):
         mb, base = peak_memory(fmt, study_id), peak_memory(f"naive-{fmt}", study_id)
         line(f"export_{fmt}_peak_memory", mb, "MB", base, base / max(mb, 0.1), 1)
-    alone = {}
-    for fmt in ("csv", "jsonl"):
-        alone[fmt] = rows / timed(lambda fmt=fmt: stream_lines(study_id, fmt))  # type: ignore[misc]
-    print(
-        f"# {rows} rows exported (first votes and repeats, excluded rater left out); the lines "
-        f"alone, without the HTTP response: csv {alone['csv']:.0f} rows/s, jsonl "
-        f"{alone['jsonl']:.0f} rows/s (one run each)"
-    )
+    note = f"# {rows} rows exported (first votes and repeats, excluded rater left out)"
+    if not quick:
+        alone = {}
+        for fmt in ("csv", "jsonl"):
+            alone[fmt] = rows / timed(lambda fmt=fmt: stream_lines(study_id, fmt))  # type: ignore[misc]
+        note += (
+            f"; the lines alone, without the HTTP response: csv {alone['csv']:.0f} rows/s, "
+            f"jsonl {alone['jsonl']:.0f} rows/s (one run each)"
+        )
+    print(note)
 
 
 def main() -> None:
@@ -886,7 +894,7 @@ def main() -> None:
         if args.only in (None, "vote"):
             bench_invalidation(seeded)
         if args.only in (None, "export"):
-            bench_export(seeded, 3)  # each export run is long; three is enough for a median
+            bench_export(seeded, 3, args.quick)  # long runs: three make the median
     finally:
         from django.db import connections
 
