@@ -10,8 +10,8 @@ is excluded by the researcher, one favours the left side, one is too fast), pres
 with sides drawn at random, 5 % swapped-sides repeats, and two criteria judged on every
 presentation with simulated Bradley-Terry preferences (factor effects plus a left-side bias,
 7 % ties, 3 % "both bad"). 1,000,000 judgments by default, 100,000 with --quick. The
-presentation triggers that keep PairExposure are skipped during the COPY (replica mode) and
-the counts written in one statement afterwards, as migration 0004 backfills them. The
+triggers that keep PairExposure and VoteTally are skipped during the COPY (replica mode) and
+the counts written afterwards, as migrations 0004 and 0006 backfill them. The
 database is dropped at the end.
 
 Figures (each the median of several repeats, candidate and baseline interleaved ABBA):
@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import importlib
 import io
 import json
 import math
@@ -312,8 +313,8 @@ def seed(n_judgments: int, rng: np.random.Generator) -> Seeded:
 
     with connection.cursor() as cursor:
         # Replica mode skips triggers for this session: the foreign-key checks (the data is
-        # consistent by construction) and the PairExposure trigger, recomputed below in one
-        # statement exactly as migration 0004 backfills it.
+        # consistent by construction) and the triggers that keep PairExposure and VoteTally,
+        # recomputed below with the statements migrations 0004 and 0006 backfill them with.
         cursor.execute("SET session_replication_role = replica")
         _copy(
             cursor, "ratings_presentation",
@@ -328,11 +329,8 @@ def seed(n_judgments: int, rng: np.random.Generator) -> Seeded:
             judgment_lines(),
         )  # fmt: skip
         cursor.execute("SET session_replication_role = DEFAULT")
-        cursor.execute(
-            "INSERT INTO ratings_pairexposure (comparison_id, shown) "
-            "SELECT comparison_id, COUNT(*) FROM ratings_presentation "
-            "WHERE NOT is_repeat AND skipped_at IS NULL GROUP BY comparison_id"
-        )
+        cursor.execute(importlib.import_module("ratings.migrations.0004_perf").BACKFILL, [False])
+        cursor.execute(importlib.import_module("ratings.migrations.0006_vote_tally").BACKFILL)
         for table in ("ratings_presentation", "ratings_judgment"):
             cursor.execute(
                 f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))"
@@ -582,7 +580,7 @@ def stream_export(study_id: int, fmt: str) -> int:
     with open(os.devnull, "wb") as sink:
         for chunk in response:
             sink.write(chunk)
-            n += 1
+            n += chunk.count(b"\n")  # chunks hold many lines; no value here holds a newline
     response.close()
     return n - 1 if fmt == "csv" else n  # the CSV header is not a row
 
@@ -752,7 +750,7 @@ def breakdown(study_id: int, key: str) -> None:
     from django.core.cache import cache
 
     from ratings import reports
-    from ratings.models import Judgment, Study
+    from ratings.models import Study
     from ratings.reports.judgments import _version, _votes
 
     cache.clear()
@@ -768,7 +766,7 @@ def breakdown(study_id: int, key: str) -> None:
         "metrics": lambda: reports.study_metric_agreement(study=study, criterion=criterion),
         "configs": lambda: reports.study_configs(study=study),
         "pairs": lambda: reports.study_pairs(study=study, criterion=criterion, limit=12),
-        "count": lambda: Judgment.objects.filter(comparison__study=study).count(),
+        "count": lambda: reports.judgment_count(study=study),
     }
     spent = {name: timed(fn) for name, fn in parts.items()}
     print(

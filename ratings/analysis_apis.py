@@ -315,7 +315,9 @@ class _ExportApi(APIView):
         study, criterion = _study_and_criterion(request, study_id)
         records = export.judgment_records(study=study, criterion=criterion)
         lines = export.csv_lines(records) if self.ext == "csv" else export.jsonl_lines(records)
-        response = StreamingHttpResponse(lines, content_type=self.content_type)
+        response = StreamingHttpResponse(
+            export.encoded_chunks(lines), content_type=self.content_type, charset="utf-8"
+        )
         name = export.export_filename(study, criterion, self.ext)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["Cache-Control"] = "no-store"

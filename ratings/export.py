@@ -17,7 +17,8 @@ import hashlib
 import hmac
 import json
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db.models import Q, TextField
@@ -79,6 +80,27 @@ def neutralise(value: Any) -> Any:
 
 def _adapters_text(adapters: list[dict[str, Any]]) -> str:
     return "; ".join(f"{a['adapter']}×{a['scale']:g}" for a in adapters)
+
+
+class _Row(NamedTuple):
+    """One judgment as JudgmentRecords._rows reads it (the order of its values_list)."""
+
+    comparison_id: int
+    is_gold: bool
+    prompt_id: int
+    seed: int
+    criterion_id: int
+    rater_id: int
+    image_a: int
+    image_b: int
+    left_id: int
+    outcome: str
+    winner_id: int | None
+    tags: str | None
+    response_ms: int | None
+    flagged_fast: bool
+    is_repeat: bool
+    created_at: datetime
 
 
 class JudgmentRecords:
@@ -143,53 +165,38 @@ class JudgmentRecords:
         study = self.study
         configs, prompts, criteria, images = self._lookups()
         pseudonyms: dict[int, str] = {}
-        for (
-            comparison_id,
-            is_gold,
-            prompt_id,
-            seed,
-            criterion_id,
-            rater_id,
-            image_a,
-            image_b,
-            left_id,
-            outcome,
-            winner_id,
-            tags,
-            response_ms,
-            flagged_fast,
-            is_repeat,
-            created_at,
-        ) in self._rows():
-            if rater_id not in pseudonyms:
-                pseudonyms[rater_id] = rater_pseudonym(study_id=study.pk, rater_id=rater_id)
+        for row in map(_Row._make, self._rows()):
+            if row.rater_id not in pseudonyms:
+                pseudonyms[row.rater_id] = rater_pseudonym(study_id=study.pk, rater_id=row.rater_id)
+            image_a, image_b = row.image_a, row.image_b
             config_a, config_b = images[image_a], images[image_b]
-            side = {image_a: "a", image_b: "b"}
+            side: dict[int | None, str] = {image_a: "a", image_b: "b"}
+            configs_of: dict[int | None, int] = {image_a: config_a, image_b: config_b}
             yield {
                 "study_id": study.pk,
                 "study": study.name,
-                "comparison_id": comparison_id,
-                "is_gold": is_gold,
-                "prompt_id": prompt_id,
-                "prompt": prompts.get(prompt_id, ""),
-                "seed": seed,
-                "criterion": criteria.get(criterion_id, ""),
-                "rater": pseudonyms[rater_id],
+                "comparison_id": row.comparison_id,
+                "is_gold": row.is_gold,
+                "prompt_id": row.prompt_id,
+                "prompt": prompts.get(row.prompt_id, ""),
+                "seed": row.seed,
+                "criterion": criteria.get(row.criterion_id, ""),
+                "rater": pseudonyms[row.rater_id],
                 "config_a": configs[config_a],
                 "config_b": configs[config_b],
                 "image_a_id": image_a,
                 "image_b_id": image_b,
-                "left": side.get(left_id, ""),
-                "left_image_id": left_id,
-                "left_config_id": config_a if left_id == image_a else config_b,
-                "outcome": outcome,
-                "winner": side.get(winner_id, ""),
-                "winner_config_id": {image_a: config_a, image_b: config_b}.get(winner_id),
-                "tags": _tags(tags),
-                "response_ms": response_ms,
-                "flagged_fast": flagged_fast,
-                "is_repeat": is_repeat,
-                "created_at": created_at.isoformat(),
+                "left": side.get(row.left_id, ""),
+                "left_image_id": row.left_id,
+                "left_config_id": config_a if row.left_id == image_a else config_b,
+                "outcome": row.outcome,
+                "winner": side.get(row.winner_id, ""),
+                "winner_config_id": configs_of.get(row.winner_id),
+                "tags": _tags(row.tags),
+                "response_ms": row.response_ms,
+                "flagged_fast": row.flagged_fast,
+                "is_repeat": row.is_repeat,
+                "created_at": row.created_at.isoformat(),
             }
 
 
@@ -437,6 +444,22 @@ def jsonl_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
             info: ConfigInfo = out.pop(side)
             out[side] = {"id": info.id, "label": info.label, **info.params}
         yield json.dumps(out, ensure_ascii=False, default=str) + "\n"
+
+
+def encoded_chunks(lines: Iterable[str], size: int = 64 * 1024) -> Iterator[bytes]:
+    """Lines joined into UTF-8 chunks of about `size` characters: a response writes a few
+    large pieces instead of one small piece per judgment."""
+    batch: list[str] = []
+    length = 0
+    for line in lines:
+        batch.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(batch).encode()
+            batch.clear()
+            length = 0
+    if batch:
+        yield "".join(batch).encode()
 
 
 def export_filename(study: Study, criterion: Criterion | None, ext: str) -> str:

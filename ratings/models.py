@@ -295,3 +295,28 @@ class PairExposure(models.Model):
 
     def __str__(self) -> str:
         return f"Comparison {self.comparison_id} shown {self.shown}×"
+
+
+class VoteTally(models.Model):
+    """How often each rater's judgments in a study changed: the analysis cache's version.
+
+    A report's cache key needs something that moves on every judgment written, changed or
+    deleted (an undo, a cascade). Counting a big study's judgments on each page view costs
+    a scan; summing these few rows does not. One row per study and rater, so concurrent raters
+    never wait on each other's row. Kept by database triggers on Judgment (migration
+    0006_vote_tally); never written by the application. Plain integer keys, no foreign keys:
+    the triggers fire while cascades delete studies and users, in any order, and a row left
+    behind for a deleted study is harmless.
+    """
+
+    study_id = models.BigIntegerField()
+    rater_id = models.BigIntegerField()
+    changes = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study_id", "rater_id"], name="vote_tally_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"Study {self.study_id}, rater {self.rater_id}: {self.changes} changes"

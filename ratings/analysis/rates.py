@@ -45,6 +45,10 @@ def binomial_p(successes: int, n: int, p: float = 0.5) -> float:
         raise ValueError(f"Need 0 <= successes <= n, got {successes}, {n}.")
     if n == 0:
         return 1.0
+    if p == 0.5:
+        # Symmetric: the outcomes as unlikely as this one are the two tails beyond it, so
+        # the p-value is twice the smaller tail (what binomtest returns, without its search).
+        return min(1.0, 2 * float(stats.binom.cdf(min(successes, n - successes), n, 0.5)))
     return float(stats.binomtest(int(successes), int(n), p).pvalue)
 
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
+from scipy import sparse
 
 from ratings.analysis._common import FloatArray, IntArray
 
@@ -119,16 +120,43 @@ class PairRecord:
     ties: float  # ties and both-bad together: half a win each way
 
 
-def records_arrays(records: Sequence[PairRecord]) -> dict[str, NDArray[np.generic]]:
-    return {
-        "item_a": np.array([r.item_a for r in records], dtype=np.int64),
-        "item_b": np.array([r.item_b for r in records], dtype=np.int64),
-        "rater": np.array([r.rater for r in records], dtype=np.int64),
-        "prompt": np.array([r.prompt for r in records], dtype=np.int64),
-        "a_wins": np.array([r.a_wins for r in records], dtype=float),
-        "b_wins": np.array([r.b_wins for r in records], dtype=float),
-        "ties": np.array([r.ties for r in records], dtype=float),
-    }
+@dataclass(frozen=True)
+class PairTable:
+    """PairRecords as columns (one array per field): what the leaderboard computes on."""
+
+    item_a: IntArray
+    item_b: IntArray
+    rater: IntArray
+    prompt: IntArray
+    a_wins: FloatArray
+    b_wins: FloatArray
+    ties: FloatArray
+
+    def __post_init__(self) -> None:
+        sizes = {np.asarray(getattr(self, name)).shape for name in self.__dataclass_fields__}
+        if len(sizes) != 1 or len(next(iter(sizes))) != 1:
+            raise ValueError("Every column of a PairTable must be one-dimensional, same length.")
+
+    @classmethod
+    def from_records(cls, records: Sequence[PairRecord]) -> PairTable:
+        def ints(name: str) -> IntArray:
+            return np.array([getattr(r, name) for r in records], dtype=np.int64)
+
+        def floats(name: str) -> FloatArray:
+            return np.array([getattr(r, name) for r in records], dtype=float)
+
+        return cls(
+            item_a=ints("item_a"),
+            item_b=ints("item_b"),
+            rater=ints("rater"),
+            prompt=ints("prompt"),
+            a_wins=floats("a_wins"),
+            b_wins=floats("b_wins"),
+            ties=floats("ties"),
+        )
+
+    def __len__(self) -> int:
+        return int(np.asarray(self.item_a).size)
 
 
 def _weighted_wins(
@@ -150,6 +178,24 @@ def _weighted_wins(
     return out.reshape(batch, n_items, n_items)
 
 
+def _cell_wins(
+    n_items: int,
+    item_a: IntArray,
+    item_b: IntArray,
+    a_score: FloatArray,
+    b_score: FloatArray,
+    cell_idx: IntArray,
+    n_cells: int,
+) -> sparse.csr_array:
+    """Sparse (cells, n_items²): each cell's wins matrix, flattened."""
+    rows = np.concatenate([cell_idx, cell_idx])
+    cols = np.concatenate([item_a * n_items + item_b, item_b * n_items + item_a])
+    data = np.concatenate([a_score, b_score])
+    return sparse.csr_array(
+        sparse.coo_array((data, (rows, cols)), shape=(n_cells, n_items * n_items))
+    )
+
+
 @dataclass(frozen=True)
 class Leaderboard:
     strengths: FloatArray
@@ -166,7 +212,7 @@ class Leaderboard:
 
 def bt_leaderboard(
     n_items: int,
-    records: Sequence[PairRecord],
+    records: Sequence[PairRecord] | PairTable,
     *,
     n_boot: int = 200,
     rng: np.random.Generator,
@@ -179,10 +225,11 @@ def bt_leaderboard(
     of times its rater was drawn times the number of times its prompt was drawn (Owen's
     two-way "pigeonhole" bootstrap), so votes that share a rater or a prompt move together.
     """
-    arr = records_arrays(records)
-    item_a, item_b = arr["item_a"].astype(np.int64), arr["item_b"].astype(np.int64)
-    a_score = arr["a_wins"].astype(float) + arr["ties"].astype(float) / 2
-    b_score = arr["b_wins"].astype(float) + arr["ties"].astype(float) / 2
+    table = records if isinstance(records, PairTable) else PairTable.from_records(records)
+    item_a, item_b = np.asarray(table.item_a, np.int64), np.asarray(table.item_b, np.int64)
+    ties = np.asarray(table.ties, float)
+    a_score = np.asarray(table.a_wins, float) + ties / 2
+    b_score = np.asarray(table.b_wins, float) + ties / 2
     ones = np.ones((1, item_a.size))
     point = bradley_terry_batch(
         _weighted_wins(n_items, item_a, item_b, a_score, b_score, ones), ridge=ridge
@@ -198,8 +245,8 @@ def bt_leaderboard(
         item_b,
         a_score,
         b_score,
-        arr["rater"].astype(np.int64),
-        arr["prompt"].astype(np.int64),
+        np.asarray(table.rater, np.int64),
+        np.asarray(table.prompt, np.int64),
         n_boot=n_boot,
         rng=rng,
         ridge=ridge,
@@ -242,6 +289,12 @@ def cluster_bootstrap_strengths(
         raise ValueError("n_boot must be at least 1.")
     raters, rater_idx = np.unique(rater, return_inverse=True)
     prompts, prompt_idx = np.unique(prompt, return_inverse=True)
+    # A record's weight depends only on its rater × prompt cell, so add the records up per
+    # cell once; each resample is then a (cells → wins) matrix product instead of a pass
+    # over every record.
+    cells, cell_idx = np.unique(rater_idx * prompts.size + prompt_idx, return_inverse=True)
+    cell_rater, cell_prompt = np.divmod(cells, prompts.size)
+    per_cell = _cell_wins(n_items, item_a, item_b, a_score, b_score, cell_idx, cells.size)
     out = np.empty((n_boot, n_items))
     for start in range(0, n_boot, chunk):
         b = min(chunk, n_boot - start)
@@ -249,8 +302,8 @@ def cluster_bootstrap_strengths(
         prompt_draws = rng.multinomial(
             prompts.size, np.full(prompts.size, 1 / prompts.size), size=b
         )
-        weights = rater_draws[:, rater_idx] * prompt_draws[:, prompt_idx]
-        wins = _weighted_wins(n_items, item_a, item_b, a_score, b_score, weights.astype(float))
+        weights = (rater_draws[:, cell_rater] * prompt_draws[:, cell_prompt]).astype(float)
+        wins = np.asarray(per_cell.T @ weights.T).T.reshape(b, n_items, n_items)
         out[start : start + b] = bradley_terry_batch(wins, ridge=ridge).strengths
     return out
 

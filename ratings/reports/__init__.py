@@ -36,6 +36,7 @@ from ratings.reports.judgments import (
     DEFAULT_BOOT,
     CountRow,
     criterion_for,
+    judgment_count,
     pair_counts,
     study_judgments,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "WinRateReport",
     "config_levels",
     "criterion_for",
+    "judgment_count",
     "level_label",
     "pair_counts",
     "study_configs",

@@ -1,7 +1,8 @@
 """The judgments that count, read once per study version, and the cache every report sits behind.
 
-Cached reports are keyed on a version of the study's votes (count, last id, excluded raters),
-so a new vote or an exclusion makes them stale without any explicit invalidation.
+Cached reports are keyed on a version of the study's votes (VoteTally's count of changes to its
+judgments, kept by triggers, and the excluded raters), so a new vote, an undo or an exclusion
+makes them stale without any explicit invalidation.
 
 Every report reads the same thing: the study's votes, one row per judgment. They are read in
 one query per version (a few integers per judgment, joined and coded in SQL) into numpy arrays
@@ -12,6 +13,7 @@ then share one read instead of each aggregating the judgments again.
 
 from __future__ import annotations
 
+import io
 import secrets
 import threading
 from collections.abc import Callable
@@ -21,16 +23,16 @@ from typing import Any, TypeVar
 import numpy as np
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import Case, Count, F, IntegerField, Max, QuerySet, When
+from django.db.models import Case, IntegerField, QuerySet, Sum, When
 from django.db.models import Value as V
 from django.db.models.functions import Coalesce
 
 from ratings.analysis import FloatArray, IntArray
-from ratings.models import Comparison, Criterion, Judgment, Study
+from ratings.models import Comparison, Criterion, Judgment, Presentation, Study, VoteTally
 
 T = TypeVar("T")
 
-#: The four outcomes, in the order of _choice_expr's codes.
+#: The four outcomes, in the order of their codes in StudyVotes (0 a, 1 b, 2 tie, 3 both bad).
 CHOICES = ("a", "b", "tie", "both_bad")
 DEFAULT_BOOT = 200
 CACHE_SECONDS = 600
@@ -82,29 +84,6 @@ class CountRow:
     both_bad: int
 
 
-def _choice_expr() -> Case:
-    """A judgment's outcome as a code: 0 = image a won, 1 = image b, 2 = tie, 3 = both bad."""
-    return Case(
-        When(winner_id=F("comparison__image_a_id"), then=V(0)),
-        When(winner_id=F("comparison__image_b_id"), then=V(1)),
-        When(outcome=Judgment.Outcome.TIE, then=V(2)),
-        default=V(3),
-        output_field=IntegerField(),
-    )
-
-
-def _outcome_expr() -> Case:
-    """Like _choice_expr, but a win for neither image of the pair is 4 (it counts nowhere)."""
-    return Case(
-        When(winner_id=F("comparison__image_a_id"), then=V(0)),
-        When(winner_id=F("comparison__image_b_id"), then=V(1)),
-        When(outcome=Judgment.Outcome.TIE, then=V(2)),
-        When(outcome=Judgment.Outcome.BOTH_BAD, then=V(3)),
-        default=V(4),
-        output_field=IntegerField(),
-    )
-
-
 def _flag(**lookup: object) -> Case:
     return Case(When(then=V(1), **lookup), default=V(0), output_field=IntegerField())
 
@@ -134,7 +113,7 @@ class StudyVotes:
     (0 a, 1 b, 2 tie, 3 both bad, 4 a win for neither image), whether image a sat on the left,
     whether the rater chose the left image, whether they chose the gold winner, response ms
     (NaN unknown), flagged fast. Per repeat: comparison index, rater, criterion, its choice and
-    the rater's first choice (_choice_expr codes; -1 where there is no first vote).
+    the rater's first choice (CHOICES' codes; -1 where there is no first vote).
     Raters the study excludes are in, flagged by `excluded`: the rater report judges them too.
     """
 
@@ -205,22 +184,65 @@ class StudyVotes:
 
 
 def _fetch(qs: QuerySet[Any, Any], columns: int) -> IntArray:
-    """The queryset's rows (integers only) as one (rows, columns) array, read in chunks.
+    """The queryset's rows (integers only, no NULLs) as one (rows, columns) int64 array.
 
-    The SQL comes from the ORM; the rows skip its per-row machinery (one query, plain
-    integers, fetched FETCH_ROWS at a time).
+    The SQL comes from the ORM; the rows skip its per-row machinery. On PostgreSQL they come
+    as one binary COPY read straight into numpy (no Python object per value); elsewhere as
+    plain tuples, FETCH_ROWS at a time.
     """
     sql, params = qs.query.sql_with_params()
-    parts = [np.zeros((0, columns), dtype=np.int64)]
-    with connections[qs.db].cursor() as cursor:
+    connection = connections[qs.db]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            buffer = io.BytesIO()
+            query = cursor.mogrify(sql, params)
+            cursor.copy_expert(b"COPY (" + query + b") TO STDOUT WITH (FORMAT binary)", buffer)
+            return _binary_copy_ints(buffer.getbuffer(), columns)
         cursor.execute(sql, params)
+        parts = [np.zeros((0, columns), dtype=np.int64)]
         while rows := cursor.fetchmany(FETCH_ROWS):
             parts.append(np.array(rows, dtype=np.int64).reshape(-1, columns))
     return np.concatenate(parts)
 
 
-#: Bits of the packed column read per judgment, above the outcome code (0–4, three bits).
-_A_LEFT, _CHOSE_LEFT, _GOLD_RIGHT, _FAST, _REPEAT = 8, 16, 32, 64, 128
+#: PostgreSQL's binary COPY: signature, flags, header extension length; -1 ends the data.
+_COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+
+
+def _binary_copy_ints(data: memoryview, columns: int) -> IntArray:
+    """Parse binary COPY output whose every value is a non-NULL 2-, 4- or 8-byte integer.
+
+    Each row is a field count then, per field, its byte length and its big-endian bytes. With
+    no NULLs every row has the first row's layout, so the rows are one numpy record array.
+    """
+    raw = np.frombuffer(data, dtype=np.uint8)
+    if bytes(raw[:11]) != _COPY_SIGNATURE:
+        raise ValueError("Not PostgreSQL binary COPY output.")
+    start = 19 + int(np.frombuffer(data[15:19], dtype=">i4")[0])
+    body = raw[start:-2]  # the trailer: field count -1
+    if body.size == 0:
+        return np.zeros((0, columns), dtype=np.int64)
+    fields: list[tuple[str, str]] = [("n", ">i2")]
+    at = start + 2
+    for k in range(columns):
+        width = int(np.frombuffer(data[at : at + 4], dtype=">i4")[0])
+        if width not in (2, 4, 8):
+            raise ValueError(f"Column {k} is not a non-NULL integer (width {width}).")
+        fields += [(f"w{k}", ">i4"), (f"v{k}", f">i{width}")]
+        at += 4 + width
+    dtype = np.dtype(fields)
+    if body.size % dtype.itemsize:
+        raise ValueError("Rows of different layouts: a NULL or a non-integer value.")
+    rows = body.view(dtype)
+    if np.any(rows["n"] != columns) or any(
+        np.any(rows[f"w{k}"] != dtype[f"v{k}"].itemsize) for k in range(columns)
+    ):
+        raise ValueError("Rows of different layouts: a NULL or a non-integer value.")
+    return np.stack([rows[f"v{k}"].astype(np.int64) for k in range(columns)], axis=1)
+
+
+#: Bits of the small integer read per judgment: its kind (a win, a tie, both bad) and two flags.
+_TIE, _BOTH_BAD, _FAST, _REPEAT = 1, 2, 4, 8
 
 
 def _load_votes(study: Study) -> StudyVotes:
@@ -239,39 +261,65 @@ def _load_votes(study: Study) -> StudyVotes:
         )
     )
     comp = np.array(
-        [(*c[:6], bool(c[6]), c[7] is not None) for c in comparisons], dtype=np.int64
+        [(*c[:6], bool(c[6]), -1 if c[7] is None else c[7]) for c in comparisons], dtype=np.int64
     ).reshape(-1, 8)
-    # Every judgment of the study in one pass: ids, the outcome code and five flags packed
-    # into one integer, and the response time (-1 unknown).
+    in_study = Comparison.objects.filter(study=study).values("pk")
+    # Every judgment of the study as plain columns of its own table (no join, no expression
+    # over other tables: what depends on the comparison or the presentation is worked out
+    # below, in numpy): ids, kind and flags packed into one integer, winner (-1 none),
+    # response time (-1 unknown). Then which image each presentation showed on the left.
     rows = _fetch(
-        Judgment.objects.filter(comparison__study=study)
+        Judgment.objects.filter(comparison_id__in=in_study)
         .annotate(
-            packed=_outcome_expr()
-            + _flag(presentation__left_id=F("comparison__image_a_id")) * _A_LEFT
-            + _flag(winner_id=F("presentation__left_id")) * _CHOSE_LEFT
-            + _flag(winner_id=F("comparison__gold_winner_id")) * _GOLD_RIGHT
+            packed=_flag(outcome=Judgment.Outcome.TIE) * _TIE
+            + _flag(outcome=Judgment.Outcome.BOTH_BAD) * _BOTH_BAD
             + _flag(flagged_fast=True) * _FAST
             + _flag(is_repeat=True) * _REPEAT,
+            winner_or_none=Coalesce("winner_id", V(-1)),
             ms=Coalesce("response_ms", V(-1)),
         )
-        .values_list("comparison_id", "rater_id", "criterion_id", "packed", "ms")
+        .values_list(
+            "comparison_id",
+            "rater_id",
+            "criterion_id",
+            "presentation_id",
+            "packed",
+            "winner_or_none",
+            "ms",
+        )
         .order_by(),
-        5,
+        7,
     )
+    shown = _fetch(
+        Presentation.objects.filter(comparison_id__in=in_study).values_list("pk", "left_id"), 2
+    )
+    at = _positions(comp[:, 0], rows[:, 0])
+    left = shown[_positions(shown[:, 0], rows[:, 3]), 1]
+    winner, packed = rows[:, 5], rows[:, 4]
+    image_a, image_b = comp[at, 1], comp[at, 2]
+    # The outcome code: 0 image a won, 1 image b, 2 tie, 3 both bad, 4 a win for neither.
+    outcome = np.select(
+        [winner == image_a, winner == image_b, (packed & _TIE) > 0, (packed & _BOTH_BAD) > 0],
+        [0, 1, 2, 3],
+        4,
+    )
+    a_left = left == image_a
+    chose_left = winner == left
+    gold_right = (winner == comp[at, 7]) & (winner >= 0)
+    fast = (packed & _FAST) > 0
     excluded = np.array(sorted(study.excluded_raters.values_list("id", flat=True)), dtype=np.int64)
-    packed = rows[:, 3]
-    repeat = (packed & _REPEAT) > 0
-    first, again = rows[~repeat], rows[repeat]
-    code = first[:, 3] & 7
-    ms = first[:, 4].astype(float)
+    again = (packed & _REPEAT) > 0
+    first = ~again
+    code = outcome[first]
+    ms = rows[first, 6].astype(float)
     ms[ms < 0] = np.nan
     # Each repeat's first vote: same comparison, rater and criterion (unique in the database).
-    first_key, again_key = _keys(first[:, :3], again[:, :3])
+    first_key, again_key = _keys(rows[first, :3], rows[again, :3])
     order = np.argsort(first_key, kind="stable")
-    at = np.minimum(np.searchsorted(first_key[order], again_key), max(first_key.size - 1, 0))
-    has_first = first_key[order][at] == again_key if first_key.size else again_key < 0
-    # The first vote's choice in _choice_expr's codes (a win for neither image is 3 there).
-    first_choice = np.where(has_first, np.minimum(code[order][at], 3) if code.size else -1, -1)
+    pos = np.minimum(np.searchsorted(first_key[order], again_key), max(first_key.size - 1, 0))
+    has_first = first_key[order][pos] == again_key if first_key.size else again_key < 0
+    # The first vote's choice in CHOICES' codes (a win for neither image is 3 there).
+    first_choice = np.where(has_first, np.minimum(code[order][pos], 3) if code.size else -1, -1)
     return StudyVotes(
         comparison_id=comp[:, 0],
         image_a=comp[:, 1],
@@ -280,24 +328,37 @@ def _load_votes(study: Study) -> StudyVotes:
         config_b=comp[:, 4],
         prompt=comp[:, 5],
         is_gold=comp[:, 6] == 1,
-        has_gold_winner=comp[:, 7] == 1,
-        comparison=np.searchsorted(comp[:, 0], first[:, 0]),
-        rater=first[:, 1],
-        criterion=first[:, 2],
+        has_gold_winner=comp[:, 7] >= 0,
+        comparison=at[first],
+        rater=rows[first, 1],
+        criterion=rows[first, 2],
         code=code,
-        a_left=(first[:, 3] & _A_LEFT) > 0,
-        chose_left=(first[:, 3] & _CHOSE_LEFT) > 0,
-        gold_right=(first[:, 3] & _GOLD_RIGHT) > 0,
+        a_left=a_left[first],
+        chose_left=chose_left[first],
+        gold_right=gold_right[first],
         response_ms=ms,
-        fast=(first[:, 3] & _FAST) > 0,
-        excluded=np.isin(first[:, 1], excluded),
-        repeat_comparison=np.searchsorted(comp[:, 0], again[:, 0]),
-        repeat_rater=again[:, 1],
-        repeat_criterion=again[:, 2],
-        repeat_choice=np.minimum(again[:, 3] & 7, 3),
+        fast=fast[first],
+        excluded=np.isin(rows[first, 1], excluded),
+        repeat_comparison=at[again],
+        repeat_rater=rows[again, 1],
+        repeat_criterion=rows[again, 2],
+        repeat_choice=np.minimum(outcome[again], 3),
         repeat_first=first_choice.astype(np.int64),
-        repeat_excluded=np.isin(again[:, 1], excluded),
+        repeat_excluded=np.isin(rows[again, 1], excluded),
     )
+
+
+def _positions(ids: IntArray, wanted: IntArray) -> IntArray:
+    """Where each of `wanted` sits in `ids` (distinct ids, every wanted one among them)."""
+    if not ids.size:
+        return np.zeros(wanted.shape, dtype=np.int64)
+    low, high = int(ids.min()), int(ids.max())
+    if high - low <= 4 * ids.size + 1024:  # ids close together: a direct table, no sort
+        table = np.zeros(high - low + 1, dtype=np.int64)
+        table[ids - low] = np.arange(ids.size)
+        return table[wanted - low]
+    order = np.argsort(ids)
+    return order[np.searchsorted(ids, wanted, sorter=order)]
 
 
 def _keys(a: IntArray, b: IntArray) -> tuple[IntArray, IntArray]:
@@ -345,10 +406,11 @@ def _votes(study: Study, version: str) -> StudyVotes:
 
 
 def _version(study: Study) -> str:
-    """Changes whenever a vote lands or the set of excluded raters changes."""
-    stats = Judgment.objects.filter(comparison__study=study).aggregate(n=Count("id"), m=Max("id"))
+    """Changes whenever a judgment is written, changed or deleted, or the set of excluded
+    raters changes: VoteTally's counter (kept by triggers) summed over a row per rater."""
+    changes = VoteTally.objects.filter(study_id=study.pk).aggregate(n=Sum("changes"))["n"]
     excluded = sorted(study.excluded_raters.values_list("id", flat=True))
-    return f"{stats['n']}.{stats['m']}.{'-'.join(map(str, excluded))}"
+    return f"{changes or 0}.{'-'.join(map(str, excluded))}"
 
 
 def _cached(
@@ -362,6 +424,13 @@ def _cached(
         found = compute(_votes(study, version))
         cache.set(key, found, CACHE_SECONDS)
     return found  # type: ignore[no-any-return]
+
+
+def judgment_count(*, study: Study) -> int:
+    """Every judgment of the study (first votes and repeats, excluded raters too), cached."""
+    return _cached(
+        "count", study, None, lambda votes: int(votes.code.size + votes.repeat_rater.size)
+    )
 
 
 def pair_counts(*, study: Study, criterion: Criterion | None = None) -> list[CountRow]:

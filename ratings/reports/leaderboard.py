@@ -59,20 +59,18 @@ def _leaderboard(
     index = {cid: i for i, cid in enumerate(ids)}
     g = votes.grouped(votes.preference(criterion), by_prompt=True, by_rater=True, by_side=False)
     c = g.counts.astype(float)
-    records = list(
-        map(
-            analysis.PairRecord,
-            [index[a] for a in g.config_a.tolist()],
-            [index[b] for b in g.config_b.tolist()],
-            g.rater.tolist(),
-            g.prompt.tolist(),
-            c[:, 0].tolist(),
-            c[:, 1].tolist(),
-            (c[:, 2] + c[:, 3]).tolist(),
-        )
+    # Config ids → indices into `ids` (sorted), for every group at once.
+    records = analysis.PairTable(
+        item_a=np.searchsorted(ids, g.config_a),
+        item_b=np.searchsorted(ids, g.config_b),
+        rater=g.rater,
+        prompt=g.prompt,
+        a_wins=c[:, 0],
+        b_wins=c[:, 1],
+        ties=c[:, 2] + c[:, 3],
     )
     total = int(c.sum())
-    if not records or len(ids) < 2:
+    if not len(records) or len(ids) < 2:
         return LeaderboardReport(
             criterion=criterion.key if criterion else None,
             judgments=total,
@@ -108,8 +106,8 @@ def _leaderboard(
     return LeaderboardReport(
         criterion=criterion.key if criterion else None,
         judgments=total,
-        raters=len({r.rater for r in records}),
-        prompts=len({r.prompt for r in records}),
+        raters=int(np.unique(records.rater).size),
+        prompts=int(np.unique(records.prompt).size),
         n_boot=n_boot,
         baseline_id=study.baseline_id,
         rows=rows,

@@ -58,7 +58,7 @@ def _raters(study: Study, table: StudyVotes) -> RaterReport:
     excluded = set(study.excluded_raters.values_list("id", flat=True))
     criteria = list(Criterion.objects.filter(study=study))
     n_crit = max([c.pk for c in criteria], default=0) + 1
-    # Per first vote (every rater, gold pairs included), in _choice_expr's codes.
+    # Per first vote (every rater, gold pairs included), in CHOICES' codes.
     unit = table.comparison_id[table.comparison] * n_crit + table.criterion
     choice = np.minimum(table.code, 3)
     gold = np.where(

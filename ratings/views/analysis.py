@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_POST
 from evalsite.roles import is_researcher
 from generation.models import Image
 from ratings import analysis_apis, charts, reports
-from ratings.models import Judgment, Study
+from ratings.models import Study
 from ratings.services.raters import rater_exclude, rater_restore
 
 PAIRS_PER_PAGE = 12
@@ -181,7 +181,7 @@ def _dashboard_context(
         }
         for p in pairs
     ]
-    judgments = Judgment.objects.filter(comparison__study=study).count()
+    judgments = reports.judgment_count(study=study)
     api = {
         name: reverse(f"api-study-{name}", args=[study.pk])
         for name in (

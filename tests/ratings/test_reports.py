@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.cache import cache
 
 from ratings import reports
 from ratings.analysis import wilson_interval
-from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
+from ratings.models import Comparison, Criterion, Judgment, Presentation, Study, VoteTally
 from ratings.services.raters import rater_exclude, rater_restore
 from ratings.services.studies import study_launch
 from tests.factories import make_study, rater, researcher
@@ -128,6 +129,36 @@ def test_reports_recompute_after_new_votes_and_exclusions() -> None:
     assert reports.study_win_rates(study=study, criterion=crit).judgments == 2
 
 
+def test_reports_recompute_when_a_vote_is_replaced_edited_or_cascaded_away() -> None:
+    study, comps, crit = launched(n_configs=2)
+    (comp,) = comps
+    r1, r2 = rater(), rater()
+
+    def wins() -> tuple[float, ...]:
+        row = reports.study_win_rates(study=study, criterion=crit).rows[0]
+        return (row.wins, row.losses, row.ties)
+
+    vote(comp, r1, crit, "a")
+    replaced = vote(comp, r2, crit, "a")
+    before = wins()
+    assert sorted(before[:2]) == [0, 2]
+    # Same number of judgments, a different answer (an undo, then a new vote).
+    replaced.delete()
+    vote(comp, r2, crit, "b")
+    assert wins()[:2] == (1, 1)
+    # Edited in place (the admin): the version moves though no row was added or removed.
+    Judgment.objects.filter(rater=r2).update(outcome="tie", winner=None)
+    assert wins()[2] == 1
+    # Deleting a rater cascades their judgments away; the triggers must not get in the way.
+    r2_id = r2.pk
+    r2.delete()
+    assert reports.study_win_rates(study=study, criterion=crit).judgments == 1
+    tally = VoteTally.objects.filter(study_id=study.pk)
+    assert tally.get(rater_id=r1.pk).changes == 1
+    # insert, delete, insert, update (its old and its new row: two), delete
+    assert tally.get(rater_id=r2_id).changes == 6
+
+
 def test_study_leaderboard_ranks_configs_and_reports_counts() -> None:
     study, comps, crit = launched(n_configs=3)
     configs = sorted(study.configs.values_list("id", flat=True))
@@ -243,3 +274,42 @@ def test_criterion_for_unknown_key() -> None:
     assert reports.criterion_for(study=study, key="") is None
     with pytest.raises(Criterion.DoesNotExist):
         reports.criterion_for(study=study, key="nope")
+
+
+def test_study_votes_read_matches_the_orm_row_for_row() -> None:
+    """_fetch (binary COPY on PostgreSQL, tuples elsewhere) gives the ORM's integers exactly."""
+    from ratings.reports.judgments import _fetch
+
+    study, comps, crit = launched(n_configs=3)
+    users = [rater() for _ in range(3)]
+    for i, comp in enumerate(comps):
+        for j, user in enumerate(users):
+            vote(comp, user, crit, ("a", "b", "tie", "both_bad")[(i + j) % 4], ms=1000 + i + j)
+    rows = Judgment.objects.filter(comparison__study=study).order_by("id")
+    fields = ("id", "comparison_id", "rater_id", "criterion_id", "response_ms")
+    got = _fetch(rows.values_list(*fields), len(fields))
+    assert got.dtype == np.int64 and got.shape == (len(comps) * 3, 5)
+    assert got.tolist() == [list(r) for r in rows.values_list(*fields)]
+    assert _fetch(rows.filter(pk=-1).values_list(*fields), len(fields)).shape == (0, 5)
+    # A NULL would shift every value after it: refused, not misread.
+    Judgment.objects.filter(pk=rows[0].pk).update(response_ms=None)
+    with pytest.raises((ValueError, TypeError)):
+        _fetch(rows.values_list(*fields), len(fields))
+
+
+def test_vote_tally_backfill_counts_what_the_triggers_kept() -> None:
+    import importlib
+
+    from django.db import connection
+
+    study, comps, crit = launched(n_configs=3)
+    users = [rater() for _ in range(3)]
+    for i, comp in enumerate(comps):
+        for user in users[: i + 1]:
+            vote(comp, user, crit, "a")
+    kept = sorted(VoteTally.objects.values_list("study_id", "rater_id", "changes"))
+    assert kept == sorted((study.pk, u.pk, Judgment.objects.filter(rater=u).count()) for u in users)
+    VoteTally.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(importlib.import_module("ratings.migrations.0006_vote_tally").BACKFILL)
+    assert sorted(VoteTally.objects.values_list("study_id", "rater_id", "changes")) == kept

@@ -1,0 +1,114 @@
+# The analysis cache's version (issue 6, item 9): reports used to count the study's judgments
+# on every page view to notice new votes, a scan of every judgment. VoteTally keeps, per study
+# and rater, how many times a judgment was written, changed or deleted, maintained by triggers
+# on ratings_judgment so it moves whatever touches a judgment (services, admin, cascades,
+# tests). The application only reads it (ratings.reports.judgments._version).
+# Depends on 0005_reference_image_limits, the latest migration when this one was written.
+
+from django.db import migrations, models
+from django.db.utils import NotSupportedError
+
+# One statement per side of a change: +1 on the (study, rater) row of the old and/or new row.
+POSTGRESQL_BUMP = """
+    INSERT INTO ratings_votetally (study_id, rater_id, changes)
+    SELECT c.study_id, {row}.rater_id, 1 FROM ratings_comparison c WHERE c.id = {row}.comparison_id
+    ON CONFLICT (study_id, rater_id) DO UPDATE SET changes = ratings_votetally.changes + 1;
+"""
+POSTGRESQL_INSTALL = [
+    f"""
+    CREATE FUNCTION ratings_judgment_tally() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        IF TG_OP IN ('UPDATE', 'DELETE') THEN {POSTGRESQL_BUMP.format(row="OLD")} END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN {POSTGRESQL_BUMP.format(row="NEW")} END IF;
+        RETURN NULL;
+    END
+    $$
+    """,
+    """
+    CREATE TRIGGER ratings_judgment_tally AFTER INSERT OR UPDATE OR DELETE ON ratings_judgment
+    FOR EACH ROW EXECUTE FUNCTION ratings_judgment_tally()
+    """,
+]
+POSTGRESQL_UNINSTALL = [
+    "DROP TRIGGER IF EXISTS ratings_judgment_tally ON ratings_judgment",
+    "DROP FUNCTION IF EXISTS ratings_judgment_tally()",
+]
+
+SQLITE_BUMP = """
+    INSERT INTO ratings_votetally (study_id, rater_id, changes)
+    SELECT study_id, {row}.rater_id, 1 FROM ratings_comparison WHERE id = {row}.comparison_id
+    ON CONFLICT (study_id, rater_id) DO UPDATE SET changes = changes + 1;
+"""
+SQLITE_INSTALL = [
+    f"""
+    CREATE TRIGGER ratings_judgment_tally_{op.lower()} AFTER {op} ON ratings_judgment
+    BEGIN {"".join(SQLITE_BUMP.format(row=row) for row in rows)} END
+    """
+    for op, rows in (("INSERT", ["NEW"]), ("UPDATE", ["OLD", "NEW"]), ("DELETE", ["OLD"]))
+]
+SQLITE_UNINSTALL = [
+    f"DROP TRIGGER IF EXISTS ratings_judgment_tally_{op}" for op in ("insert", "update", "delete")
+]
+
+BACKFILL = """
+    INSERT INTO ratings_votetally (study_id, rater_id, changes)
+    SELECT c.study_id, j.rater_id, COUNT(*)
+    FROM ratings_judgment j JOIN ratings_comparison c ON c.id = j.comparison_id
+    GROUP BY c.study_id, j.rater_id
+"""
+
+
+def _statements(vendor: str, *, install: bool) -> list[str]:
+    if vendor == "postgresql":
+        return POSTGRESQL_INSTALL if install else POSTGRESQL_UNINSTALL
+    if vendor == "sqlite":
+        return SQLITE_INSTALL if install else SQLITE_UNINSTALL
+    raise NotSupportedError(
+        f"ratings 0006_vote_tally keeps VoteTally with triggers written for PostgreSQL and "
+        f"SQLite; {vendor!r} is not supported."
+    )
+
+
+def install(apps, schema_editor):
+    # Triggers first, then the backfill: the trigger DDL locks judgments against writes until
+    # this migration commits, so no judgment is counted twice or missed.
+    for sql in _statements(schema_editor.connection.vendor, install=True):
+        schema_editor.execute(sql)
+    schema_editor.execute(BACKFILL)
+
+
+def uninstall(apps, schema_editor):
+    for sql in _statements(schema_editor.connection.vendor, install=False):
+        schema_editor.execute(sql)
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ("ratings", "0005_reference_image_limits"),
+    ]
+
+    operations = [
+        migrations.CreateModel(
+            name="VoteTally",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("study_id", models.BigIntegerField()),
+                ("rater_id", models.BigIntegerField()),
+                ("changes", models.BigIntegerField(default=0)),
+            ],
+            options={
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("study_id", "rater_id"), name="vote_tally_key"
+                    )
+                ],
+            },
+        ),
+        migrations.RunPython(install, uninstall),
+    ]
