@@ -247,6 +247,9 @@ LOUPE_MAX_IMAGE_PIXELS: int = env.int("LOUPE_MAX_IMAGE_PIXELS", default=50_000_0
 # Votes one rater may cast per minute (page and API together); 0 turns the limit off.
 # Counted in the cache: point CACHE_URL at Redis when several web processes serve raters.
 LOUPE_VOTE_RATE_PER_MINUTE: int = env.int("LOUPE_VOTE_RATE_PER_MINUTE", default=120)
+# The statements run on every vote are prepared once per PostgreSQL connection (ratings.rater_sql).
+# Set 0 behind a pooler in transaction mode (PgBouncer's), which cannot keep them per session.
+LOUPE_PREPARED_SQL: bool = env.bool("LOUPE_PREPARED_SQL", default=True)
 CELERY_BEAT_SCHEDULE = {
     "sweep-expired-leases": {
         "task": "generation.tasks.sweep_leases",

@@ -11,16 +11,16 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
+from typing import NamedTuple
 
 import numpy as np
-from django.contrib.auth.models import AnonymousUser, User
+from django.contrib.auth.models import User
 from django.core.cache import cache
-from django.db.models import Count, FilteredRelation, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from generation.models import Image
-from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
-from ratings.selectors import studies_for_rater
+from ratings.models import Comparison, Judgment, Presentation, Study
 
 REPEAT_RATE = 0.05
 # A repeat only comes back after this many other pairs, so the rater judges it afresh.
@@ -29,8 +29,9 @@ ADAPTIVE_SHARE = 0.8
 CONTENDERS_CACHE_SECONDS = 30
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
+    """A ready comparison the rater may be shown (a tuple: deals build hundreds per vote)."""
+
     comparison_id: int
     config_a: int
     config_b: int
@@ -174,39 +175,7 @@ def obvious_winner(a: Mapping[str, object], b: Mapping[str, object]) -> str | No
 # Reads -----------------------------------------------------------------------------------
 
 
-def rater_study(*, user: User | AnonymousUser, study_id: int) -> Study | None:
-    """The study with its criteria if this user may judge it now, else None: one query.
-
-    The criteria come joined to the access check (studies_for_rater) and fill the study's
-    `criteria` prefetch cache, so `study.criteria.all()` costs nothing afterwards. A study
-    without criteria (none is made so) falls back to a second query.
-    """
-    allowed = studies_for_rater(user=user).filter(pk=study_id).values("pk")
-    criteria = list(
-        Criterion.objects.select_related("study")
-        .filter(study_id=study_id, study__in=allowed)
-        .order_by("order", "pk")
-    )
-    if criteria:
-        study = criteria[0].study
-    else:
-        found = Study.objects.filter(pk__in=allowed).first()
-        if found is None:
-            return None
-        study = found
-    for criterion in criteria:
-        criterion.study = study
-    # What prefetch_related("criteria") would have left (Django's own prefetch sets these
-    # same attributes): study.criteria.all() then answers from memory.
-    cached = study.criteria.all()
-    cached._result_cache = criteria
-    cached._prefetch_done = True  # type: ignore[attr-defined]
-    study._prefetched_objects_cache = {"criteria": cached}  # type: ignore[attr-defined]
-    return study
-
-
-@dataclass(frozen=True)
-class Shown:
+class Shown(NamedTuple):
     """One presentation the rater already has in a study: what the next choice needs of it."""
 
     presentation_id: int
@@ -275,49 +244,6 @@ def study_pairs(*, study: Study) -> list[Candidate]:
     ]
 
 
-def deal_state(*, study: Study, rater: User) -> tuple[list[Shown], list[Candidate]]:
-    """rater_shown and study_pairs together, in one query: what a deal reads before choosing.
-
-    Each comparison of the study comes with the rater's presentations of it (none, the first,
-    or the first and its repeat) joined on, so one pass gives both lists.
-    """
-    done = Image.Status.DONE
-    rows = (
-        Comparison.objects.filter(study=study)
-        .annotate(mine=FilteredRelation("presentations", condition=Q(presentations__rater=rater)))
-        .order_by("pk", "mine__pk")
-        .values_list(
-            "pk",
-            "image_a__config_id",
-            "image_b__config_id",
-            "exposure__shown",
-            "is_gold",
-            "image_a_id",
-            "image_b_id",
-            "image_a__status",
-            "image_b__status",
-            "mine__pk",
-            "mine__is_repeat",
-            "mine__left_id",
-            "mine__answered_at",
-            "mine__skipped_at",
-        )
-    )
-    pairs: list[Candidate] = []
-    shown: list[Shown] = []
-    last = None
-    for pk, config_a, config_b, n, gold, a, b, status_a, status_b, *mine in rows:
-        if pk != last and status_a == done and status_b == done:
-            pairs.append(Candidate(pk, config_a, config_b, n or 0, gold, a, b))
-        last = pk
-        presentation, repeat, left, answered, skipped = mine
-        if presentation is not None:
-            done_at = answered is not None, skipped is not None
-            shown.append(Shown(presentation, pk, repeat, left, *done_at, a, b))
-    shown.sort(key=lambda row: row.presentation_id)
-    return shown, pairs
-
-
 def pair_candidates(
     *,
     study: Study,
@@ -330,8 +256,6 @@ def pair_candidates(
     `shown` and `pairs` (from rater_shown and study_pairs) save their queries when the
     caller has them already.
     """
-    if shown is None and pairs is None:
-        shown, pairs = deal_state(study=study, rater=rater)
     if shown is None:
         shown = rater_shown(study=study, rater=rater)
     if pairs is None:
@@ -385,10 +309,7 @@ def next_plan(
     has them already (the deal reads them once for the choice and the progress bar).
     """
     if shown is None:
-        if pairs is None:
-            shown, pairs = deal_state(study=study, rater=rater)
-        else:
-            shown = rater_shown(study=study, rater=rater)
+        shown = rater_shown(study=study, rater=rater)
     candidates = pair_candidates(study=study, rater=rater, shown=shown, pairs=pairs)
     if not candidates:
         return None

@@ -24,8 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalsite.roles import is_rater
-from ratings.models import Presentation
-from ratings.pairs import rater_progress, rater_study
+from ratings.pairs import rater_progress
+from ratings.rater_sql import Card, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import DEFECT_TAGS, SIDES, NotYours, deck_deal, judgments_record
 from ratings.throttle import VoteRateExceeded, vote_rate_check
@@ -43,18 +43,12 @@ class CanRate(BasePermission):
         )
 
 
-def presentation_payload(shown: Presentation) -> dict[str, Any]:
-    comparison = shown.comparison
-    left, right = (
-        (comparison.image_a, comparison.image_b)
-        if shown.left_id == comparison.image_a_id
-        else (comparison.image_b, comparison.image_a)
-    )
+def presentation_payload(card: Card) -> dict[str, Any]:
     return {
-        "presentation": shown.pk,
-        "prompt": {"text": comparison.prompt.text, "key_terms": comparison.prompt.key_terms},
-        "left": {"url": left.display_file.url},
-        "right": {"url": right.display_file.url},
+        "presentation": card.pk,
+        "prompt": {"text": card.prompt, "key_terms": card.key_terms},
+        "left": {"url": card.left_url},
+        "right": {"url": card.right_url},
     }
 
 

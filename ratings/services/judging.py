@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from ratings.models import Comparison, Judgment, Presentation, Study
@@ -17,10 +17,17 @@ from ratings.pairs import (
     Candidate,
     RaterProgress,
     Shown,
-    deal_state,
     next_plan,
     obvious_winner,
     progress_of,
+)
+from ratings.rater_sql import (
+    Card,
+    cards,
+    deal_state,
+    insert_new,
+    presentation_for_vote,
+    presentation_stamp,
 )
 from ratings.selectors import studies_for_rater
 
@@ -49,8 +56,8 @@ _CARD_RELATED = ("comparison__prompt", "comparison__image_a", "comparison__image
 class Deck:
     """The pair on screen and the one whose images load behind it, and the rater's progress."""
 
-    current: Presentation | None
-    upcoming: Presentation | None
+    current: Card | None
+    upcoming: Card | None
     # Read in the same work as the deal (no query of its own); None only from callers that
     # build a Deck by hand.
     progress: RaterProgress | None = None
@@ -86,32 +93,32 @@ def _issue(
             planned.append(
                 Shown(0, plan.comparison_id, plan.is_repeat, left_id, False, False, *plan.images)
             )
-        try:
-            # Each insert bumps its pair's exposure count (a row lock until commit): inserting
-            # in comparison order means two deals never wait on each other in a circle.
-            for row in sorted(planned, key=lambda r: r.comparison_id):
-                with transaction.atomic():
-                    presentation = Presentation.objects.create(
+        # Each insert bumps its pair's exposure count (a row lock until commit): inserting in
+        # comparison order means two deals never wait on each other in a circle.
+        raced = False
+        for row in sorted(planned, key=lambda r: r.comparison_id):
+            inserted = insert_new(
+                [
+                    Presentation(
                         comparison_id=row.comparison_id,
                         rater=rater,
                         is_repeat=row.is_repeat,
                         left_id=row.left_id,
                     )
-                made.append(replace(row, presentation_id=presentation.pk))
-                shown = [*shown, made[-1]]
-        except IntegrityError:
+                ],
+                key="comparison_id",
+            )
+            if not inserted:  # another tab made this one first
+                raced = True
+                break
+            made.append(row._replace(presentation_id=inserted[0].pk))
+            shown = [*shown, made[-1]]
+        if raced:
             shown = pairs = None
             continue
         return made, shown, pairs
     # Lost every race (two tabs): what is there is read afresh.
     return made, *deal_state(study=study, rater=rater)
-
-
-def _cards(ids: list[int]) -> dict[int, Presentation]:
-    """The presentations with what a card shows (prompt, both images): one query."""
-    if not ids:
-        return {}
-    return {p.pk: p for p in Presentation.objects.select_related(*_CARD_RELATED).filter(pk__in=ids)}
 
 
 def presentation_issue(
@@ -123,7 +130,9 @@ def presentation_issue(
     rater and pair, so two tabs racing for the same pair make one and retry the other.
     """
     made, _, _ = _issue(rater=rater, study=study, rng=rng or random.Random())
-    return _cards([made[0].presentation_id])[made[0].presentation_id] if made else None
+    if not made:
+        return None
+    return Presentation.objects.select_related(*_CARD_RELATED).get(pk=made[0].presentation_id)
 
 
 def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) -> Deck:
@@ -144,14 +153,15 @@ def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) ->
             rater=rater, study=study, rng=rng, count=2 - len(pending), shown=shown, pairs=pairs
         )
         pending += [row.presentation_id for row in made]
-    cards = _cards(pending)
-    current = cards[pending[0]] if pending else None
+    dealt = cards(pending)
+    current = dealt[pending[0]] if pending else None
     if current is not None:
-        current.shown_at = timezone.now()
-        Presentation.objects.filter(pk=current.pk).update(shown_at=current.shown_at)
+        now = timezone.now()
+        current = replace(current, shown_at=now)
+        presentation_stamp(presentation_id=current.pk, field="shown_at", at=now)
     return Deck(
         current=current,
-        upcoming=cards[pending[1]] if len(pending) > 1 else None,
+        upcoming=dealt[pending[1]] if len(pending) > 1 else None,
         progress=progress_of(study=study, shown=shown, pairs=pairs),
     )
 
@@ -174,8 +184,8 @@ def _check_access(*, rater: User, study: Study) -> None:
         raise NotYours
 
 
-def _own(*, rater: User, presentation_id: int, lock: bool, with_study: bool = True) -> Presentation:
-    rows = Presentation.objects.select_related("comparison__study" if with_study else "comparison")
+def _own(*, rater: User, presentation_id: int, lock: bool) -> Presentation:
+    rows = Presentation.objects.select_related("comparison__study")
     if lock:
         rows = rows.select_for_update(of=("self",))
     try:
@@ -228,11 +238,11 @@ def judgments_record(
     with transaction.atomic():
         # The row lock orders concurrent submits of one presentation (PostgreSQL); the unique
         # constraint on judgments is the last word wherever locks are not available.
-        shown = _own(
-            rater=rater, presentation_id=presentation_id, lock=True, with_study=study is None
-        )
+        shown = presentation_for_vote(rater=rater, presentation_id=presentation_id)
+        if shown is None:
+            raise NotYours
         if study is None:
-            study = shown.comparison.study
+            study = Study.objects.get(pk=shown.comparison.study_id)
             _check_access(rater=rater, study=study)
         elif shown.comparison.study_id != study.pk:
             raise NotYours
@@ -274,27 +284,12 @@ def judgments_record(
                 flagged_fast=took < study.min_response_ms,
             )
 
+        # Insert straight away and let the constraint skip what is there already (a repeat
+        # submit), rather than look first on every vote.
+        new = insert_new([judgment(key) for key in votes], key="criterion_id")
         done: set[str] = set()
-        if shown.answered_at is None:
-            # The usual case, a first answer: insert straight away and let the constraint
-            # catch a repeat submit, rather than look first on every vote.
-            try:
-                with transaction.atomic():
-                    new = Judgment.objects.bulk_create([judgment(key) for key in votes])
-            except IntegrityError:
-                new = []
-        else:
-            new = []
-        if not new:
-            done = set(
-                Judgment.objects.filter(presentation=shown).values_list("criterion__key", flat=True)
-            )
-            missing = [key for key in votes if key not in done]
-            try:
-                with transaction.atomic():
-                    new = Judgment.objects.bulk_create([judgment(key) for key in missing])
-            except IntegrityError:
-                new = []
+        if len(new) < len(votes):
+            done = {key for key in votes if key not in {j.criterion.key for j in new}}
         if new and shown.answered_at is None:
             answered = done | {j.criterion.key for j in new}
             if not answered >= set(criteria):
@@ -306,7 +301,7 @@ def judgments_record(
                 )
             if answered >= set(criteria):
                 shown.answered_at = now
-                shown.save(update_fields=["answered_at"])
+                presentation_stamp(presentation_id=shown.pk, field="answered_at", at=now)
     return VoteResult(
         presentation=shown, recorded=new, already=sorted(k for k in votes if k in done)
     )

@@ -23,8 +23,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from evalsite.web import markdown_html
 from ratings.models import Presentation, Study
-from ratings.pairs import rater_progress, rater_study, rater_summary
-from ratings.rate_apis import presentation_payload, rate_judgment_api, rate_next_api
+from ratings.pairs import rater_progress, rater_summary
+from ratings.rate_apis import rate_judgment_api, rate_next_api
+from ratings.rater_sql import rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
     DEFECT_TAGS,
@@ -109,16 +110,15 @@ def _card_context(
     if deck.current is None:
         context["summary"] = rater_summary(study=study, rater=rater)
         return context
-    pair = presentation_payload(deck.current)
+    card = deck.current
     context.update(
-        shown=deck.current,
-        prompt=highlight_terms(pair["prompt"]["text"], pair["prompt"]["key_terms"]),
-        left_url=pair["left"]["url"],
-        right_url=pair["right"]["url"],
+        shown=card,
+        prompt=highlight_terms(card.prompt, card.key_terms),
+        left_url=card.left_url,
+        right_url=card.right_url,
     )
     if deck.upcoming is not None:
-        upcoming = presentation_payload(deck.upcoming)
-        context["prefetch"] = [upcoming["left"]["url"], upcoming["right"]["url"]]
+        context["prefetch"] = [deck.upcoming.left_url, deck.upcoming.right_url]
     return context
 
 

@@ -42,7 +42,7 @@ def _answer(person: Any, study: Study, side: str = "left", **kwargs: Any) -> Pre
     judgments_record(
         rater=person, presentation_id=deck.current.pk, votes=_all(study, side), **kwargs
     )
-    return deck.current
+    return Presentation.objects.get(pk=deck.current.pk)
 
 
 @pytest.mark.django_db
@@ -62,8 +62,8 @@ def test_judgments_record_maps_sides_to_images() -> None:
     study = ready_study(n_configs=2)
     person = rater()
     deck = deck_deal(rater=person, study=study)
-    shown = deck.current
-    assert shown is not None
+    assert deck.current is not None
+    shown = Presentation.objects.get(pk=deck.current.pk)
     keys = [c.key for c in study.criteria.all()]
     result = judgments_record(
         rater=person,
@@ -167,8 +167,8 @@ def test_judgments_record_times_from_the_server_and_lets_the_browser_only_lower_
                      response_ms=3000)  # fmt: skip
     judgments_record(rater=person, presentation_id=deck.upcoming.pk, votes=_all(study, "tie"),
                      response_ms=10**9)  # fmt: skip
-    honest = Judgment.objects.filter(presentation=deck.current).first()
-    inflated = Judgment.objects.filter(presentation=deck.upcoming).first()
+    honest = Judgment.objects.filter(presentation_id=deck.current.pk).first()
+    inflated = Judgment.objects.filter(presentation_id=deck.upcoming.pk).first()
     assert honest is not None and honest.response_ms == 3000 and not honest.flagged_fast
     assert inflated is not None and 5000 <= (inflated.response_ms or 0) < 10_000
 
@@ -183,7 +183,7 @@ def test_no_pair_is_shown_twice_and_both_side_orders_occur() -> None:
         deck = deck_deal(rater=person, study=study)
         if deck.current is None:
             break
-        shown = deck.current
+        shown = Presentation.objects.get(pk=deck.current.pk)
         seen.append(shown.comparison_id)
         left_is_a.add(shown.left_id == shown.comparison.image_a_id)
         judgments_record(rater=person, presentation_id=shown.pk, votes=_all(study, "left"))
@@ -247,7 +247,8 @@ def test_presentation_undo_brings_the_last_pair_back() -> None:
     shown = _answer(person, study, "left")
     presentation_undo(rater=person, presentation_id=shown.pk)
     assert not Judgment.objects.exists()
-    assert deck_deal(rater=person, study=study).current == shown
+    current = deck_deal(rater=person, study=study).current
+    assert current is not None and current.pk == shown.pk
     with pytest.raises(ValidationError, match="no answer to undo"):
         presentation_undo(rater=person, presentation_id=shown.pk)
 

@@ -18,7 +18,8 @@ from django.db.models import Count, Q
 from django.test import Client
 
 from ratings.models import Comparison, PairExposure, Presentation, Study
-from ratings.pairs import deal_state, rater_progress, rater_shown, rater_study, study_pairs
+from ratings.pairs import rater_progress, rater_shown, study_pairs
+from ratings.rater_sql import deal_state, rater_study
 from ratings.services.judging import deck_deal, judgments_record, presentation_skip
 from tests.browser.conftest import ready_study
 from tests.factories import rater
@@ -30,13 +31,14 @@ HX = {"HTTP_HX_REQUEST": "true"}
 # view's transaction is a savepoint inside the test's, so it counts 2 more than in production):
 #   session, user                                        2  (as any signed-in page)
 #   study + criteria + access check                      1
-#   savepoint; presentation locked; savepoint; judgments;
-#   release; answered_at; release                        7
-#   the study's pairs with this rater's presentations    1
-#   savepoint; new presentation; release                 3
+#   savepoint (the view's transaction)                   1
+#   savepoint; presentation locked; judgments;
+#   answered_at; release                                 5
+#   the rater's presentations; the study's pairs         2
+#   new presentation (no savepoint: ON CONFLICT)         1
 #   both cards (prompt, images); shown_at of the current 2
-#   the view's savepoint and release                     2
-VOTE_AND_NEXT_QUERIES = 18
+#   release                                              1
+VOTE_AND_NEXT_QUERIES = 15
 
 
 def _exposure_is_exact() -> None:
@@ -101,9 +103,9 @@ def test_api_next_takes_a_fixed_number_of_queries(
     study = ready_study(n_configs=4)
     client.force_login(rater())
     assert client.get(f"/api/rate/next/?study={study.pk}").status_code == 200
-    # session, user, the permission check, study + criteria, the deal's read, both cards,
+    # session, user, the permission check, study + criteria, the deal's two reads, both cards,
     # shown_at: nothing more once both pairs are dealt.
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         body = client.get(f"/api/rate/next/?study={study.pk}").json()
     assert body["presentation"] is not None and body["upcoming"] is not None
 
