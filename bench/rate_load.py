@@ -335,8 +335,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter run (under a minute)")
     parser.add_argument("--raters", type=int, default=50, help=f"1 to {MAX_RATERS}")
     parser.add_argument("--seconds", type=float, default=None, help="length of the load phase")
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=4)
+    # docs/deploy.md's gunicorn: 2 x cores + 1 processes of one thread each. Threads of one
+    # process take turns on the GIL, so a vote stretches whatever shares its process.
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
+    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
         "--think", type=float, default=2.0, help="mean seconds a rater looks at a pair"
     )

@@ -250,6 +250,9 @@ LOUPE_VOTE_RATE_PER_MINUTE: int = env.int("LOUPE_VOTE_RATE_PER_MINUTE", default=
 # The statements run on every vote are prepared once per PostgreSQL connection (ratings.rater_sql).
 # Set 0 behind a pooler in transaction mode (PgBouncer's), which cannot keep them per session.
 LOUPE_PREPARED_SQL: bool = env.bool("LOUPE_PREPARED_SQL", default=True)
+# A deal reads all of a study's pairs with their exposure counts; each web process reads them
+# at most this often and counts its own presentations in between (0: read on every deal).
+LOUPE_DEAL_PAIRS_SECONDS: float = env.float("LOUPE_DEAL_PAIRS_SECONDS", default=2.0)
 CELERY_BEAT_SCHEDULE = {
     "sweep-expired-leases": {
         "task": "generation.tasks.sweep_leases",

@@ -9,6 +9,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # Django's test client logs in without a request, which django-axes refuses; the throttling
 # test switches it back on.
 os.environ.setdefault("AXES_ENABLED", "0")
+# Deals read the study's pairs afresh: tests change them between deals (gold, readiness).
+# tests/ratings/test_rate_perf.py turns the per-process copy on where it is the subject.
+os.environ.setdefault("LOUPE_DEAL_PAIRS_SECONDS", "0")
 
 from evalsite.settings import *  # noqa: E402,F403
 

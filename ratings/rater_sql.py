@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,7 +30,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from generation.models import Image, Prompt
-from ratings.models import Comparison, Criterion, PairExposure, Presentation, Study
+from ratings.models import Comparison, Criterion, Judgment, PairExposure, Presentation, Study
 from ratings.pairs import Candidate, Shown
 
 M = TypeVar("M", bound=Model)
@@ -162,47 +164,95 @@ def rater_study(*, user: User | AnonymousUser, study_id: int) -> Study | None:
     return study
 
 
+@cache
+def _deal_shown_sql() -> str:
+    return f"""
+        SELECT p.id, p.comparison_id, p.is_repeat, p.left_id,
+               p.answered_at IS NOT NULL, p.skipped_at IS NOT NULL, c.image_a_id, c.image_b_id
+        FROM {_t(Presentation)} p JOIN {_t(Comparison)} c ON c.id = p.comparison_id
+        WHERE p.rater_id = %s AND c.study_id = %s
+        ORDER BY p.id
+    """
+
+
+@cache
+def _deal_pairs_sql() -> str:
+    image = _t(Image)
+    return f"""
+        SELECT c.id, a.config_id, b.config_id, COALESCE(e.shown, 0), c.is_gold,
+               c.image_a_id, c.image_b_id
+        FROM {_t(Comparison)} c
+        JOIN {image} a ON a.id = c.image_a_id
+        JOIN {image} b ON b.id = c.image_b_id
+        LEFT JOIN {_t(PairExposure)} e ON e.comparison_id = c.id
+        WHERE c.study_id = %s AND a.status = %s AND b.status = %s
+        ORDER BY c.id
+    """
+
+
+@dataclass
+class _HeldPairs:
+    read_at: float
+    pairs: list[Candidate]
+    at: dict[int, int]  # comparison id → index in pairs
+
+
+#: study id → its pairs as last read by this process (LOUPE_DEAL_PAIRS_SECONDS).
+_held_pairs: dict[int, _HeldPairs] = {}
+_held_lock = threading.Lock()
+
+
+def _study_pairs(cursor: Any, study: Study) -> list[Candidate]:
+    """The study's ready pairs and their counts, read at most every LOUPE_DEAL_PAIRS_SECONDS.
+
+    A deal reads every pair of the study, the one read that grows with it. Between reads the
+    process counts its own first presentations in the held copy (pair_presented); what other
+    processes show, and pairs that become ready or gold, arrive with the next read. "Fewest
+    first" is a balance, not a guarantee, so counts a second or two old serve it as well.
+    """
+    ttl = settings.LOUPE_DEAL_PAIRS_SECONDS
+    now = time.monotonic()
+    held = _held_pairs.get(study.pk)
+    if ttl > 0 and held is not None and now - held.read_at < ttl:
+        return list(held.pairs)
+    done = Image.Status.DONE
+    _run(cursor, "deal_pairs", _deal_pairs_sql(), [study.pk, done, done])
+    pairs = list(map(Candidate._make, cursor.fetchall()))
+    if connection.vendor == "sqlite":  # booleans come back as 0 / 1
+        pairs = [c._replace(is_gold=bool(c.is_gold)) for c in pairs]
+    if ttl > 0:
+        with _held_lock:
+            if len(_held_pairs) >= 64:
+                _held_pairs.clear()
+            at = {c.comparison_id: i for i, c in enumerate(pairs)}
+            _held_pairs[study.pk] = _HeldPairs(now, list(pairs), at)
+    return pairs
+
+
+def pair_presented(*, study_id: int, comparison_id: int) -> None:
+    """This process just showed a pair to a rater for the first time: count it in the held
+    copy of the study's pairs, as the database's trigger counts it in PairExposure."""
+    held = _held_pairs.get(study_id)
+    if held is None:
+        return
+    with _held_lock:
+        i = held.at.get(comparison_id)
+        if i is not None:
+            pair = held.pairs[i]
+            held.pairs[i] = pair._replace(shown=pair.shown + 1)
+
+
 def deal_state(*, study: Study, rater: User) -> tuple[list[Shown], list[Candidate]]:
     """What a deal reads before choosing: the rater's presentations in the study (oldest
-    first) and the study's ready pairs with their first-presentation counts. Two queries;
-    the same lists as ratings.pairs.rater_shown and study_pairs."""
-    image, comparison = _t(Image), _t(Comparison)
-    done = Image.Status.DONE
+    first, always read afresh) and the study's ready pairs with their first-presentation
+    counts (see _study_pairs). The same lists as ratings.pairs.rater_shown and study_pairs."""
     with connection.cursor() as cursor:
-        _run(
-            cursor,
-            "deal_shown",
-            f"""
-            SELECT p.id, p.comparison_id, p.is_repeat, p.left_id,
-                   p.answered_at IS NOT NULL, p.skipped_at IS NOT NULL,
-                   c.image_a_id, c.image_b_id
-            FROM {_t(Presentation)} p JOIN {comparison} c ON c.id = p.comparison_id
-            WHERE p.rater_id = %s AND c.study_id = %s
-            ORDER BY p.id
-            """,
-            [rater.pk, study.pk],
-        )
-        shown = [Shown._make(row) for row in cursor.fetchall()]
-        _run(
-            cursor,
-            "deal_pairs",
-            f"""
-            SELECT c.id, a.config_id, b.config_id, COALESCE(e.shown, 0), c.is_gold,
-                   c.image_a_id, c.image_b_id
-            FROM {comparison} c
-            JOIN {image} a ON a.id = c.image_a_id
-            JOIN {image} b ON b.id = c.image_b_id
-            LEFT JOIN {_t(PairExposure)} e ON e.comparison_id = c.id
-            WHERE c.study_id = %s AND a.status = %s AND b.status = %s
-            ORDER BY c.id
-            """,
-            [study.pk, done, done],
-        )
-        pairs = list(map(Candidate._make, cursor.fetchall()))
+        _run(cursor, "deal_shown", _deal_shown_sql(), [rater.pk, study.pk])
+        shown = list(map(Shown._make, cursor.fetchall()))
+        pairs = _study_pairs(cursor, study)
     if connection.vendor == "sqlite":  # booleans come back as 0 / 1
         shown = [s._replace(is_repeat=bool(s.is_repeat), answered=bool(s.answered),
                             skipped=bool(s.skipped)) for s in shown]  # fmt: skip
-        pairs = [c._replace(is_gold=bool(c.is_gold)) for c in pairs]
     return shown, pairs
 
 
@@ -222,30 +272,43 @@ class Card:
     shown_at: datetime | None = field(default=None, compare=False)
 
 
-def cards(ids: Sequence[int]) -> dict[int, Card]:
-    """The cards of these presentations (one or two: the deck), by id: one query."""
+@cache
+def _cards_sql() -> str:
+    image = _t(Image)
+    return f"""
+        SELECT p.id, pr.text, pr.key_terms,
+               CASE WHEN p.left_id = c.image_a_id THEN a.display_file ELSE b.display_file END,
+               CASE WHEN p.left_id = c.image_a_id THEN b.display_file ELSE a.display_file END
+        FROM {_t(Presentation)} p
+        JOIN {_t(Comparison)} c ON c.id = p.comparison_id
+        JOIN {_t(Prompt)} pr ON pr.id = c.prompt_id
+        JOIN {image} a ON a.id = c.image_a_id
+        JOIN {image} b ON b.id = c.image_b_id
+        WHERE p.id IN (%s, %s)
+    """
+
+
+def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[int, Card]:
+    """The cards of these presentations (one or two: the deck), by id: one query.
+
+    `on_screen_at`: the first card goes on screen now (its shown_at); on PostgreSQL the same
+    statement writes it (a data-modifying WITH), elsewhere an UPDATE goes first.
+    """
     if not ids:
         return {}
     if len(ids) > 2:
         raise ValueError("A deck holds two cards at most.")
-    image = _t(Image)
     with connection.cursor() as cursor:
-        _run(
-            cursor,
-            "cards",
-            f"""
-            SELECT p.id, pr.text, pr.key_terms,
-                   CASE WHEN p.left_id = c.image_a_id THEN a.display_file ELSE b.display_file END,
-                   CASE WHEN p.left_id = c.image_a_id THEN b.display_file ELSE a.display_file END
-            FROM {_t(Presentation)} p
-            JOIN {_t(Comparison)} c ON c.id = p.comparison_id
-            JOIN {_t(Prompt)} pr ON pr.id = c.prompt_id
-            JOIN {image} a ON a.id = c.image_a_id
-            JOIN {image} b ON b.id = c.image_b_id
-            WHERE p.id IN (%s, %s)
-            """,
-            [ids[0], ids[-1]],
-        )
+        if on_screen_at is None:
+            _run(cursor, "cards", _cards_sql(), [ids[0], ids[-1]])
+        elif connection.vendor == "postgresql":
+            at = connection.ops.adapt_datetimefield_value(on_screen_at)
+            stamp = _stamp_sql("shown_at")
+            sql = f"WITH stamp AS ({stamp}) {_cards_sql()}"
+            _run(cursor, "stamp_and_cards", sql, [at, ids[0], ids[0], ids[-1]])
+        else:
+            presentation_stamp(presentation_id=ids[0], field="shown_at", at=on_screen_at)
+            _run(cursor, "cards", _cards_sql(), [ids[0], ids[-1]])
         rows = cursor.fetchall()
     storage = Image._meta.get_field("display_file").storage  # type: ignore[attr-defined]
     return {
@@ -273,23 +336,23 @@ _PRESENTATION_FIELDS = tuple(f.attname for f in Presentation._meta.concrete_fiel
 _COMPARISON_FIELDS = _in_model_order(Comparison, {"id", "study_id", "image_a_id", "image_b_id"})
 
 
-def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation | None:
-    """The rater's presentation with its comparison (study and images), locked until the
-    transaction ends where the database can (PostgreSQL); None if it is not theirs."""
+@cache
+def _presentation_sql() -> str:
     p_cols = ", ".join(f"p.{_column(Presentation, f)}" for f in _PRESENTATION_FIELDS)
     c_cols = ", ".join(f"c.{_column(Comparison, f)}" for f in _COMPARISON_FIELDS)
     lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
+    return f"""
+        SELECT {p_cols}, {c_cols}
+        FROM {_t(Presentation)} p JOIN {_t(Comparison)} c ON c.id = p.comparison_id
+        WHERE p.id = %s AND p.rater_id = %s{lock}
+    """
+
+
+def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation | None:
+    """The rater's presentation with its comparison (study and images), locked until the
+    transaction ends where the database can (PostgreSQL); None if it is not theirs."""
     with connection.cursor() as cursor:
-        _run(
-            cursor,
-            "presentation_for_vote",
-            f"""
-            SELECT {p_cols}, {c_cols}
-            FROM {_t(Presentation)} p JOIN {_t(Comparison)} c ON c.id = p.comparison_id
-            WHERE p.id = %s AND p.rater_id = %s{lock}
-            """,
-            [presentation_id, rater.pk],
-        )
+        _run(cursor, "presentation_for_vote", _presentation_sql(), [presentation_id, rater.pk])
         row = cursor.fetchone()
     if row is None:
         return None
@@ -304,11 +367,51 @@ def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation 
     return shown
 
 
+@cache
+def _insert_sql(model: type[Model], rows: int, key: str) -> str:
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        f"INSERT INTO {_t(model)} ({columns}) VALUES {', '.join([row] * rows)} "
+        f"ON CONFLICT DO NOTHING RETURNING id, {_column(model, key)}"
+    )
+
+
 def insert_new(objs: Sequence[M], *, key: str) -> list[M]:
     """Insert the objects in one statement, leaving out any that a unique constraint already
     holds (ON CONFLICT DO NOTHING: no savepoint, no aborted transaction). Returns the ones
     inserted, ids set. `key`: a field whose value tells the objects apart within the call.
     """
+    return _insert(objs, key=key)
+
+
+def judgments_insert(
+    judgments: Sequence[Judgment], *, answered_at: datetime | None = None
+) -> list[Judgment]:
+    """A presentation's judgments, as insert_new. With `answered_at`, the presentation is
+    marked answered then if every one of them went in: in the same statement on PostgreSQL
+    (a data-modifying WITH), in a second one elsewhere."""
+    if answered_at is None or not judgments:
+        return _insert(judgments, key="criterion_id")
+    presentation_id = judgments[0].presentation_id
+    if connection.vendor != "postgresql":
+        made = _insert(judgments, key="criterion_id")
+        if len(made) == len(judgments):
+            presentation_stamp(presentation_id=presentation_id, field="answered_at", at=answered_at)
+        return made
+    at = connection.ops.adapt_datetimefield_value(answered_at)
+    return _insert(
+        judgments,
+        key="criterion_id",
+        then=(
+            f"{_stamp_sql('answered_at')} AND (SELECT COUNT(*) FROM new_rows) = %s",
+            [at, presentation_id, len(judgments)],
+        ),
+    )
+
+
+def _insert(objs: Sequence[M], *, key: str, then: tuple[str, list[Any]] | None = None) -> list[M]:
     if not objs:
         return []
     model = type(objs[0])
@@ -318,17 +421,17 @@ def insert_new(objs: Sequence[M], *, key: str) -> list[M]:
         for obj in objs
         for value in (f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
     ]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    key_column = _column(model, key)
-    with connection.cursor() as cursor:
-        _run(
-            cursor,
-            f"insert_{model._meta.db_table}_{len(objs)}",
-            f"INSERT INTO {_t(model)} ({columns}) VALUES {', '.join([row] * len(objs))} "
-            f"ON CONFLICT DO NOTHING RETURNING id, {key_column}",
-            values,
+    name = f"insert_{model._meta.db_table}_{len(objs)}"
+    sql = _insert_sql(model, len(objs), key)
+    if then is not None:
+        name += "_then"
+        sql = (
+            f"WITH new_rows AS ({sql}), then_stmt AS ({then[0]}) "
+            f"SELECT id, {_column(model, key)} FROM new_rows"
         )
+        values += then[1]
+    with connection.cursor() as cursor:
+        _run(cursor, name, sql, values)
         ids = {k: pk for pk, k in cursor.fetchall()}
     made = []
     for obj in objs:
@@ -341,14 +444,15 @@ def insert_new(objs: Sequence[M], *, key: str) -> list[M]:
     return made
 
 
-def presentation_stamp(*, presentation_id: int, field: str, at: datetime) -> None:
-    """Set one moment of a presentation: shown_at (on screen from now) or answered_at."""
+@cache
+def _stamp_sql(field: str) -> str:
     if field not in ("shown_at", "answered_at"):
         raise ValueError(f"Not a moment of a presentation: {field!r}.")
+    return f"UPDATE {_t(Presentation)} SET {_column(Presentation, field)} = %s WHERE id = %s"
+
+
+def presentation_stamp(*, presentation_id: int, field: str, at: datetime) -> None:
+    """Set one moment of a presentation: shown_at (on screen from now) or answered_at."""
+    at_value = connection.ops.adapt_datetimefield_value(at)
     with connection.cursor() as cursor:
-        _run(
-            cursor,
-            f"stamp_{field}",
-            f"UPDATE {_t(Presentation)} SET {_column(Presentation, field)} = %s WHERE id = %s",
-            [connection.ops.adapt_datetimefield_value(at), presentation_id],
-        )
+        _run(cursor, f"stamp_{field}", _stamp_sql(field), [at_value, presentation_id])

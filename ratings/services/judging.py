@@ -26,6 +26,8 @@ from ratings.rater_sql import (
     cards,
     deal_state,
     insert_new,
+    judgments_insert,
+    pair_presented,
     presentation_for_vote,
     presentation_stamp,
 )
@@ -111,6 +113,8 @@ def _issue(
             if not inserted:  # another tab made this one first
                 raced = True
                 break
+            if not row.is_repeat:
+                pair_presented(study_id=study.pk, comparison_id=row.comparison_id)
             made.append(row._replace(presentation_id=inserted[0].pk))
             shown = [*shown, made[-1]]
         if raced:
@@ -153,12 +157,9 @@ def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) ->
             rater=rater, study=study, rng=rng, count=2 - len(pending), shown=shown, pairs=pairs
         )
         pending += [row.presentation_id for row in made]
-    dealt = cards(pending)
-    current = dealt[pending[0]] if pending else None
-    if current is not None:
-        now = timezone.now()
-        current = replace(current, shown_at=now)
-        presentation_stamp(presentation_id=current.pk, field="shown_at", at=now)
+    now = timezone.now()
+    dealt = cards(pending, on_screen_at=now)
+    current = replace(dealt[pending[0]], shown_at=now) if pending else None
     return Deck(
         current=current,
         upcoming=dealt[pending[1]] if len(pending) > 1 else None,
@@ -285,11 +286,17 @@ def judgments_record(
             )
 
         # Insert straight away and let the constraint skip what is there already (a repeat
-        # submit), rather than look first on every vote.
-        new = insert_new([judgment(key) for key in votes], key="criterion_id")
+        # submit), rather than look first on every vote. A first answer to every criterion
+        # (the rating page's vote) marks the presentation answered in the same statement.
+        complete = shown.answered_at is None and set(votes) >= set(criteria)
+        new = judgments_insert(
+            [judgment(key) for key in votes], answered_at=now if complete else None
+        )
         done: set[str] = set()
         if len(new) < len(votes):
             done = {key for key in votes if key not in {j.criterion.key for j in new}}
+        elif complete:
+            shown.answered_at = now
         if new and shown.answered_at is None:
             answered = done | {j.criterion.key for j in new}
             if not answered >= set(criteria):

@@ -39,6 +39,7 @@ from ratings.services.judging import (
 from ratings.throttle import VoteRateExceeded, vote_rate_check
 
 PAGE = "ratings/rate/page.html"
+RATE_STUDY_URLS = ("study", "guide", "vote", "skip", "undo")
 CARD = "ratings/rate/page.html#pair-card"
 # The toast offers undo for a little less than the server allows.
 UNDO_SHOWN_SECONDS = min(8, UNDO_SECONDS)
@@ -97,6 +98,11 @@ def _card_context(
     progress = deck.progress or rater_progress(study=study, rater=rater)
     context: dict[str, Any] = {
         "study": study,
+        # Reversed once here: the card links to each of them, some twice.
+        "urls": {
+            "home": reverse("rate-home"),
+            **{k: reverse(f"rate-{k}", args=[study.pk]) for k in RATE_STUDY_URLS},
+        },
         "progress": progress,
         "criteria": list(study.criteria.all()),
         "tags": list(DEFECT_TAGS.items()),
