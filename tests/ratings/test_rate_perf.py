@@ -212,3 +212,59 @@ def test_rater_study_checks_access_and_brings_the_criteria_in_one_query(
     study.excluded_raters.remove(person)
     Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
     assert rater_study(user=person, study_id=study.pk) is None
+
+
+def test_deal_pairs_copy_counts_own_presentations_and_refreshes_after_its_time(
+    settings: Any, django_assert_num_queries: Any
+) -> None:
+    from ratings import rater_sql
+
+    settings.LOUPE_DEAL_PAIRS_SECONDS = 60
+    rater_sql._held_pairs.clear()
+    study = ready_study(n_configs=4)  # 6 comparisons
+    first = rater()
+    _, pairs = deal_state(study=study, rater=first)
+    assert pairs == study_pairs(study=study)
+    # Held: the next deal reads only the rater's own presentations.
+    with django_assert_num_queries(1):
+        deal_state(study=study, rater=first)
+    # This process's presentations are counted in the held copy as the trigger counts them.
+    deck = deck_deal(rater=first, study=study)
+    assert deck.current is not None and deck.upcoming is not None
+    _, held = deal_state(study=study, rater=first)
+    assert held == study_pairs(study=study)
+    assert sum(c.shown for c in held) == 2
+    # What the process did not see (a pair made gold) arrives with the next read.
+    Comparison.objects.filter(study=study).update(is_gold=True)
+    _, stale = deal_state(study=study, rater=first)
+    assert not any(c.is_gold for c in stale)
+    settings.LOUPE_DEAL_PAIRS_SECONDS = 0.000001
+    _, fresh = deal_state(study=study, rater=first)
+    assert all(c.is_gold for c in fresh) and fresh == study_pairs(study=study)
+    rater_sql._held_pairs.clear()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rating_statements_are_prepared_once_per_connection(client: Client) -> None:
+    """On PostgreSQL each statement is planned once per connection (PREPARE), then EXECUTEd;
+    a new connection prepares afresh. Elsewhere the statements run as they are."""
+    from django.test.utils import CaptureQueriesContext
+
+    study = ready_study(n_configs=3)
+    client.force_login(rater())
+    keys = [c.key for c in study.criteria.all()]
+    html = client.get(f"/rate/{study.pk}/?go=1", **HX).content.decode()
+    html = _vote(client, study, keys, html)
+    with CaptureQueriesContext(connection) as again:
+        html = _vote(client, study, keys, html)
+    sqls = [q["sql"] for q in again.captured_queries]
+    if connection.vendor != "postgresql":
+        assert not any(s.startswith(("PREPARE", "EXECUTE")) for s in sqls)
+        return
+    assert not any(s.startswith("PREPARE") for s in sqls)
+    assert sum(s.startswith("EXECUTE loupe_") for s in sqls) >= 6
+    # A new connection (CONN_MAX_AGE, a dropped one) has nothing prepared: it prepares again.
+    connection.close()
+    with CaptureQueriesContext(connection) as reconnected:
+        _vote(client, study, keys, html)
+    assert any(q["sql"].startswith("PREPARE loupe_") for q in reconnected.captured_queries)
