@@ -213,8 +213,9 @@ def world() -> World:
         presentation_id=first.pk,
         votes={c.key: "left" for c in study.criteria.all()},
     )
-    pending = deck_deal(rater=judge, study=study).current
-    assert pending is not None
+    card = deck_deal(rater=judge, study=study).current
+    assert card is not None
+    pending = Presentation.objects.get(pk=card.pk)
     adapter = LoraAdapter.objects.create(name="phol threader", weights="/w.safetensors",
                                          sha256="0" * 64, trigger_token="phol")  # fmt: skip
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
