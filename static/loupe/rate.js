@@ -177,6 +177,9 @@
     const current = card();
     if (!current || current.dataset.ready) return;
     current.dataset.ready = "1";
+    // Keys can come before htmx has wired up the new card: without this, Enter would send the
+    // form the browser's own way (a full page load) instead of through htmx.
+    if (window.htmx) window.htmx.process(current);
     window.clearTimeout(autoSubmitTimer);
     shownAt = performance.now();
     submitting = false;
@@ -196,6 +199,9 @@
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
+    // A key can land between the swap and htmx's afterSwap event: ready the new card first,
+    // or its answers would be wiped and its Enter refused as the previous card's submit.
+    cardReady();
     const dialog = document.getElementById("guide");
     if (dialog && dialog.open) {
       if (event.key === "i" || event.key === "I") dialog.close();

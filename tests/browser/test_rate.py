@@ -195,3 +195,33 @@ def test_enter_right_after_the_last_answer_never_locks_the_card(
         _wait_for_new_card(page, current)
     assert Judgment.objects.filter(rater=person).count() == 8
     assert not page.eval_on_selector("#vote-form", "f => f.classList.contains('is-sending')")
+
+
+def test_keys_the_moment_a_card_lands_still_vote_through_htmx(
+    browser_page: Any, live_server: Any
+) -> None:
+    # A fast rater (or a held key) can answer before htmx has wired up the new card; Enter
+    # then used to send the form the browser's own way: a full page load instead of a swap.
+    study = ready_study(n_configs=6, name="Huggie hoops at speed")  # 15 pairs
+    person = rater(username="speedy")
+    page = browser_page
+    browser_login(page, live_server, "speedy")
+    page.goto(f"{live_server.url}/rate/{study.pk}/")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#vote-form")
+    loads: list[str] = []
+    page.on("load", lambda: loads.append(page.url))
+    current = _card_id(page)
+    for _ in range(14):
+        assert current is not None
+        for key in ("ArrowRight", "b", "Enter"):
+            page.keyboard.press(key)
+        for _ in range(2000):  # no pause: the keys go in as soon as the card is there
+            new = page.get_attribute("#pair-card", "data-presentation")
+            if new != current:
+                break
+        assert new != current, "the card did not change"
+        current = new
+    assert loads == []
+    assert Judgment.objects.filter(rater=person).count() == 28
+    assert Presentation.objects.filter(rater=person, answered_at__isnull=False).count() == 14
