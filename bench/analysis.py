@@ -64,10 +64,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from benchdb import PG, admin
 
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-PG = f"postgres://postgres@{HOST}:5432/"
 DB = "loupe_bench_analysis"
 
 SAMPLERS = ("euler_a", "ddim", "dpmpp_2m", "dpmpp_2m_karras")
@@ -100,16 +99,6 @@ EFFECTS: tuple[dict[str, dict[Any, float]], ...] = (
 
 
 # --------------------------------------------------------------------------- setup
-
-
-def _admin(sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(PG + "postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
 
 
 def _environment() -> None:
@@ -875,8 +864,8 @@ def main() -> None:
         parser.error("--judgments must be between 1,000 and 20,000,000")
     repeats = 3 if args.quick else 5
     started = time.perf_counter()
-    _admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-    _admin(f'CREATE DATABASE "{DB}"')
+    admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    admin(f'CREATE DATABASE "{DB}"')
     try:
         _environment()
         seeded = seed(n, np.random.default_rng(20240601))
@@ -898,7 +887,7 @@ def main() -> None:
 
         connections.close_all()
         if not args.keep:
-            _admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+            admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
     print(f"# total {time.perf_counter() - started:.0f} s")
 
 

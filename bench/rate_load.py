@@ -45,9 +45,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from benchdb import HOST, PG, admin
+
 ROOT = Path(__file__).resolve().parent.parent
-HOST = "127.0.0.1"
-PG = f"postgres://postgres@{HOST}:5432/"
 SERVER_TIMING = re.compile(r"\bapp;dur=([0-9.]+)")
 CPU_TIMING = re.compile(r"\bcpu;dur=([0-9.]+)")
 REQUEST_TIMEOUT = 30.0
@@ -109,16 +109,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
-
-
-def _admin(sql: str) -> None:
-    import psycopg2
-
-    conn = psycopg2.connect(PG + "postgres")
-    conn.autocommit = True
-    with conn.cursor() as cursor:
-        cursor.execute(sql)
-    conn.close()
 
 
 def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
@@ -369,7 +359,7 @@ def main() -> None:
         "LOUPE_VOTE_RATE_PER_MINUTE": "1000000",
         "LOUPE_BENCH_SERVE": "1",
     }
-    _admin(f'CREATE DATABASE "{db}"')
+    admin(f'CREATE DATABASE "{db}"')
     server: subprocess.Popen[bytes] | None = None
     try:
         os.environ.update({k: v for k, v in env.items() if k != "LOUPE_BENCH_SERVE"})
@@ -425,7 +415,7 @@ def main() -> None:
         from django.db import connections
 
         connections.close_all()
-        _admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+        admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
     votes = [s for r in load for s in r.samples["vote"]]
     pings = [s for r in load for s in r.samples["ping"]]

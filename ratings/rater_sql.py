@@ -378,14 +378,6 @@ def _insert_sql(model: type[Model], rows: int, key: str) -> str:
     )
 
 
-def insert_new(objs: Sequence[M], *, key: str) -> list[M]:
-    """Insert the objects in one statement, leaving out any that a unique constraint already
-    holds (ON CONFLICT DO NOTHING: no savepoint, no aborted transaction). Returns the ones
-    inserted, ids set. `key`: a field whose value tells the objects apart within the call.
-    """
-    return _insert(objs, key=key)
-
-
 def judgments_insert(
     judgments: Sequence[Judgment], *, answered_at: datetime | None = None
 ) -> list[Judgment]:
@@ -393,25 +385,34 @@ def judgments_insert(
     marked answered then if every one of them went in: in the same statement on PostgreSQL
     (a data-modifying WITH), in a second one elsewhere."""
     if answered_at is None or not judgments:
-        return _insert(judgments, key="criterion_id")
+        return insert_new(judgments, key="criterion_id")
     presentation_id = judgments[0].presentation_id
     if connection.vendor != "postgresql":
-        made = _insert(judgments, key="criterion_id")
+        made = insert_new(judgments, key="criterion_id")
         if len(made) == len(judgments):
             presentation_stamp(presentation_id=presentation_id, field="answered_at", at=answered_at)
         return made
     at = connection.ops.adapt_datetimefield_value(answered_at)
-    return _insert(
+    return insert_new(
         judgments,
         key="criterion_id",
         then=(
+            "answered",
             f"{_stamp_sql('answered_at')} AND (SELECT COUNT(*) FROM new_rows) = %s",
             [at, presentation_id, len(judgments)],
         ),
     )
 
 
-def _insert(objs: Sequence[M], *, key: str, then: tuple[str, list[Any]] | None = None) -> list[M]:
+def insert_new(
+    objs: Sequence[M], *, key: str, then: tuple[str, str, list[Any]] | None = None
+) -> list[M]:
+    """Insert the objects in one statement, leaving out any that a unique constraint already
+    holds (ON CONFLICT DO NOTHING: no savepoint, no aborted transaction). Returns the ones
+    inserted, ids set. `key`: a field whose value tells the objects apart within the call.
+    `then`: a statement (name, SQL, params) run in the same one, which may read `new_rows`
+    (PostgreSQL only: a data-modifying WITH); the name tells its prepared form apart.
+    """
     if not objs:
         return []
     model = type(objs[0])
@@ -424,12 +425,13 @@ def _insert(objs: Sequence[M], *, key: str, then: tuple[str, list[Any]] | None =
     name = f"insert_{model._meta.db_table}_{len(objs)}"
     sql = _insert_sql(model, len(objs), key)
     if then is not None:
-        name += "_then"
+        then_name, then_sql, then_params = then
+        name += f"_then_{then_name}"
         sql = (
-            f"WITH new_rows AS ({sql}), then_stmt AS ({then[0]}) "
+            f"WITH new_rows AS ({sql}), then_stmt AS ({then_sql}) "
             f"SELECT id, {_column(model, key)} FROM new_rows"
         )
-        values += then[1]
+        values += then_params
     with connection.cursor() as cursor:
         _run(cursor, name, sql, values)
         ids = {k: pk for pk, k in cursor.fetchall()}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -236,7 +237,10 @@ def judgments_record(
     if response_ms is not None and response_ms < 0:
         raise ValidationError({"response_ms": "Response time cannot be negative."})
     now = timezone.now()
-    with transaction.atomic():
+    # Inside a caller's transaction (the rating page: vote and next deal commit together) this
+    # joins it without a savepoint: every error here is raised before the first write.
+    joined = transaction.get_connection().in_atomic_block
+    with nullcontext() if joined else transaction.atomic():
         # The row lock orders concurrent submits of one presentation (PostgreSQL); the unique
         # constraint on judgments is the last word wherever locks are not available.
         shown = presentation_for_vote(rater=rater, presentation_id=presentation_id)
