@@ -3,15 +3,19 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# Extra pytest arguments, e.g. make test PYTEST_ARGS='-m "not services"' (as .ci/run does).
+PYTEST_ARGS ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 .PHONY: run test lint browser clean
 
-$(STAMP): requirements.txt
+# Development installs everything (web, render worker, tests) from the hashed lock;
+# requirements/README.md says how the locks are made and which machine installs which.
+$(STAMP): requirements/dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements/dev.txt
 	@touch $(STAMP)
 
 # Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser).
@@ -32,7 +36,7 @@ run: $(STAMP)
 	  $(PY) manage.py runserver $(HOST):$(PORT)'
 
 test: $(STAMP) browser
-	$(PY) -m pytest
+	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

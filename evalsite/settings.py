@@ -5,7 +5,6 @@ The embedded default needs no server: SQLite, kombu's filesystem broker and medi
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import django_stubs_ext
@@ -161,7 +160,7 @@ STORAGES = {
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG or "pytest" in sys.modules
+            if DEBUG
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },

@@ -16,3 +16,8 @@ os.environ.setdefault("LOUPE_DEAL_PAIRS_SECONDS", "0")
 from evalsite.settings import *  # noqa: E402,F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Templates name static files that `collectstatic` never ran for: no manifest in tests.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,17 +1,29 @@
+"""The test suite's helpers, in one place: model factories, studies whose images are "done"
+without the render engine, judgments as the rater UI stores them, and a browser login.
+Test modules import helpers from here only (fixtures live in the conftest files)."""
+
 from __future__ import annotations
 
+import io
+import secrets
+from collections.abc import Sequence
+from itertools import combinations
 from typing import Any
 
 import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from PIL import Image as PILImage
+from PIL import ImageDraw
 
 from evalsite.groups import groups_ensure
 from evalsite.roles import RATERS, RESEARCHERS
 from generation.models import GenerationConfig, Image, Prompt
 from generation.services.configs import config_create
-from ratings.models import Study
-from ratings.services.studies import study_create
+from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
+from ratings.services.studies import comparison_create, study_create, study_launch
 
 
 class PromptFactory(factory.django.DjangoModelFactory[Prompt]):
@@ -80,3 +92,135 @@ def make_study(*, n_configs: int = 3, n_prompts: int = 1, **fields: Any) -> Stud
     fields.setdefault("name", f"study {Study.objects.count() + 1}")
     fields.setdefault("seeds_per_prompt", 1)
     return study_create(prompts=prompts, configs=configs, baseline=configs[0], **fields)
+
+
+# --- Rendered studies without the render engine ------------------------------------------
+
+PALETTE = [(214, 175, 96), (190, 190, 200), (183, 110, 121), (120, 150, 200), (90, 160, 120)]
+
+
+def paint_done(
+    image: Image, *, colour: tuple[int, int, int] = (214, 175, 96), shape: int = 0
+) -> Image:
+    """Give an image a small picture (a ring on white) and mark it done, like a render would."""
+    picture = PILImage.new("RGB", (256, 256), (255, 255, 255))
+    draw = ImageDraw.Draw(picture)
+    inset = 50 + 12 * (shape % 4)
+    draw.ellipse(
+        (inset, inset, 256 - inset, 256 - inset), outline=colour, width=10 + 4 * (shape % 3)
+    )
+    draw.ellipse((118, inset - 14, 138, inset + 6), fill=(235, 240, 250), outline=(150, 150, 160))
+    display = io.BytesIO()
+    picture.save(display, format="WEBP", quality=90)
+    master = io.BytesIO()
+    picture.save(master, format="PNG")
+    image.display_file = default_storage.save(
+        f"img/{secrets.token_hex(16)}.webp", ContentFile(display.getvalue())
+    )
+    image.file = default_storage.save(
+        f"masters/{secrets.token_hex(16)}.png", ContentFile(master.getvalue())
+    )
+    image.status = Image.Status.DONE
+    image.save(update_fields=["display_file", "file", "status"])
+    return image
+
+
+def ready_study(
+    *,
+    n_configs: int = 3,
+    n_prompts: int = 1,
+    seeds: int = 1,
+    configs: Sequence[GenerationConfig] | None = None,
+    open_to_raters: bool = True,
+    **fields: Any,
+) -> Study:
+    """An open study whose every image is done and every config pair compared, no engine."""
+    if configs is None:
+        samplers = ["euler_a", "ddim", "dpmpp_2m", "euler", "heun", "lms", "pndm", "unipc"]
+        configs = [
+            make_config(name=f"Secret config {i} {samplers[i % 8]}", sampler=samplers[i % 8],
+                        cfg=5.0 + i // 8)
+            for i in range(n_configs)
+        ]  # fmt: skip
+    prompts = [
+        PromptFactory(
+            text=f"channel-set diamond band number {i}, platinum, white background",
+            key_terms=["channel-set", "diamond band"],
+        )
+        for i in range(n_prompts)
+    ]
+    fields.setdefault("name", f"study {Study.objects.count() + 1}")
+    fields.setdefault("seeds_per_prompt", seeds)
+    study = study_create(prompts=prompts, configs=list(configs), baseline=configs[0], **fields)
+    for prompt in prompts:
+        for seed in study.seeds():
+            images = [
+                paint_done(
+                    Image.objects.create(config=config, prompt=prompt, seed=seed),
+                    colour=PALETTE[i % len(PALETTE)],
+                    shape=i + seed,
+                )
+                for i, config in enumerate(configs)
+            ]
+            for first, second in combinations(images, 2):
+                comparison_create(study=study, first=first, second=second)
+    study.status = Study.Status.OPEN
+    study.save(update_fields=["status"])
+    if open_to_raters:
+        study.rater_groups.add(Group.objects.get_or_create(name=RATERS)[0])
+    return study
+
+
+# --- Judgments as the rater UI stores them ------------------------------------------------
+
+
+def vote(
+    comparison: Comparison,
+    user: Any,
+    criterion: Criterion,
+    outcome: str,
+    *,
+    left: str = "a",
+    repeat: bool = False,
+    ms: int | None = 1500,
+) -> Judgment:
+    """One judgment as the rater UI would store it. outcome: 'a', 'b', 'tie' or 'both_bad'."""
+    left_image = comparison.image_a if left == "a" else comparison.image_b
+    # One presentation per rater × comparison (× repeat) carries every criterion's vote.
+    presentation, _ = Presentation.objects.get_or_create(
+        comparison=comparison, rater=user, is_repeat=repeat, defaults={"left": left_image}
+    )
+    winner = {"a": comparison.image_a, "b": comparison.image_b}.get(outcome)
+    return Judgment.objects.create(
+        presentation=presentation,
+        comparison=comparison,
+        rater=user,
+        criterion=criterion,
+        outcome="win" if winner else outcome,
+        winner=winner,
+        is_repeat=repeat,
+        response_ms=ms,
+        flagged_fast=ms is not None and ms < 800,
+    )
+
+
+def launched(n_configs: int = 3, **fields: Any) -> tuple[Study, list[Comparison], Criterion]:
+    study = make_study(n_configs=n_configs, **fields)
+    study_launch(study=study)
+    comparisons = list(study.comparisons.select_related("image_a", "image_b").order_by("id"))
+    return study, comparisons, study.criteria.get(key="prompt_adherence")
+
+
+def by_configs(comparisons: list[Comparison], a: int, b: int) -> Comparison:
+    return next(c for c in comparisons if {c.image_a.config_id, c.image_b.config_id} == {a, b})
+
+
+# --- Browser ------------------------------------------------------------------------------
+
+
+def browser_login(page: Any, live_server: Any, username: str, password: str = "pw") -> None:
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit], input[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)

@@ -32,8 +32,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from generation.models import LoraAdapter
 from ratings.models import Presentation, Study
 from ratings.services.judging import deck_deal, judgments_record
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 

@@ -55,19 +55,22 @@ def test_every_page_but_login_requires_login(client: Client) -> None:
 
 @pytest.mark.django_db
 def test_login_and_home_for_each_role(client: Client) -> None:
-    person = researcher(username="rita")
+    researcher(username="rita")
     assert client.login(username="rita", password="pw")
     page = client.get("/")
     assert page.status_code == 200
-    assert b"No studies yet" in page.content and b"researcher" in page.content
+    html = page.content.decode()
+    assert "No studies yet" in html and "rita · researcher" in html
+    assert 'href="/prompts/"' in html and 'href="/rate/"' not in html
     client.logout()
     rater(username="ray")
-    client.login(username="ray", password="pw")
-    page = client.get("/")
-    assert b"Nothing to judge right now" in page.content
+    assert client.login(username="ray", password="pw")
+    html = client.get("/").content.decode()
+    assert "Nothing to judge right now" in html and "ray · rater" in html
+    # Researchers' navigation is not shown to raters, and their pages refuse them.
+    assert 'href="/rate/"' in html and 'href="/prompts/"' not in html
     assert client.get("/api/prompts/").status_code == 403
     assert client.get("/admin/").status_code == 302
-    assert person.is_authenticated
 
 
 @pytest.mark.django_db

@@ -13,8 +13,7 @@ import pytest
 
 from ratings.models import Judgment, Study
 from ratings.services.judging import deck_deal, judgments_record
-from tests.browser.conftest import browser_login, ready_study
-from tests.factories import rater, researcher
+from tests.factories import browser_login, rater, ready_study, researcher
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 REPORT_VIOLATIONS = """

@@ -8,8 +8,7 @@ import pytest
 
 from generation.models import GenerationConfig, Image
 from ratings.models import Judgment, Presentation
-from tests.browser.conftest import browser_login, ready_study
-from tests.factories import rater
+from tests.factories import browser_login, rater, ready_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = "/tmp"

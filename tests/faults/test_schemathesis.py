@@ -31,8 +31,7 @@ from schemathesis.generation.case import Case
 from generation.models import Image, LoraAdapter
 from ratings.models import Study
 from ratings.services.judging import deck_deal
-from tests.browser.conftest import ready_study
-from tests.factories import PromptFactory, make_config, rater, researcher
+from tests.factories import PromptFactory, make_config, rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 

@@ -12,8 +12,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from ratings.models import Study
-from tests.factories import rater, researcher
-from tests.ratings.test_reports import by_configs, launched, vote
+from tests.factories import by_configs, launched, rater, researcher, vote
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,7 @@ from rest_framework.authtoken.models import Token
 from ratings.models import AuditEvent, Study
 from ratings.services.raters import rater_exclude, rater_restore
 from ratings.services.studies import study_close, study_launch, study_open
-from tests.factories import make_study, researcher
-from tests.ratings.test_reports import launched, vote
+from tests.factories import launched, make_study, researcher, vote
 
 pytestmark = pytest.mark.django_db
 Action = AuditEvent.Action

@@ -11,8 +11,7 @@ from django.core.cache import cache
 
 from ratings import export
 from ratings.models import Judgment
-from tests.factories import rater
-from tests.ratings.test_reports import launched, vote
+from tests.factories import launched, rater, vote
 
 pytestmark = pytest.mark.django_db
 

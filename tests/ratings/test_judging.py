@@ -26,8 +26,7 @@ from ratings.services.judging import (
     presentation_skip,
     presentation_undo,
 )
-from tests.browser.conftest import ready_study
-from tests.factories import rater
+from tests.factories import rater, ready_study
 
 ROOT = Path(__file__).resolve().parents[2]
 

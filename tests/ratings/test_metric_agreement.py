@@ -15,8 +15,7 @@ from generation.models import Image, ImageScore
 from ratings import reports
 from ratings.analysis import cluster_mean_interval, metric_agreement, metric_credit
 from ratings.models import Comparison, Study
-from tests.factories import rater, researcher
-from tests.ratings.test_reports import launched, vote
+from tests.factories import launched, rater, researcher, vote
 
 pytestmark = pytest.mark.django_db
 

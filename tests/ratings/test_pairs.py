@@ -21,8 +21,7 @@ from ratings.pairs import (
     wants_repeat,
 )
 from ratings.services.judging import deck_deal, gold_mark_obvious, judgments_record
-from tests.browser.conftest import ready_study
-from tests.factories import make_config, rater
+from tests.factories import make_config, rater, ready_study
 
 
 def _c(cid: int, a: int, b: int, shown: int = 0, gold: bool = False) -> Candidate:

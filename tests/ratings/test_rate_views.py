@@ -13,8 +13,7 @@ from generation.models import GenerationConfig, Image
 from ratings.models import Judgment, Presentation, ReferenceImage, Study
 from ratings.services.judging import deck_deal
 from ratings.views.rate import highlight_terms
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pytest
 from django.core.cache import cache
 
 from ratings import reports
 from ratings.analysis import wilson_interval
-from ratings.models import Comparison, Criterion, Judgment, Presentation, Study, VoteTally
+from ratings.models import Comparison, Criterion, Judgment, VoteTally
 from ratings.services.raters import rater_exclude, rater_restore
-from ratings.services.studies import study_launch
-from tests.factories import make_study, rater, researcher
+from tests.factories import by_configs, launched, rater, researcher, vote
 
 pytestmark = pytest.mark.django_db
 
@@ -22,47 +19,6 @@ pytestmark = pytest.mark.django_db
 def _fresh_cache() -> None:
     # Reports are cached by study id and vote counts; rolled-back tests can reuse both.
     cache.clear()
-
-
-def vote(
-    comparison: Comparison,
-    user: Any,
-    criterion: Criterion,
-    outcome: str,
-    *,
-    left: str = "a",
-    repeat: bool = False,
-    ms: int | None = 1500,
-) -> Judgment:
-    """One judgment as the rater UI would store it. outcome: 'a', 'b', 'tie' or 'both_bad'."""
-    left_image = comparison.image_a if left == "a" else comparison.image_b
-    # One presentation per rater × comparison (× repeat) carries every criterion's vote.
-    presentation, _ = Presentation.objects.get_or_create(
-        comparison=comparison, rater=user, is_repeat=repeat, defaults={"left": left_image}
-    )
-    winner = {"a": comparison.image_a, "b": comparison.image_b}.get(outcome)
-    return Judgment.objects.create(
-        presentation=presentation,
-        comparison=comparison,
-        rater=user,
-        criterion=criterion,
-        outcome="win" if winner else outcome,
-        winner=winner,
-        is_repeat=repeat,
-        response_ms=ms,
-        flagged_fast=ms is not None and ms < 800,
-    )
-
-
-def launched(n_configs: int = 3, **fields: Any) -> tuple[Study, list[Comparison], Criterion]:
-    study = make_study(n_configs=n_configs, **fields)
-    study_launch(study=study)
-    comparisons = list(study.comparisons.select_related("image_a", "image_b").order_by("id"))
-    return study, comparisons, study.criteria.get(key="prompt_adherence")
-
-
-def by_configs(comparisons: list[Comparison], a: int, b: int) -> Comparison:
-    return next(c for c in comparisons if {c.image_a.config_id, c.image_b.config_id} == {a, b})
 
 
 def test_pair_counts_group_by_side_and_leave_out_excluded_repeats_and_gold() -> None:

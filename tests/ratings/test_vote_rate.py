@@ -11,8 +11,7 @@ from django.test import Client
 
 from ratings.models import Judgment, Presentation, Study
 from ratings.throttle import VoteRateExceeded, vote_rate_check
-from tests.browser.conftest import ready_study
-from tests.factories import rater
+from tests.factories import rater, ready_study
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

@@ -36,7 +36,8 @@ def lora_files(engine: Engine, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 # The root conftest's autouse fixtures configure Django; the engine never touches Django, and
-# these overrides (same names) let its tests run with `-p no:django` too.
+# these overrides (same names) let its tests run without it:
+# pytest -p no:django -o addopts="" tests/generation/engine (addopts names --reuse-db).
 @pytest.fixture(autouse=True)
 def _media_root() -> None:
     """No media: the engine returns PIL images and writes nothing."""
