@@ -1,7 +1,7 @@
 """Load on the rating path: simulated raters voting over loopback against gunicorn + PostgreSQL.
 
     .venv/bin/python bench/rate_load.py [--quick] [--raters 50] [--seconds 25]
-    .venv/bin/python bench/rate_load.py --raters 100 --seconds 60     # issue 7's load run
+    .venv/bin/python bench/rate_load.py --raters 100 --seconds 60     # the long load run
 
 Creates a throwaway database on 127.0.0.1:5432 (user postgres), seeds an open study whose
 images are "done" (then ANALYZE, as a live database has statistics), starts gunicorn on a free

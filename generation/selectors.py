@@ -89,7 +89,7 @@ def render_progress(*, study_id: int | None = None) -> RenderProgress:
     )
 
 
-# --- Builder preview (issue 4) --------------------------------------------------------------
+# --- Builder preview ------------------------------------------------------------------------
 
 # Seconds per image when nothing has been measured yet. tiny-random renders 256² in a blink on
 # a CPU; SD 1.5 at 512² and 20–30 steps takes a few seconds on one GPU.

@@ -64,3 +64,13 @@ def test_every_environment_variable_settings_reads_is_documented() -> None:
         f"evalsite/settings.py reads {', '.join(missing)} but no document names it: add each "
         "to the table of settings in docs/deploy.md (as `NAME`)."
     )
+
+
+def test_readme_links_only_files_in_the_repository() -> None:
+    readme = (ROOT / "README.md").read_text()
+    targets = re.findall(r"\]\(([^)#\s]+)", readme)
+    assert targets, "the README links its documents"
+    outside = [t for t in targets if "://" in t or not (ROOT / t).resolve().is_relative_to(ROOT)]
+    missing = [t for t in targets if t not in outside and not (ROOT / t).exists()]
+    assert not outside and not missing, f"outside the repository: {outside}; missing: {missing}"
+    assert "../" not in readme

@@ -147,7 +147,7 @@ def adapter_register(
     return adapter
 
 
-# --- Editing, factor levels, CSV import, adapter upload (issue 4) ---------------------------
+# --- Editing, factor levels, CSV import, adapter upload -------------------------------------
 
 FACTORS: tuple[str, ...] = (
     "sampler",

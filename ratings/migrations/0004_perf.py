@@ -1,4 +1,4 @@
-# The rating path (issue 5, "Instant"): "fewest first" used to count every presentation of the
+# The rating path: "fewest first" used to count every presentation of the
 # study on each vote. PairExposure keeps that count per comparison, maintained by triggers on
 # ratings_presentation so it is exact whatever inserts, updates or deletes a presentation
 # (services, admin, cascades, tests): +1 for a first presentation that is not skipped, -1 when

@@ -1,4 +1,4 @@
-# The analysis cache's version (issue 6, item 9): reports used to count the study's judgments
+# The analysis cache's version: reports used to count the study's judgments
 # on every page view to notice new votes, a scan of every judgment. VoteTally keeps, per study
 # and rater, how many times a judgment was written, changed or deleted, maintained by triggers
 # on ratings_judgment so it moves whatever touches a judgment (services, admin, cascades,

@@ -150,7 +150,7 @@ def _enqueue_rendering() -> None:
     images_dispatch()
 
 
-# --- Editing, opening and closing (issue 4) -------------------------------------------------
+# --- Editing, opening and closing -----------------------------------------------------------
 
 # What decides the images and comparisons: fixed once a study has launched.
 STRUCTURAL_FIELDS = ("seeds_per_prompt", "base_seed", "design", "baseline")
