@@ -98,7 +98,7 @@ def _member(user_id: int) -> Any:
 @researcher_required
 @require_http_methods(["GET", "POST"])
 def team_member(request: HttpRequest, user_id: int) -> HttpResponse:
-    found = team_members(user_ids=[user_id])
+    found = team_members(user_ids=[_member(user_id).pk])
     if not found:
         # Only raters are managed here; anyone else is a 404 rather than a hint.
         return render(request, "404.html", status=404)
@@ -214,10 +214,9 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
 @researcher_required
 @require_POST
 def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
+    token_id = get_object_or_404(api_tokens_for(user=request.user), pk=token_id).pk
     if api_token_revoke(user=request.user, token_id=token_id):
         messages.success(request, "Token revoked: requests with it now answer 401.")
-    elif not api_tokens_for(user=request.user).filter(pk=token_id).exists():
-        return render(request, "404.html", status=404)
     else:
         messages.info(request, "That token was already revoked.")
     return redirect("api-tokens")

@@ -217,3 +217,13 @@ def test_api_token_revoke_view_is_404_for_someone_elses_token(client: Client) ->
     assert client.post(f"/accounts/tokens/{theirs.token.pk}/revoke/").status_code == 404
     theirs.token.refresh_from_db()
     assert theirs.token.revoked_at is None
+
+
+def test_team_urls_with_out_of_range_ids_are_404(client: Client) -> None:
+    client.force_login(researcher(username="rita"))
+    huge = 2**70
+    for url in (f"/team/members/{huge}/", f"/team/members/{huge}/active/",
+                f"/team/invites/{huge}/revoke/", f"/accounts/tokens/{huge}/revoke/"):  # fmt: skip
+        response = client.post(url, {"action": "deactivate"})
+        assert response.status_code == 404, url
+    assert Client().get("/invite/" + "x" * 5000 + "/").status_code == 410
