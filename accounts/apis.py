@@ -4,20 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Invite
-from accounts.selectors import invites_pending, team_members
-from accounts.services import INVITE_MAX_DAYS, invite_create, invite_revoke
+from accounts.selectors import TeamMember, invites_pending, rater_groups, team_members
+from accounts.services import (
+    INVITE_MAX_DAYS,
+    invite_create,
+    invite_revoke,
+    team_member_assign,
+    team_member_set_active,
+)
 from generation.apis import _as_drf
 from ratings.models import Study
 
@@ -73,6 +82,54 @@ class TeamRatersApi(APIView):
         return Response(TeamMemberSerializer(team_members(), many=True).data)
 
 
+class TeamRaterUpdateSerializer(serializers.Serializer[Any]):
+    is_active = serializers.BooleanField(required=False)
+    studies = serializers.PrimaryKeyRelatedField(
+        queryset=Study.objects.all(), many=True, required=False, help_text="Studies named on."
+    )
+    groups = serializers.PrimaryKeyRelatedField(
+        queryset=Group.objects.all(), many=True, required=False, help_text="Rater groups."
+    )
+
+
+class TeamRaterDetailApi(APIView):
+    def _member(self, user_id: int) -> TeamMember:
+        user = get_object_or_404(get_user_model(), pk=user_id)
+        found = team_members(user_ids=[user.pk])
+        if not found:
+            raise NotFound("No rater with that id.")
+        return found[0]
+
+    @extend_schema(responses=TeamMemberSerializer)
+    def get(self, request: Request, user_id: int) -> Response:
+        return Response(TeamMemberSerializer(self._member(user_id)).data)
+
+    @extend_schema(request=TeamRaterUpdateSerializer, responses=TeamMemberSerializer)
+    def patch(self, request: Request, user_id: int) -> Response:
+        member = self._member(user_id)
+        incoming = TeamRaterUpdateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        data = incoming.validated_data
+        try:
+            with transaction.atomic():
+                if "studies" in data or "groups" in data:
+                    named = member.user.rater_studies.all()
+                    current_groups = member.user.groups.filter(pk__in=rater_groups())
+                    team_member_assign(
+                        actor=request.user,
+                        member=member.user,
+                        studies=data.get("studies", list(named)),
+                        groups=data.get("groups", list(current_groups)),
+                    )
+                if "is_active" in data:
+                    team_member_set_active(
+                        actor=request.user, member=member.user, active=data["is_active"]
+                    )
+        except DjangoValidationError as error:
+            raise _as_drf(error) from error
+        return Response(TeamMemberSerializer(self._member(user_id)).data)
+
+
 class TeamInvitesApi(APIView):
     @extend_schema(responses=InviteSerializer(many=True))
     def get(self, request: Request) -> Response:
@@ -114,6 +171,7 @@ def _api(view: type[APIView]) -> Any:
 
 urlpatterns: list[URLPattern] = [
     path("api/team/raters/", _api(TeamRatersApi), name="api-team-raters"),
+    path("api/team/raters/<int:user_id>/", _api(TeamRaterDetailApi), name="api-team-rater-detail"),
     path("api/team/invites/", _api(TeamInvitesApi), name="api-team-invites"),
     path(
         "api/team/invites/<int:invite_id>/",

@@ -128,6 +128,7 @@ TABLE: dict[str, Rule] = {
     "api-tokens": Rule(RESEARCH),
     "api-token-revoke": Rule(frozenset({RESEARCHER}), "post"),  # one's own token only
     "api-team-raters": Rule(RESEARCH),
+    "api-team-rater-detail": Rule(RESEARCH),
     "api-team-invites": Rule(RESEARCH),
     "api-team-invite-detail": Rule(RESEARCH, "delete"),
     # --- rating (raters with access to the study only)

@@ -88,3 +88,31 @@ def test_api_schema_lists_the_team_endpoints_and_the_token_scheme(client: Client
         schema["paths"]
     )
     assert schema["components"]["securitySchemes"]["apiToken"]["name"] == "Authorization"
+
+
+def test_api_team_rater_detail_assigns_and_deactivates(client: Client) -> None:
+    from django.contrib.auth.models import Group
+
+    boss = researcher(username="rita")
+    auth = _auth(boss)
+    study = ready_study(n_configs=2)
+    study.rater_groups.clear()
+    panel = Group.objects.create(name="panel")
+    judge = rater(username="ray")
+    url = f"/api/team/raters/{judge.pk}/"
+    assert client.get(url, **auth).json()["studies"] == []
+    assigned = client.patch(url, {"studies": [study.pk], "groups": [panel.pk]},
+                            content_type="application/json", **auth)  # fmt: skip
+    assert assigned.status_code == 200, assigned.content
+    assert [s["study"] for s in assigned.json()["studies"]] == [study.pk]
+    assert assigned.json()["groups"] == ["panel"]
+    off = client.patch(url, {"is_active": False}, content_type="application/json", **auth)
+    assert off.status_code == 200 and off.json()["is_active"] is False
+    assert off.json()["groups"] == ["panel"]  # untouched when not sent
+    judge.refresh_from_db()
+    assert not judge.is_active
+    role = client.patch(url, {"groups": [Group.objects.get(name="researchers").pk]},
+                        content_type="application/json", **auth)  # fmt: skip
+    assert role.status_code == 400 and "groups" in role.json()
+    assert client.get(f"/api/team/raters/{boss.pk}/", **auth).status_code == 404
+    assert client.get(f"/api/team/raters/{2**70}/", **auth).status_code == 404
