@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "generation",
     "ratings",
+    "accounts",
 ]
 
 MIDDLEWARE = [
@@ -74,11 +75,21 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-# Login throttling: 5 failures for a username from one address lock it for 15 minutes.
+# Login throttling: 5 failures for a username from one address lock it for 15 minutes, and
+# LOUPE_LOGIN_IP_FAILURE_LIMIT failures from one address (any usernames) lock the address.
 AXES_ENABLED: bool = env.bool("AXES_ENABLED", default=True)
 AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.25  # hours
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_HANDLER = "accounts.lockout.LoupeAxesHandler"
+AXES_CLIENT_IP_CALLABLE = "accounts.lockout.client_ip"
+LOUPE_LOGIN_IP_FAILURE_LIMIT: int = env.int("LOUPE_LOGIN_IP_FAILURE_LIMIT", default=30)
+# Behind a reverse proxy: the header it sets (e.g. X-Forwarded-For) and how many proxies
+# append to it. Unset: the client is REMOTE_ADDR (right when nothing sits in front of Django).
+LOUPE_TRUSTED_PROXY_HEADER: str = env.str("LOUPE_TRUSTED_PROXY_HEADER", default="")
+LOUPE_TRUSTED_PROXY_COUNT: int = env.int("LOUPE_TRUSTED_PROXY_COUNT", default=1)
+# How long an invite link to the team stays usable.
+LOUPE_INVITE_DAYS: int = env.int("LOUPE_INVITE_DAYS", default=7)
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 
@@ -183,6 +194,8 @@ LOUPE_MEDIA_ORIGINS: list[str] = env.list("LOUPE_MEDIA_ORIGINS", default=[])
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: its `WWW-Authenticate: Token` makes a missing or revoked token a 401.
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],

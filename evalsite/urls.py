@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/", include("generation.urls")),
     path("", include("generation.page_urls")),
     path("", include("ratings.urls")),
+    path("", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from its own URL: no inline script,
     # so the Content-Security-Policy keeps script-src 'self'.

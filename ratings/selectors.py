@@ -41,12 +41,16 @@ def studies_overview() -> list[StudyRow]:
     return rows
 
 
-def studies_for_rater(*, user: Any) -> QuerySet[Study]:
+def studies_accessible_by(*, user: Any) -> QuerySet[Study]:
+    """Studies the user may judge while they are open, whatever their status now."""
     if not user.is_authenticated:
         return Study.objects.none()
     return (
-        Study.objects.filter(status=Study.Status.OPEN)
-        .filter(Q(raters=user) | Q(rater_groups__in=user.groups.all()))
+        Study.objects.filter(Q(raters=user) | Q(rater_groups__in=user.groups.all()))
         .exclude(excluded_raters=user)
         .distinct()
     )
+
+
+def studies_for_rater(*, user: Any) -> QuerySet[Study]:
+    return studies_accessible_by(user=user).filter(status=Study.Status.OPEN)

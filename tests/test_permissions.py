@@ -29,6 +29,7 @@ from django.http import HttpResponse
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
+from accounts.services import api_token_create, invite_create
 from generation.models import LoraAdapter
 from ratings.models import Presentation, Study
 from ratings.services.judging import deck_deal, judgments_record
@@ -114,6 +115,21 @@ TABLE: dict[str, Rule] = {
     "api-study-rater-exclusion": Rule(RESEARCH),
     "api-study-csv": Rule(RESEARCH),
     "api-study-jsonl": Rule(RESEARCH),
+    # --- team, invites, password, API tokens (accounts)
+    "team": Rule(RESEARCH),
+    "team-member": Rule(RESEARCH),
+    "team-member-active": Rule(RESEARCH, "post", {"action": "deactivate"}),
+    "invite-new": Rule(RESEARCH),
+    "invite-revoke": Rule(RESEARCH, "post"),
+    "invite-accept": Rule(EVERYONE),  # the link is the credential; signed-in users are told
+    "password-change": Rule(SIGNED_IN),
+    "password-change-done": Rule(SIGNED_IN),
+    "api-tokens": Rule(RESEARCH),
+    "api-token-revoke": Rule(frozenset({RESEARCHER}), "post"),  # one's own token only
+    "api-team-raters": Rule(RESEARCH),
+    "api-team-rater-detail": Rule(RESEARCH),
+    "api-team-invites": Rule(RESEARCH),
+    "api-team-invite-detail": Rule(RESEARCH, "delete"),
     # --- rating (raters with access to the study only)
     "rate-home": Rule(SIGNED_IN),  # lists the studies open to whoever asks: maybe none
     "rate-study": Rule(RATE),
@@ -218,6 +234,9 @@ def world() -> World:
     adapter = LoraAdapter.objects.create(name="phol threader", weights="/w.safetensors",
                                          sha256="0" * 64, trigger_token="phol")  # fmt: skip
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
+    rita = researcher(username="rita")
+    invite = invite_create(actor=rita)
+    token = api_token_create(user=rita, name="probe").token
     image = study.comparisons.first().image_a  # type: ignore[union-attr]
     ids = {
         "study": str(study.pk),
@@ -228,8 +247,11 @@ def world() -> World:
         "rater": str(judge.pk),
         "pending": str(pending.pk),
         "content_type": str(ContentType.objects.get_for_model(Study).pk),
+        "invite": str(invite.invite.pk),
+        "invite_token": invite.token,
+        "token": str(token.pk),
     }
-    users = {RATER: judge, RESEARCHER: researcher(username="rita"), ADMIN: root}
+    users = {RATER: judge, RESEARCHER: rita, ADMIN: root}
     return World(study=study, pending=pending, ids=ids, users=users)
 
 
@@ -257,6 +279,10 @@ def _value(route: Route, name: str, converter: str, world: World) -> str:
     fixed = {
         "study_id": ids["study"],
         "rater_id": ids["rater"],
+        "user_id": ids["rater"],
+        "invite_id": ids["invite"],
+        "token_id": ids["token"],
+        "token": ids["invite_token"],
         "app_label": "ratings",
         "content_type_id": ids["content_type"],
         "url": "no-such-page/",
@@ -324,7 +350,10 @@ def _probe(client: Client, url: str, rule: Rule, world: World) -> list[HttpRespo
     # Each request runs in a savepoint that is rolled back: probes cannot change the world
     # the next one sees (a launch, a skip, a logout).
     with transaction.atomic():
-        chain = [client.post(url, data) if rule.method == "post" else client.get(url, data)]
+        if rule.method == "delete":
+            chain = [client.delete(url)]
+        else:
+            chain = [client.post(url, data) if rule.method == "post" else client.get(url, data)]
         while (location := _redirect(chain[-1])) is not None and len(chain) < 4:
             if urlsplit(location).path in LOGIN_PATHS:
                 break
