@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "evalsite.health.HealthzMiddleware",
+    "evalsite.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "evalsite.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -195,6 +196,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["evalsite.permissions.IsResearcher"],
+    # JSON nested deeper than evalsite.limits.MAX_JSON_DEPTH is a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "evalsite.limits.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
@@ -238,7 +245,11 @@ CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=Fa
 LOUPE_MODEL: str = env.str("LOUPE_MODEL", default="tiny-random")
 LOUPE_RENDER_BATCH: int = env.int("LOUPE_RENDER_BATCH", default=8)
 LOUPE_LEASE_SECONDS: int = env.int("LOUPE_LEASE_SECONDS", default=600)
-LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=3600)
+# How long a batch may sit queued before the sweeper takes its message for lost (a broker
+# restarted without persistence) and sends it again. Sending twice is harmless (the claim is
+# a conditional UPDATE: the second message finds nothing to render), so this bounds how long a
+# lost batch waits, not correctness; a batch still waiting behind others costs one no-op.
+LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=600)
 LOUPE_SWEEP_SECONDS: float = env.float("LOUPE_SWEEP_SECONDS", default=60.0)
 LOUPE_MAX_ATTEMPTS: int = env.int("LOUPE_MAX_ATTEMPTS", default=3)
 LOUPE_RENDER_DEVICE: str | None = env.str("LOUPE_RENDER_DEVICE", default="") or None
