@@ -6,8 +6,10 @@ import sys
 from collections.abc import Callable
 from datetime import timedelta
 
+from django.conf import settings
+from django.contrib.auth import get_user
 from django.contrib.auth.decorators import login_not_required
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils import timezone
@@ -38,11 +40,36 @@ def _broker_ok() -> tuple[bool, str]:
         return False, f"{type(error).__name__}: {error}"[:300]
 
 
+def _is_staff(request: HttpRequest) -> bool:
+    """Staff by session cookie or API token, read here because /healthz is answered before
+    the session and auth middleware (call only when the database answers)."""
+    from django.contrib.sessions.backends.db import SessionStore
+
+    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if key:
+        request.session = SessionStore(key)
+        if get_user(request).is_staff:
+            return True
+    header = request.headers.get("Authorization", "")
+    if header.startswith("Token "):
+        from rest_framework.authtoken.models import Token
+
+        token = Token.objects.select_related("user").filter(key=header[6:].strip()).first()
+        return bool(token and token.user.is_active and token.user.is_staff)
+    return False
+
+
 @login_not_required
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
+    """ok / unavailable for anyone (load balancers); what is down, and the workers, for staff:
+    error texts name hosts and ports, which an anonymous caller has no business reading."""
     db_ok, db_detail = _database_ok()
     broker_ok, broker_detail = _broker_ok()
+    ok = db_ok and broker_ok
+    status = 200 if ok else 503
+    if not (db_ok and _is_staff(request)):
+        return JsonResponse({"status": "ok" if ok else "unavailable"}, status=status)
     workers: list[dict[str, object]] = []
     if db_ok:
         from generation.models import WorkerHeartbeat
@@ -52,7 +79,6 @@ def healthz(request: HttpRequest) -> JsonResponse:
             {"node": w.node, "device": w.device, "last_seen": w.last_seen.isoformat()}
             for w in WorkerHeartbeat.objects.filter(last_seen__gte=since)
         ]
-    ok = db_ok and broker_ok
     body = {
         "status": "ok" if ok else "unavailable",
         "database": db_detail,
@@ -60,13 +86,15 @@ def healthz(request: HttpRequest) -> JsonResponse:
         "render_workers_last_minute": len(workers),
         "workers": workers,
     }
-    return JsonResponse(body, status=200 if ok else 503)
+    return JsonResponse(body, status=status)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     """handler500: a database outage is a 503 with a plain message, never a traceback."""
     error = sys.exc_info()[1]
-    if isinstance(error, DatabaseError):
+    # Only a lost connection is an outage: a DataError (a number out of range) is bad input,
+    # answered 400 by evalsite.limits; anything else reaching here is a bug, a plain 500.
+    if isinstance(error, OperationalError | InterfaceError):
         return HttpResponse(
             DB_DOWN,
             status=503,

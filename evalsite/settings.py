@@ -56,6 +56,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "evalsite.health.HealthzMiddleware",
+    "evalsite.limits.RequestLimitsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "evalsite.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -127,6 +128,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
 # Shared between processes in production (redis://…); per-process memory by default.
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # Fail fast when the cache is down: evalsite.cache serves without it (fails open).
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 1, "socket_timeout": 1}
+    )
+# After a cache call fails, how long the cache is skipped before it is tried again.
+LOUPE_CACHE_RETRY_SECONDS: float = env.float("LOUPE_CACHE_RETRY_SECONDS", default=5.0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -200,6 +208,12 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["evalsite.permissions.IsResearcher"],
+    # JSON nested deeper than evalsite.limits.MAX_JSON_DEPTH is a 400.
+    "DEFAULT_PARSER_CLASSES": [
+        "evalsite.limits.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
@@ -243,7 +257,11 @@ CELERY_TASK_ALWAYS_EAGER: bool = env.bool("CELERY_TASK_ALWAYS_EAGER", default=Fa
 LOUPE_MODEL: str = env.str("LOUPE_MODEL", default="tiny-random")
 LOUPE_RENDER_BATCH: int = env.int("LOUPE_RENDER_BATCH", default=8)
 LOUPE_LEASE_SECONDS: int = env.int("LOUPE_LEASE_SECONDS", default=600)
-LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=3600)
+# How long a batch may sit queued before the sweeper takes its message for lost (a broker
+# restarted without persistence) and sends it again. Sending twice is harmless (the claim is
+# a conditional UPDATE: the second message finds nothing to render), so this bounds how long a
+# lost batch waits, not correctness; a batch still waiting behind others costs one no-op.
+LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=600)
 LOUPE_SWEEP_SECONDS: float = env.float("LOUPE_SWEEP_SECONDS", default=60.0)
 LOUPE_MAX_ATTEMPTS: int = env.int("LOUPE_MAX_ATTEMPTS", default=3)
 LOUPE_RENDER_DEVICE: str | None = env.str("LOUPE_RENDER_DEVICE", default="") or None

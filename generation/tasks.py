@@ -19,7 +19,7 @@ def render_batch(self: Task, image_ids: list[int]) -> int:  # type: ignore[type-
 
 @shared_task(ignore_result=True)
 def dispatch_pending() -> int:
-    return rendering.images_dispatch()
+    return rendering.images_dispatch_or_log()
 
 
 @shared_task(ignore_result=True)

@@ -15,10 +15,10 @@ from typing import NamedTuple
 
 import numpy as np
 from django.contrib.auth.models import User
-from django.core.cache import cache
 from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
+from evalsite.cache import cache_get, cache_set
 from generation.models import Image
 from ratings.models import Comparison, Judgment, Presentation, Study
 
@@ -267,7 +267,7 @@ def pair_candidates(
 def study_contenders(*, study: Study) -> frozenset[int] | None:
     """Adaptive studies: the configurations still in the race (None until there are votes)."""
     key = f"loupe:contenders:{study.pk}"
-    cached = cache.get(key)
+    cached = cache_get(key)
     if cached is not None:
         return None if cached == "none" else frozenset(cached)
     rows = (
@@ -290,7 +290,7 @@ def study_contenders(*, study: Study) -> frozenset[int] | None:
         else:
             wins[(winner, b if winner == a else a)] += n
     result = overlap_contenders(wins, sorted(items)) if len(items) >= 2 else None
-    cache.set(key, "none" if result is None else sorted(result), CONTENDERS_CACHE_SECONDS)
+    cache_set(key, "none" if result is None else sorted(result), CONTENDERS_CACHE_SECONDS)
     return result
 
 

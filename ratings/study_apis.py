@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from generation.apis import _as_drf
 from generation.models import GenerationConfig, Image, Prompt
 from generation.selectors import render_progress, study_images
-from generation.services.rendering import images_retry
+from generation.services.rendering import RenderQueueUnavailable, images_retry
 from ratings.models import DEFAULT_CRITERIA, Study
 from ratings.services.studies import (
     study_close,
@@ -159,6 +159,16 @@ def _progress_payload(study: Study) -> dict[str, Any]:
     }
 
 
+def _queue_unavailable(error: RenderQueueUnavailable, study: Study) -> Response:
+    """503: the study's rows are committed; the broker did not take the render batches."""
+    study.refresh_from_db()
+    return Response(
+        {"detail": str(error), "images_waiting": error.waiting, "status": study.status},
+        status=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "60"},
+    )
+
+
 class StudyViewSet(viewsets.ModelViewSet[Study]):
     queryset = Study.objects.prefetch_related("prompts", "configs", "raters", "rater_groups")
     serializer_class = StudySerializer
@@ -170,7 +180,7 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
             )
         instance.delete()
 
-    @extend_schema(request=None, responses={200: dict, 400: dict})
+    @extend_schema(request=None, responses={200: dict, 400: dict, 503: dict})
     @action(detail=True, methods=["post"])
     def launch(self, request: Request, pk: str | None = None) -> Response:
         """Create the images and comparisons and queue rendering. Launching twice is harmless."""
@@ -179,6 +189,8 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
             result = study_launch(study=study, actor=request.user)
         except DjangoValidationError as error:
             return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
+        except RenderQueueUnavailable as error:
+            return _queue_unavailable(error, study)
         study.refresh_from_db()
         return Response({**asdict(result), "status": study.status})
 
@@ -187,7 +199,7 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
     def progress(self, request: Request, pk: str | None = None) -> Response:
         return Response(_progress_payload(self.get_object()))
 
-    @extend_schema(request=RetrySerializer, responses=ProgressSerializer)
+    @extend_schema(request=RetrySerializer, responses={200: ProgressSerializer, 503: dict})
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Queue the study's failed images again (all, or the ids given as `images`)."""
@@ -198,7 +210,10 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
         wanted = body.validated_data.get("images")
         if wanted:
             failed = failed.filter(pk__in=wanted)
-        images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+        try:
+            images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+        except RenderQueueUnavailable as error:
+            return _queue_unavailable(error, study)
         return Response(_progress_payload(study))
 
     @extend_schema(request=None, responses=StudySerializer)

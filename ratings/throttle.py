@@ -11,7 +11,8 @@ import math
 import time
 
 from django.conf import settings
-from django.core.cache import cache
+
+from evalsite.cache import cache_count
 
 WINDOW_SECONDS = 60
 
@@ -32,7 +33,8 @@ def vote_rate_check(*, rater_id: int, now: float | None = None) -> None:
     """Count one vote for the rater; raise VoteRateExceeded when it goes past the limit.
 
     Not idempotent by design: every call is one vote attempt. Fixed one-minute windows; a
-    refused attempt counts too, so hammering does not reopen the window early.
+    refused attempt counts too, so hammering does not reopen the window early. With the cache
+    unreachable nothing is counted and nothing refused.
     """
     limit: int = settings.LOUPE_VOTE_RATE_PER_MINUTE
     if limit <= 0:
@@ -40,13 +42,9 @@ def vote_rate_check(*, rater_id: int, now: float | None = None) -> None:
     now = time.time() if now is None else now
     window = int(now // WINDOW_SECONDS)
     key = f"loupe:vote-rate:{rater_id}:{window}"
-    # add() then incr(): atomic on Redis and memcached, so concurrent votes are all counted.
-    cache.add(key, 0, timeout=2 * WINDOW_SECONDS)
-    try:
-        count = cache.incr(key)
-    except ValueError:  # expired between add() and incr()
-        cache.set(key, 1, timeout=2 * WINDOW_SECONDS)
-        count = 1
-    if count > limit:
+    count = cache_count(key, timeout=2 * WINDOW_SECONDS)
+    # Cache unreachable: the limit fails open (evalsite.cache logs the outage once). A vote
+    # refused for want of a counter would lose a person's judgment to guard against a script.
+    if count is not None and count > limit:
         retry_after = max(1, math.ceil((window + 1) * WINDOW_SECONDS - now))
         raise VoteRateExceeded(limit=limit, retry_after=retry_after)

@@ -9,11 +9,13 @@ from django.test import Client
 from django.utils import timezone
 
 from generation.models import WorkerHeartbeat
+from tests.factories import UserFactory, researcher
 
 pytestmark = pytest.mark.django_db
 
 
-def test_healthz_reports_database_broker_and_recent_workers(client: Client) -> None:
+def test_healthz_reports_database_broker_and_recent_workers_to_staff(client: Client) -> None:
+    client.force_login(UserFactory(is_staff=True))
     WorkerHeartbeat.objects.create(node="w1@gpu-a", host="gpu-a", last_seen=timezone.now())
     WorkerHeartbeat.objects.create(
         node="old@gpu-b", host="gpu-b", last_seen=timezone.now() - timezone.timedelta(minutes=5)
@@ -38,6 +40,30 @@ def test_database_outage_gives_plain_503_not_a_traceback(monkeypatch: pytest.Mon
     assert page["Content-Type"].startswith("text/plain")
     assert b"cannot reach its database" in page.content and b"Traceback" not in page.content
     health = client.get("/healthz")
-    assert health.status_code == 503 and health.json()["database"].startswith("OperationalError")
+    assert health.status_code == 503 and health.json() == {"status": "unavailable"}
     monkeypatch.undo()
     assert client.get("/healthz").status_code == 200  # recovers by itself
+
+
+def test_healthz_tells_anonymous_callers_only_ok_or_not(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    WorkerHeartbeat.objects.create(node="w1@gpu-a", host="gpu-a", last_seen=timezone.now())
+    assert client.get("/healthz").json() == {"status": "ok"}
+    client.force_login(researcher())  # signed in, not staff: no details either
+    assert client.get("/healthz").json() == {"status": "ok"}
+    monkeypatch.setattr(
+        "evalsite.health._broker_ok", lambda: (False, "OperationalError: redis://10.0.0.7:6379")
+    )
+    down = Client().get("/healthz")
+    assert down.status_code == 503 and down.json() == {"status": "unavailable"}
+    assert b"10.0.0.7" not in down.content
+
+
+def test_healthz_gives_details_to_a_staff_api_token(client: Client) -> None:
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=UserFactory(is_staff=True))
+    body = client.get("/healthz", HTTP_AUTHORIZATION=f"Token {token.key}").json()
+    assert body["database"] == "ok" and "workers" in body
+    assert client.get("/healthz", HTTP_AUTHORIZATION="Token nope").json() == {"status": "ok"}

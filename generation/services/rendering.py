@@ -101,11 +101,27 @@ def render_batch_key(image: Image) -> tuple[Any, ...]:
     return _batch_key(image_resolved_params(image))
 
 
+class RenderQueueUnavailable(Exception):
+    """The broker did not take a render batch. The images stay queued with an expired queue
+    lease, so the sweeper sends them again as soon as the broker answers: nothing to redo."""
+
+    def __init__(self, *, waiting: int) -> None:
+        self.waiting = waiting
+        super().__init__(
+            f"The render queue is unreachable right now, so {waiting} image"
+            f"{'s' if waiting != 1 else ''} could not be sent to the render workers. Nothing "
+            "was lost: they wait as queued and are sent again automatically once the queue "
+            "is back (within a minute of it). No need to launch or retry again."
+        )
+
+
 def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
     """Queue pending images in batches grouped by model state. Safe to run twice.
 
     Only rows still pending are taken (conditional UPDATE), so a second dispatcher finds
-    nothing to queue. Returns the number of batches sent.
+    nothing to queue. Returns the number of batches sent. Raises RenderQueueUnavailable when
+    the broker refuses them (outside a transaction; inside one, the batches are sent after it
+    commits and a refusal is only logged): the rows are committed as queued either way.
     """
     pending = Image.objects.filter(status=Status.PENDING)
     if image_ids is not None:
@@ -121,7 +137,7 @@ def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
     for _, group in groupby(keyed, key=lambda r: r[0]):
         ids = [pk for _, pk in group]
         batches.extend(ids[i : i + size] for i in range(0, len(ids), size))
-    sent = 0
+    taken_batches: list[list[int]] = []
     for batch in batches:
         with transaction.atomic():
             taken = list(
@@ -138,18 +154,52 @@ def images_dispatch(*, image_ids: Iterable[int] | None = None) -> int:
                 lease_expires_at=timezone.now()
                 + timedelta(seconds=settings.LOUPE_QUEUE_LEASE_SECONDS),
             )
-            transaction.on_commit(partial(_send_batch, taken))
-            sent += 1
-    return sent
+        taken_batches.append(taken)
+    if not taken_batches:
+        return 0
+    if transaction.get_connection().in_atomic_block:
+        # Workers must not see the batch before the rows say queued.
+        transaction.on_commit(partial(_send_batches_or_log, taken_batches))
+    else:
+        _send_batches(taken_batches)
+    return len(taken_batches)
 
 
-def _send_batch(image_ids: list[int]) -> None:
+def _send_batches(batches: list[list[int]]) -> None:
     from generation.tasks import render_batch
 
+    for index, image_ids in enumerate(batches):
+        try:
+            render_batch.delay(image_ids)
+        except Exception as error:  # noqa: BLE001 - whatever the transport raises: not sent
+            unsent = [pk for batch in batches[index:] for pk in batch]
+            # Expire their queue lease now: the first sweep after the broker is back sends them.
+            Image.objects.filter(pk__in=unsent, status=Status.QUEUED).update(
+                lease_expires_at=timezone.now()
+            )
+            log.warning(
+                "render queue unreachable (%s: %s): %d images left queued for the sweeper",
+                type(error).__name__,
+                error,
+                len(unsent),
+            )
+            raise RenderQueueUnavailable(waiting=len(unsent)) from error
+
+
+def _send_batches_or_log(batches: list[list[int]]) -> None:
     try:
-        render_batch.delay(image_ids)
-    except Exception:  # noqa: BLE001 - the rows are committed as queued; the sweeper retries
-        log.exception("could not publish render batch %s; the sweeper will re-queue it", image_ids)
+        _send_batches(batches)
+    except RenderQueueUnavailable:
+        pass  # logged by _send_batches; the sweeper sends them when the broker is back
+
+
+def images_dispatch_or_log(*, image_ids: Iterable[int] | None = None) -> int:
+    """images_dispatch for callers with nobody to tell (workers, the sweeper): a broker
+    outage is logged and left to the sweeper. Safe to run twice."""
+    try:
+        return images_dispatch(image_ids=image_ids)
+    except RenderQueueUnavailable:
+        return 0
 
 
 def images_claim(*, image_ids: Sequence[int]) -> tuple[str, list[Image]]:
@@ -292,7 +342,7 @@ def images_render(
         if on_image is not None:
             on_image(image, ok)
     if retry:
-        transaction.on_commit(lambda: images_dispatch(image_ids=retry))
+        transaction.on_commit(lambda: images_dispatch_or_log(image_ids=retry))
     worker_heartbeat(
         node=node or f"{socket.gethostname()}:{os.getpid()}",
         rendered=done,
@@ -307,7 +357,8 @@ def images_render(
 
 
 def leases_sweep() -> int:
-    """Return images whose lease expired (their worker died) to the queue. Safe to run twice."""
+    """Return images whose lease expired (their worker died, their message was lost) to the
+    queue, and send every pending image. Safe to run twice."""
     now = timezone.now()
     # Queued too long: the message was lost (broker restart). No attempt was spent on it.
     lost = Image.objects.filter(status=Status.QUEUED, lease_expires_at__lt=now).update(
@@ -323,13 +374,15 @@ def leases_sweep() -> int:
     returned = Image.objects.filter(expired).update(
         status=Status.PENDING, claim="", lease_expires_at=None, error="Lease expired; re-queued."
     )
-    if returned or lost:
-        images_dispatch()
+    # Always: pending images whose dispatch never happened (the web process died after the
+    # commit, a retry's publish failed) are sent too. A no-op query when there are none.
+    images_dispatch_or_log()
     return failed + returned + lost
 
 
 def images_retry(*, image_ids: Iterable[int]) -> int:
-    """Give failed images a fresh set of attempts and queue them."""
+    """Give failed images a fresh set of attempts and queue them. Raises
+    RenderQueueUnavailable (after committing) when the broker does not take them."""
     ids = list(image_ids)
     count = Image.objects.filter(pk__in=ids, status=Status.FAILED).update(
         status=Status.PENDING, attempts=0, error=""

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from django.core.cache import cache
 from django.db import connections
 from django.db.models import Case, IntegerField, QuerySet, Sum, When
 from django.db.models import Value as V
 from django.db.models.functions import Coalesce
 
+from evalsite.cache import cache_get, cache_set
 from ratings.analysis import FloatArray, IntArray
 from ratings.models import Comparison, Criterion, Judgment, Presentation, Study, VoteTally
 
@@ -389,13 +389,13 @@ _held_lock = threading.Lock()
 def _votes(study: Study, version: str) -> StudyVotes:
     """The study's votes at this version: read once, shared by every report."""
     key = f"loupe:analysis:votes:{study.pk}:{version}"
-    token = cache.get(key)
+    token = cache_get(key)
     held = _held.get(study.pk)
     if token is not None and held is not None and held[0] == token:
         return held[1]
     votes = _load_votes(study)
     token = secrets.token_hex(8)
-    cache.set(key, token, CACHE_SECONDS)
+    cache_set(key, token, CACHE_SECONDS)
     with _held_lock:
         _held.clear()
         _held[study.pk] = (token, votes)
@@ -419,10 +419,10 @@ def _cached(
     """The report from the cache, or computed from the study's votes at the current version."""
     version = _version(study)
     key = f"loupe:analysis:{kind}:{study.pk}:{criterion.pk if criterion else 'all'}:{version}"
-    found = cache.get(key)
+    found = cache_get(key)
     if found is None:
         found = compute(_votes(study, version))
-        cache.set(key, found, CACHE_SECONDS)
+        cache_set(key, found, CACHE_SECONDS)
     return found  # type: ignore[no-any-return]
 
 

@@ -24,7 +24,7 @@ from generation.selectors import (
     study_images,
     workers_recent,
 )
-from generation.services.rendering import images_retry
+from generation.services.rendering import RenderQueueUnavailable, images_retry
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
 from ratings.services.studies import (
@@ -187,6 +187,10 @@ def study_launch_view(request: HttpRequest, pk: int) -> HttpResponse:
         for problem in error.messages:
             messages.error(request, problem)
         return redirect("study-detail", pk=study.pk)
+    except RenderQueueUnavailable as error:
+        # Launched and committed; only the hand-off to the workers waits for the broker.
+        messages.warning(request, f"Launched. {error}")
+        return redirect("study-progress", pk=study.pk)
     messages.success(
         request,
         f"Launched: {result.images_created} new images queued, {result.images_reused} reused, "
@@ -237,7 +241,11 @@ def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
     wanted = request.POST.getlist("image")
     if wanted:
         failed = failed.filter(pk__in=[int(i) for i in wanted if i.isdecimal()])
-    count = images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+    try:
+        count = images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+    except RenderQueueUnavailable as error:
+        messages.warning(request, str(error))
+        return redirect("study-progress", pk=study.pk)
     if is_htmx(request):
         return render(request, "ratings/studies/progress.html#progress", _progress_context(study))
     messages.success(request, f"Queued {count} failed image{'s' if count != 1 else ''} again.")
