@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from ratings import export, reports
 from ratings.models import Criterion, Study
+from ratings.reports.stopping import study_stopping
 from ratings.services.raters import rater_exclude, rater_restore
 
 CRITERION_PARAM = OpenApiParameter(
@@ -259,6 +260,57 @@ class MetricsApi(APIView):
         study, criterion = _study_and_criterion(request, study_id)
         report = reports.study_metric_agreement(study=study, criterion=criterion)
         return Response(MetricAgreementReportSerializer(report).data)
+
+
+class StoppingClaimSerializer(serializers.Serializer[Any]):
+    winner_id = serializers.IntegerField()
+    loser_id = serializers.IntegerField()
+    loser_label = serializers.CharField()
+    e_value = serializers.FloatField(help_text="Evidence for the claim; decided at `threshold`.")
+    units = serializers.IntegerField(help_text="Raters' units counted (one per rater and size).")
+    decided_at = serializers.IntegerField(
+        allow_null=True, help_text="Votes counted when the claim was made."
+    )
+
+
+class StoppingReportSerializer(serializers.Serializer[Any]):
+    criterion = serializers.CharField(allow_null=True)
+    rule = serializers.CharField(help_text="none, best or pair: the study's decision rule.")
+    confidence = serializers.FloatField()
+    confidence_label = serializers.CharField()
+    votes = serializers.IntegerField()
+    raters = serializers.IntegerField()
+    decided = serializers.BooleanField()
+    leader_id = serializers.IntegerField(
+        allow_null=True, help_text="The decided winner, or the configuration nearest to it."
+    )
+    leader_label = serializers.CharField()
+    other_id = serializers.IntegerField(allow_null=True, help_text="For 'pair': the other one.")
+    other_label = serializers.CharField()
+    decided_at = serializers.IntegerField(allow_null=True)
+    more_votes = serializers.IntegerField(
+        allow_null=True,
+        help_text="Projected further votes to a decision if new votes look like these so far.",
+    )
+    threshold = serializers.FloatField(allow_null=True)
+    unit_sizes = serializers.ListField(child=serializers.IntegerField())
+    claims = StoppingClaimSerializer(many=True)
+    summary = serializers.CharField()
+    problem = serializers.CharField(allow_null=True)
+
+
+class StoppingApi(APIView):
+    @extend_schema(
+        operation_id="study_stopping",
+        parameters=[CRITERION_PARAM],
+        responses=StoppingReportSerializer,
+        description="The study's decision rule on its counted votes: decided (with the winner) "
+        "or about how many more votes, anytime-valid (ratings.analysis.stopping).",
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        study, criterion = _study_and_criterion(request, study_id)
+        report = study_stopping(study=study, criterion=criterion)
+        return Response(StoppingReportSerializer(report).data)
 
 
 class RaterExclusionApi(APIView):

@@ -72,7 +72,7 @@ class StudyForm(forms.ModelForm[Study]):
         fields = [
             "name", "instructions", "prompts", "configs", "baseline", "design",
             "seeds_per_prompt", "base_seed", "target_judgments", "gold_rate", "raters",
-            "rater_groups",
+            "rater_groups", "decision_rule", "decision_confidence", "decision_a", "decision_b",
         ]  # fmt: skip
         widgets = {
             "instructions": forms.Textarea(
@@ -91,6 +91,16 @@ class StudyForm(forms.ModelForm[Study]):
         assert isinstance(baseline, forms.ModelChoiceField)
         baseline.label_from_instance = _config_label  # type: ignore[method-assign,assignment]
         baseline.help_text = "For 'each vs baseline'. Blank: the first configuration."
+        for name in ("decision_a", "decision_b"):
+            field = self.fields[name]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.label_from_instance = _config_label  # type: ignore[method-assign,assignment]
+        self.fields["decision_a"].label = "Decide between"
+        self.fields["decision_b"].label = "and"
+        self.fields["decision_a"].help_text = "For 'one configuration against another'."
+        # Optional in a post (older clients and scripts omit them): the model's defaults apply.
+        for name in ("decision_rule", "decision_confidence"):
+            self.fields[name].required = False
         if self.instance.pk:
             self.initial.setdefault("prompts", list(self.instance.prompts.all()))
             self.initial.setdefault("configs", list(self.instance.configs.all()))
@@ -108,7 +118,23 @@ class StudyForm(forms.ModelForm[Study]):
             # The first configuration is the baseline unless the researcher chose one.
             data["baseline"] = min(configs, key=lambda c: c.pk)
             self.instance.baseline = data["baseline"]
+        if data.get("decision_rule") == Study.DecisionRule.PAIR and configs is not None:
+            chosen = {c.pk for c in configs}
+            for name in ("decision_a", "decision_b"):
+                config = data.get(name)
+                if config is not None and config.pk not in chosen:
+                    self.add_error(name, "Choose one of the study's configurations.")
+                    # Kept on the instance so the model's own check does not also call it
+                    # missing (the form is invalid and saves nothing).
+                    setattr(self.instance, name, config)
         return data
+
+    def clean_decision_rule(self) -> str:
+        return str(self.cleaned_data.get("decision_rule") or Study.DecisionRule.BEST)
+
+    def clean_decision_confidence(self) -> float:
+        value = self.cleaned_data.get("decision_confidence")
+        return 0.95 if value is None else float(value)
 
     def clean_instructions(self) -> str:
         return str(self.cleaned_data.get("instructions") or "").strip()
@@ -119,7 +145,8 @@ class StudyForm(forms.ModelForm[Study]):
             name: data[name]
             for name in (
                 "name", "instructions", "baseline", "design", "seeds_per_prompt", "base_seed",
-                "target_judgments", "gold_rate",
+                "target_judgments", "gold_rate", "decision_rule", "decision_confidence",
+                "decision_a", "decision_b",
             )
         }  # fmt: skip
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -27,6 +28,11 @@ class Study(models.Model):
         VS_BASELINE = "vs_baseline", "Each vs baseline"
         ONE_FACTOR = "one_factor", "One factor at a time"
         ADAPTIVE = "adaptive", "Adaptive"
+
+    class DecisionRule(models.TextChoices):
+        NONE = "none", "No decision rule"
+        BEST = "best", "Best configuration"
+        PAIR = "pair", "One configuration against another"
 
     class Status(models.TextChoices):
         DRAFT = "draft"
@@ -58,6 +64,24 @@ class Study(models.Model):
     min_response_ms = models.PositiveIntegerField(
         default=800, help_text="Votes faster than this are kept but flagged."
     )
+    # Anytime-valid stopping (ratings.analysis.stopping): what the dashboard says is decided.
+    decision_rule = models.CharField(
+        max_length=8,
+        choices=DecisionRule.choices,
+        default=DecisionRule.BEST,
+        help_text="What the dashboard decides, per criterion, as votes arrive.",
+    )
+    decision_confidence = models.FloatField(
+        default=0.95,
+        validators=[InRange(0.5, 0.999, "Decision confidence must be between 0.5 and 0.999.")],
+        help_text="Chance that a decision shown is right, however often the page is checked.",
+    )
+    decision_a = models.ForeignKey(
+        GenerationConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decision_b = models.ForeignKey(
+        GenerationConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     raters = models.ManyToManyField(
         settings.AUTH_USER_MODEL, blank=True, related_name="rater_studies"
     )
@@ -85,10 +109,30 @@ class Study(models.Model):
                 condition=Q(base_seed__gte=0, base_seed__lte=SEED_MAX - 64),
                 name="study_base_seed_range",
             ),
+            models.CheckConstraint(
+                condition=Q(decision_confidence__gte=0.5, decision_confidence__lte=0.999),
+                name="study_decision_confidence_range",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.decision_rule == self.DecisionRule.PAIR:
+            missing = {
+                name: "A decision between two configurations needs both of them."
+                for name in ("decision_a", "decision_b")
+                if getattr(self, f"{name}_id") is None
+            }
+            if missing:
+                raise ValidationError(missing, code="decision_pair")
+            if self.decision_a_id == self.decision_b_id:
+                raise ValidationError(
+                    {"decision_b": "Choose two different configurations to decide between."},
+                    code="decision_pair",
+                )
 
     def seeds(self) -> list[int]:
         return [self.base_seed + i for i in range(self.seeds_per_prompt)]

@@ -59,8 +59,32 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             "id", "name", "instructions", "prompts", "configs", "baseline", "design",
             "seeds_per_prompt", "base_seed", "target_judgments", "gold_rate", "raters",
             "rater_groups", "criteria", "status", "launch_problems", "created_at", "launched_at",
+            "decision_rule", "decision_confidence", "decision_a", "decision_b",
         ]  # fmt: skip
         read_only_fields = ["status", "created_at", "launched_at"]
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        """A "pair" decision rule names two of the study's configurations (the model's clean
+        checks that both are given and differ)."""
+        rule = attrs.get("decision_rule", getattr(self.instance, "decision_rule", None))
+        if rule == Study.DecisionRule.PAIR:
+            if "configs" in attrs:
+                chosen = {c.pk for c in attrs["configs"]}
+            else:
+                chosen = (
+                    set(self.instance.configs.values_list("pk", flat=True))
+                    if self.instance
+                    else set()
+                )
+            errors = {
+                name: ["Choose one of the study's configurations."]
+                for name in ("decision_a", "decision_b")
+                if (config := attrs.get(name, getattr(self.instance, name, None))) is not None
+                and config.pk not in chosen
+            }
+            if errors:
+                raise ValidationError(errors)
+        return attrs
 
     def get_launch_problems(self, obj: Study) -> list[str]:
         return study_launch_problems(obj)

@@ -21,6 +21,7 @@ from evalsite.roles import is_researcher
 from generation.models import Image
 from ratings import analysis_apis, charts, reports
 from ratings.models import Study
+from ratings.reports.stopping import study_stopping
 from ratings.services.raters import rater_exclude, rater_restore
 
 PAIRS_PER_PAGE = 12
@@ -222,6 +223,7 @@ def _dashboard_context(
         "judgments_total": judgments,
         "api": api,
         "query": query,
+        "stopping": study_stopping(study=study, criterion=criterion),
     }
 
 
@@ -310,6 +312,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "api/studies/<int:study_id>/metrics/",
         _api(analysis_apis.MetricsApi),
         name="api-study-metrics",
+    ),
+    path(
+        "api/studies/<int:study_id>/stopping/",
+        _api(analysis_apis.StoppingApi),
+        name="api-study-stopping",
     ),
     path(
         "api/studies/<int:study_id>/raters/<int:rater_id>/exclusion/",

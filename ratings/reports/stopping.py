@@ -1,0 +1,226 @@
+"""The study's decision rule, checked on its counted votes: decided, or about how many more.
+
+The votes are the leaderboard's (excluded raters, gold pairs and swapped-sides repeats left
+out; a tie or "both bad" half to each side), read here in the order they were cast, which the
+anytime-valid test needs (see ratings.analysis.stopping).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ratings.analysis.stopping import DecisionRule, StoppingState, stopping_state
+from ratings.models import Criterion, Judgment, Study
+from ratings.reports.configs import ConfigInfo, study_configs
+from ratings.reports.judgments import StudyVotes, _cached, study_judgments
+
+
+@dataclass(frozen=True)
+class StoppingClaim:
+    """ "winner beats loser": its e-value against the threshold, raters' units, when made."""
+
+    winner_id: int
+    loser_id: int
+    loser_label: str
+    e_value: float
+    units: int
+    decided_at: int | None
+
+
+@dataclass(frozen=True)
+class StoppingReport:
+    criterion: str | None
+    rule: str
+    confidence: float
+    #: The confidence as shown, e.g. "95 %".
+    confidence_label: str
+    votes: int
+    raters: int
+    decided: bool
+    #: The decided winner, or while undecided the configuration nearest to a decision.
+    leader_id: int | None
+    leader_label: str
+    #: For "pair": the other configuration.
+    other_id: int | None
+    other_label: str
+    decided_at: int | None
+    more_votes: int | None
+    #: The e-value each claim needs (None without a rule to check).
+    threshold: float | None
+    unit_sizes: list[int]
+    claims: list[StoppingClaim]
+    #: One sentence for the page and the API: the state.
+    summary: str
+    #: Why no decision can be checked (no rule, a rule that no longer fits the study), or None.
+    problem: str | None
+
+
+def study_stopping(*, study: Study, criterion: Criterion | None = None) -> StoppingReport:
+    """The study's decision rule on the votes counted so far, for one criterion or all."""
+    kind = (
+        f"stop.{study.decision_rule}.{study.decision_confidence}."
+        f"{study.decision_a_id}.{study.decision_b_id}"
+    )
+    return _cached(kind, study, criterion, lambda votes: _stopping(study, criterion, votes))
+
+
+def _label(configs: dict[int, ConfigInfo], config_id: int | None) -> str:
+    if config_id is None:
+        return ""
+    info = configs.get(config_id)
+    return (info.name or info.label) if info else f"#{config_id}"
+
+
+def _stopping(study: Study, criterion: Criterion | None, _votes: StudyVotes) -> StoppingReport:
+    configs = study_configs(study=study)
+    ids = sorted(configs)
+    index = {cid: i for i, cid in enumerate(ids)}
+    rule_kind = study.decision_rule
+    confidence = float(study.decision_confidence)
+    empty = StoppingReport(
+        criterion=criterion.key if criterion else None,
+        rule=rule_kind,
+        confidence=confidence,
+        confidence_label=_pct(confidence),
+        votes=0,
+        raters=0,
+        decided=False,
+        leader_id=None,
+        leader_label="",
+        other_id=None,
+        other_label="",
+        decided_at=None,
+        more_votes=None,
+        threshold=None,
+        unit_sizes=[],
+        claims=[],
+        summary="",
+        problem=None,
+    )
+    if rule_kind == Study.DecisionRule.NONE:
+        return _with(empty, problem="No decision rule is set for this study.")
+    if len(ids) < 2:
+        return _with(empty, problem="A decision needs at least two configurations.")
+    pair: tuple[int, int] | None = None
+    if rule_kind == Study.DecisionRule.PAIR:
+        a, b = study.decision_a_id, study.decision_b_id
+        if a not in index or b not in index or a == b:
+            return _with(
+                empty,
+                problem="The rule's two configurations are no longer two of the study's: "
+                "choose them again on the study's settings.",
+            )
+        assert a is not None and b is not None
+        pair = (index[a], index[b])
+    rule = DecisionRule(
+        kind="pair" if pair else "best",
+        confidence=confidence,
+        a=pair[0] if pair else None,
+        b=pair[1] if pair else None,
+    )
+    rows = np.array(
+        study_judgments(study=study, criterion=criterion)
+        .filter(comparison__is_gold=False)
+        .order_by("id")
+        .values_list(
+            "rater_id",
+            "comparison__image_a__config_id",
+            "comparison__image_b__config_id",
+            "comparison__image_a_id",
+            "comparison__image_b_id",
+            "winner_id",
+            "outcome",
+        ),
+        dtype=object,
+    ).reshape(-1, 7)
+    outcome = rows[:, 6]
+    winner = rows[:, 5]
+    half = outcome != Judgment.Outcome.WIN
+    score = np.where(half, 0.5, np.where(winner == rows[:, 3], 1.0, 0.0))
+    # A "win" for neither image of the comparison counts for neither side, as in the reports.
+    keep = half | (winner == rows[:, 3]) | (winner == rows[:, 4])
+    keep &= np.isin(rows[:, 1], ids) & np.isin(rows[:, 2], ids)
+    rows, score = rows[keep], score[keep].astype(float)
+    item_a = np.array([index[c] for c in rows[:, 1]], dtype=np.int64)
+    item_b = np.array([index[c] for c in rows[:, 2]], dtype=np.int64)
+    rater = rows[:, 0].astype(np.int64)
+    cells = study.prompts.count() * study.seeds_per_prompt
+    criteria = 1 if criterion else max(1, study.criteria.count())
+    state = stopping_state(
+        len(ids),
+        item_a,
+        item_b,
+        score,
+        rater,
+        rule=rule,
+        max_votes_per_pair=max(1, cells * criteria),
+    )
+    return _report(study, criterion, state, ids, configs, int(np.unique(rater).size))
+
+
+def _report(
+    study: Study,
+    criterion: Criterion | None,
+    state: StoppingState,
+    ids: list[int],
+    configs: dict[int, ConfigInfo],
+    raters: int,
+) -> StoppingReport:
+    leader = ids[state.leader] if state.leader is not None else None
+    other = ids[state.loser] if state.loser is not None else None
+    leader_label, other_label = _label(configs, leader), _label(configs, other)
+    pct = _pct(state.rule.confidence)
+    if state.decided and state.rule.kind == "best":
+        summary = f"Decided: {leader_label} beats all others at {pct}."
+    elif state.decided:
+        summary = f"Decided: {leader_label} beats {other_label} at {pct}."
+    elif not state.votes:
+        summary = "Not decided: no votes yet."
+    elif state.more_votes is not None:
+        summary = f"Not decided: about {state.more_votes:,} more votes" + (
+            f" for {leader_label} to beat all others at {pct}."
+            if state.rule.kind == "best"
+            else f" to tell {leader_label} from {other_label} at {pct}."
+        )
+    else:
+        summary = "Not decided: no configuration leads yet, so no projection."
+    return StoppingReport(
+        criterion=criterion.key if criterion else None,
+        rule=study.decision_rule,
+        confidence=state.rule.confidence,
+        confidence_label=pct,
+        votes=state.votes,
+        raters=raters,
+        decided=state.decided,
+        leader_id=leader,
+        leader_label=leader_label,
+        other_id=other,
+        other_label=other_label,
+        decided_at=state.decided_at,
+        more_votes=state.more_votes,
+        threshold=state.threshold,
+        unit_sizes=list(state.unit_sizes),
+        claims=[
+            StoppingClaim(
+                winner_id=ids[c.winner],
+                loser_id=ids[c.loser],
+                loser_label=_label(configs, ids[c.loser]),
+                e_value=c.e_value,
+                units=c.units,
+                decided_at=c.decided_at,
+            )
+            for c in state.claims
+        ],
+        summary=summary,
+        problem=None,
+    )
+
+
+def _pct(confidence: float) -> str:
+    return f"{round(100 * confidence, 1):g} %"
+
+
+def _with(report: StoppingReport, *, problem: str) -> StoppingReport:
+    return replace(report, problem=problem, summary=problem)
