@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -20,14 +19,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("generation.urls")),
     path("", include("generation.page_urls")),
+    # Media too (ratings/media.py): served to whoever may see them, with DEBUG on or off.
     path("", include("ratings.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from its own URL: no inline script,
     # so the Content-Security-Policy keeps script-src 'self'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

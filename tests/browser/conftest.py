@@ -3,7 +3,7 @@
 Reusable: `chromium_browser` (one browser per session), `browser_page` (a fresh context and
 page per test), `browser_login(page, live_server, username)`, and the plain helpers
 `paint_done` / `ready_study`, which make "done" images without the render engine.
-The test URLconf here adds media serving, which the real one does only under DEBUG.
+Media come from the real media view (ratings/media.py), as in production.
 """
 
 from __future__ import annotations
@@ -16,12 +16,10 @@ from itertools import combinations
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.urls import URLPattern, URLResolver, include, path, re_path
-from django.views.static import serve
+from django.urls import URLPattern, URLResolver, include, path
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
@@ -48,10 +46,7 @@ def __getattr__(name: str) -> list[URLPattern | URLResolver]:
     # not import every view.
     if name != "urlpatterns":
         raise AttributeError(name)
-    return [
-        re_path(r"^media/(?P<path>.*)$", lambda r, path: serve(r, path, settings.MEDIA_ROOT)),
-        path("", include("evalsite.urls")),
-    ]
+    return [path("", include("evalsite.urls"))]
 
 
 def paint_done(
@@ -130,7 +125,7 @@ def ready_study(
 
 @pytest.fixture
 def browser_urls(settings: Any) -> None:
-    """Serve media from the live server (the real URLconf does so only under DEBUG)."""
+    """The live server's URLconf: the real one (kept as a hook for browser-only routes)."""
     settings.ROOT_URLCONF = "tests.browser.conftest"
 
 
