@@ -174,6 +174,13 @@ _MEDIA_STORAGE: dict[str, object] = (
     if LOUPE_S3_BUCKET
     else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 )
+# Media reach browsers only through the media view (ratings/media.py), which checks who asks:
+# streamed by the app, handed to the front proxy (X-Accel-Redirect under this internal prefix,
+# e.g. /protected-media/; docs/deploy.md), or on S3 a redirect to a URL signed for this long
+# (LOUPE_MEDIA_S3_STREAM=1 streams S3 objects through the app instead).
+LOUPE_MEDIA_ACCEL_REDIRECT: str = env.str("LOUPE_MEDIA_ACCEL_REDIRECT", default="")
+LOUPE_MEDIA_URL_SECONDS: int = env.int("LOUPE_MEDIA_URL_SECONDS", default=300)
+LOUPE_MEDIA_S3_STREAM: bool = env.bool("LOUPE_MEDIA_S3_STREAM", default=False)
 STORAGES = {
     "default": _MEDIA_STORAGE,
     "staticfiles": {

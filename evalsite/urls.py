@@ -1,4 +1,3 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -20,6 +19,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("generation.urls")),
     path("", include("generation.page_urls")),
+    # Media too (ratings/media.py): served to whoever may see them, with DEBUG on or off.
     path("", include("ratings.urls")),
     path("", include("accounts.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
@@ -27,8 +27,3 @@ urlpatterns = [
     # so the Content-Security-Policy keeps script-src 'self'.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
-
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

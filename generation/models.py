@@ -249,7 +249,8 @@ class Image(models.Model):
     versions = models.JSONField(default=dict, blank=True)
     params = models.JSONField(default=dict, blank=True, help_text="Fully resolved parameters.")
     file = models.FileField(upload_to="masters/", blank=True)
-    display_file = models.FileField(upload_to="img/", blank=True)
+    # Indexed: the media view finds the image behind a requested file by this name.
+    display_file = models.FileField(upload_to="img/", blank=True, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True)
     rendered_at = models.DateTimeField(null=True, blank=True)
 

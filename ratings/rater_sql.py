@@ -29,6 +29,7 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from generation.media import media_url
 from generation.models import Image, Prompt
 from ratings.models import Comparison, Criterion, Judgment, PairExposure, Presentation, Study
 from ratings.pairs import Candidate, Shown
@@ -310,9 +311,8 @@ def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[i
             presentation_stamp(presentation_id=ids[0], field="shown_at", at=on_screen_at)
             _run(cursor, "cards", _cards_sql(), [ids[0], ids[-1]])
         rows = cursor.fetchall()
-    storage = Image._meta.get_field("display_file").storage  # type: ignore[attr-defined]
     return {
-        pk: Card(pk, text, _terms(terms), storage.url(left), storage.url(right))
+        pk: Card(pk, text, _terms(terms), media_url(left), media_url(right))
         for pk, text, terms, left, right in rows
     }
 

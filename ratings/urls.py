@@ -2,10 +2,12 @@
 
 from django.urls import URLPattern, URLResolver
 
+from ratings import media
 from ratings.views import analysis, rate, studies
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *studies.urlpatterns,
     *rate.urlpatterns,
     *analysis.urlpatterns,
+    *media.urlpatterns,
 ]

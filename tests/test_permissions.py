@@ -139,6 +139,8 @@ TABLE: dict[str, Rule] = {
     "rate-undo": Rule(RATE, "post", {"presentation": "pending"}),
     "api-rate-next": Rule(RATE, data={"study": "study"}),
     "api-rate-judgments": Rule(RATE),
+    # --- media (the image of the rater's pending card; researchers see every file)
+    "media": Rule(SIGNED_IN),
     # --- admin site (staff only; the researcher here is not staff)
     "admin:index": Rule(STAFF),
     "admin:login": Rule(EVERYONE),
@@ -246,6 +248,7 @@ def world() -> World:
         "adapter": str(adapter.pk),
         "rater": str(judge.pk),
         "pending": str(pending.pk),
+        "media": pending.left.display_file.name,
         "content_type": str(ContentType.objects.get_for_model(Study).pk),
         "invite": str(invite.invite.pk),
         "invite_token": invite.token,
@@ -268,6 +271,8 @@ def _object_id(route: Route) -> str:
 
 def _value(route: Route, name: str, converter: str, world: World) -> str:
     ids = world.ids
+    if name == "name" and route.key == "media":
+        return ids["media"]
     if name == "format":
         return ".json" if converter == "drf_format_suffix" else "json"
     if name == "pk":

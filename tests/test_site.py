@@ -112,14 +112,14 @@ def test_api_reports_field_errors_with_the_shared_messages(client: Client) -> No
 
 @pytest.mark.django_db
 def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
-    call_command("loupe_bootstrap")
+    call_command("loupe_bootstrap", "--demo")
     counts = (
         Prompt.objects.count(),
         GenerationConfig.objects.count(),
         Image.objects.count(),
         Study.objects.count(),
     )
-    call_command("loupe_bootstrap")
+    call_command("loupe_bootstrap", "--demo")
     assert counts == (
         Prompt.objects.count(),
         GenerationConfig.objects.count(),

@@ -18,6 +18,7 @@ from django.urls import URLPattern, URLResolver, path, reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from evalsite.roles import is_researcher
+from generation.media import media_url
 from generation.models import Image
 from ratings import analysis_apis, charts, reports
 from ratings.models import Study
@@ -49,10 +50,7 @@ def _int_or_none(value: str | None) -> int | None:
 
 
 def _image_url(image: Image) -> str | None:
-    for f in (image.display_file, image.file):
-        if f:
-            return f.url
-    return None
+    return media_url(image.display_file or image.file) or None
 
 
 def _pct(x: float) -> str:

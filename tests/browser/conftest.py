@@ -2,7 +2,7 @@
 
 `chromium_browser` (one browser per session) and `browser_page` (a fresh context and page per
 test); the plain helpers (`browser_login`, `ready_study`) live in tests/factories.py.
-The test URLconf here adds media serving, which the real one does only under DEBUG.
+Media come from the real media view (ratings/media.py), as in production.
 """
 
 from __future__ import annotations
@@ -12,9 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings
-from django.urls import URLPattern, URLResolver, include, path, re_path
-from django.views.static import serve
+from django.urls import URLPattern, URLResolver, include, path
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -32,15 +30,12 @@ def __getattr__(name: str) -> list[URLPattern | URLResolver]:
     # import every view.
     if name != "urlpatterns":
         raise AttributeError(name)
-    return [
-        re_path(r"^media/(?P<path>.*)$", lambda r, path: serve(r, path, settings.MEDIA_ROOT)),
-        path("", include("evalsite.urls")),
-    ]
+    return [path("", include("evalsite.urls"))]
 
 
 @pytest.fixture
 def browser_urls(settings: Any) -> None:
-    """Serve media from the live server (the real URLconf does so only under DEBUG)."""
+    """The live server's URLconf: the real one (kept as a hook for browser-only routes)."""
     settings.ROOT_URLCONF = "tests.browser.conftest"
 
 

@@ -1,13 +1,24 @@
-"""Demo data: two accounts, the jewelry prompts, configurations around a baseline, a study."""
+"""Set up a site: the groups, and either the demo or an administrator.
+
+The demo (DEBUG=1, as `make run` does, or an explicit --demo): two accounts with published
+passwords, the jewelry prompts, configurations around a baseline, a study. Otherwise
+(production): no demo accounts; an administrator is created if none exists, with the password
+in LOUPE_ADMIN_PASSWORD or a generated one printed once. An existing account is never changed:
+no password is ever reset by a rerun.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from evalsite.groups import groups_ensure
@@ -53,15 +64,70 @@ VARIATIONS: tuple[dict[str, Any], ...] = (
     {"compel_level": "medium"},
 )
 STUDY_NAME = "Demo: sampler, CFG, steps and compel for jewelry"
+ADMIN_USERNAME_ENV = "LOUPE_ADMIN_USERNAME"
+ADMIN_PASSWORD_ENV = "LOUPE_ADMIN_PASSWORD"
 
 
 class Command(BaseCommand):
-    help = "Create the demo accounts, jewelry prompts, configurations and study (idempotent)."
+    help = (
+        "Create the groups and, for the demo (DEBUG=1 or --demo), the demo accounts, prompts, "
+        "configurations and study; otherwise an administrator if there is none "
+        f"(password from {ADMIN_PASSWORD_ENV}, or generated and printed once). Idempotent; "
+        "never changes an existing account."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--demo",
+            action="store_true",
+            help="Create the demo accounts (published passwords) and study even with DEBUG=0.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["demo"] or settings.DEBUG:
+            self._demo()
+        else:
+            with transaction.atomic():
+                groups_ensure()
+                self._admin()
+
+    def _admin(self) -> None:
+        users = get_user_model()
+        existing = users.objects.filter(is_superuser=True).order_by("pk").first()
+        if existing is not None:
+            self.stdout.write(
+                f"An administrator exists ({existing.get_username()}); no account was changed."
+            )
+            return
+        username = os.environ.get(ADMIN_USERNAME_ENV, "").strip() or "admin"
+        if users.objects.filter(username=username).exists():
+            raise CommandError(
+                f"{ADMIN_USERNAME_ENV}: a user named {username!r} exists and is not an "
+                "administrator; choose another name (existing accounts are never changed)."
+            )
+        given = os.environ.get(ADMIN_PASSWORD_ENV, "")
+        password = given or secrets.token_urlsafe(18)
+        candidate = users(username=username)
+        try:
+            validate_password(password, candidate)
+        except ValidationError as error:
+            raise CommandError(f"{ADMIN_PASSWORD_ENV}: {' '.join(error.messages)}") from error
+        users.objects.create_superuser(username=username, email="", password=password)
+        if given:
+            self.stdout.write(
+                f"Administrator {username!r} created with the password in {ADMIN_PASSWORD_ENV}."
+            )
+        else:
+            # Shown this once only: it is stored hashed and never printed again.
+            self.stdout.write(
+                f"Administrator {username!r} created. Password (shown once, store it now): "
+                f"{password}"
+            )
+
+    def _demo(self) -> None:
         with transaction.atomic():
             groups_ensure()
-            self._accounts()
+            created = self._accounts()
             prompts = [self._prompt(p) for p in PROMPTS]
             model = settings.LOUPE_MODEL
             # The built-in random models are for trying Loupe on a CPU: keep them small.
@@ -106,19 +172,28 @@ class Command(BaseCommand):
             f"{result.images_created} new images ({result.images_reused} reused), "
             f"{result.comparisons_created} new comparisons."
         )
-        for username, password, group in ACCOUNTS:
-            self.stdout.write(f"  login {username} / {password}  ({group})")
-
-    def _accounts(self) -> None:
         users = get_user_model()
         for username, password, group in ACCOUNTS:
-            user, created = users.objects.get_or_create(username=username)
-            if created or not user.check_password(password):
-                user.set_password(password)
+            user = users.objects.get(username=username)
+            if username in created or user.check_password(password):
+                self.stdout.write(f"  login {username} / {password}  ({group})")
+            else:
+                self.stdout.write(f"  login {username}  ({group}; its own password, unchanged)")
+
+    def _accounts(self) -> set[str]:
+        """Create the demo accounts that do not exist; an existing one is left as it is."""
+        users = get_user_model()
+        created = set()
+        for username, password, group in ACCOUNTS:
+            if users.objects.filter(username=username).exists():
+                continue
             # Researchers work in the admin too; its pages are limited by the group's permissions.
-            user.is_staff = group == RESEARCHERS
-            user.save()
+            user = users.objects.create_user(
+                username=username, password=password, is_staff=group == RESEARCHERS
+            )
             user.groups.add(Group.objects.get(name=group))
+            created.add(username)
+        return created
 
     def _prompt(self, fields: dict[str, Any]) -> Prompt:
         existing = Prompt.objects.filter(text=fields["text"]).first()

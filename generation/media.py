@@ -1,0 +1,31 @@
+"""The one builder of a stored file's address: every image, master or reference on a page or a
+card points at the media view (ratings.media), which checks who asks before serving it.
+
+Storage's own `url()` is not used on pages: on S3 it would hand out a signed URL that works
+for anyone, and on the filesystem nothing serves MEDIA_URL unless DEBUG is on.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from urllib.parse import quote
+
+from django.db.models.fields.files import FieldFile
+from django.urls import get_script_prefix, reverse
+
+#: The URL name of the view that serves stored files (ratings.media.media_file).
+MEDIA_VIEW = "media"
+
+
+@cache
+def _route(script_prefix: str) -> str:
+    # reverse() once per script prefix: the builder runs for every card of every vote.
+    return reverse(MEDIA_VIEW, kwargs={"name": "x"})[:-1]
+
+
+def media_url(file: FieldFile | str | None) -> str:
+    """The address of a stored file (a FileField's value or its name); '' for none."""
+    name = file.name if isinstance(file, FieldFile) else file
+    if not name:
+        return ""
+    return _route(get_script_prefix()) + quote(name)
