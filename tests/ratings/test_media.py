@@ -20,9 +20,7 @@ from ratings.media import clean_name, media_file, rater_may_see
 from ratings.models import Presentation, ReferenceImage, Study
 from ratings.rater_sql import cards
 from ratings.services.judging import deck_deal
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
-from tests.faults.test_s3_storage import s3_endpoint  # noqa: F401 - a fixture
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 
