@@ -41,11 +41,13 @@ def studies_overview() -> list[StudyRow]:
     return rows
 
 
-def studies_for_rater(*, user: Any) -> QuerySet[Study]:
+def studies_for_rater(*, user: Any, closed_too: bool = False) -> QuerySet[Study]:
+    """Studies this user may judge now (open); `closed_too` adds the closed ones they could."""
     if not user.is_authenticated:
         return Study.objects.none()
+    statuses = [Study.Status.OPEN, Study.Status.CLOSED] if closed_too else [Study.Status.OPEN]
     return (
-        Study.objects.filter(status=Study.Status.OPEN)
+        Study.objects.filter(status__in=statuses)
         .filter(Q(raters=user) | Q(rater_groups__in=user.groups.all()))
         .exclude(excluded_raters=user)
         .distinct()
