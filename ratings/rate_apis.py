@@ -24,10 +24,18 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from evalsite.roles import is_rater
+from ratings.models import Study
 from ratings.pairs import rater_progress
 from ratings.rater_sql import Card, rater_study
 from ratings.selectors import studies_for_rater
-from ratings.services.judging import DEFECT_TAGS, SIDES, NotYours, deck_deal, judgments_record
+from ratings.services.judging import (
+    DEFECT_TAGS,
+    SIDES,
+    Deck,
+    NotYours,
+    deck_deal,
+    judgments_record,
+)
 from ratings.throttle import VoteRateExceeded, vote_rate_check
 
 
@@ -95,10 +103,11 @@ def rate_next_api(request: Request) -> Response:
         return Response({"study": ["A study id is required."]}, status=status.HTTP_400_BAD_REQUEST)
     rater = request.user
     assert isinstance(rater, User)  # CanRate admits signed-in users only
-    study = rater_study(user=rater, study_id=int(raw))
+    study = rater_study(user=rater, study_id=int(raw), closed_too=True)
     if study is None:
         raise Http404("No Study matches the given query.")
-    deck = deck_deal(rater=rater, study=study)
+    closed = study.status == Study.Status.CLOSED
+    deck = Deck(current=None, upcoming=None) if closed else deck_deal(rater=rater, study=study)
     progress = deck.progress or rater_progress(study=study, rater=rater)
     body: dict[str, Any] = {
         "study": study.pk,
@@ -107,6 +116,14 @@ def rate_next_api(request: Request) -> Response:
         ],
         "progress": {"judged": progress.judged, "ready": progress.ready},
     }
+    if closed:
+        body.update(
+            presentation=None,
+            closed=True,
+            detail="This study has closed: no new pairs. Answers to pairs already issued to "
+            "you are still recorded.",
+        )
+        return Response(body)
     if deck.current is None:
         body.update(presentation=None, detail="Nothing left to judge in this study. Thank you!")
         return Response(body)

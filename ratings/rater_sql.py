@@ -113,7 +113,7 @@ def _rater_study_sql() -> str:
         SELECT {study_cols}, {crit_cols}
         FROM {_t(Study)} s
         LEFT JOIN {_t(Criterion)} c ON c.study_id = s.id
-        WHERE s.id = %s AND s.status = %s
+        WHERE s.id = %s AND s.status IN (%s, %s)
           AND (
             EXISTS (SELECT 1 FROM {raters} r WHERE r.{r_study} = s.id AND r.{r_user} = %s)
             OR EXISTS (
@@ -128,12 +128,16 @@ def _rater_study_sql() -> str:
     """
 
 
-def rater_study(*, user: User | AnonymousUser, study_id: int) -> Study | None:
+def rater_study(
+    *, user: User | AnonymousUser, study_id: int, closed_too: bool = False
+) -> Study | None:
     """The study with its criteria if this user may judge it now, else None: one query.
 
     Same rule as ratings.selectors.studies_for_rater (open; a named rater or in a rater group;
-    not excluded). The criteria fill the study's `criteria` prefetch cache, so
-    `study.criteria.all()` costs nothing afterwards.
+    not excluded). `closed_too`: a closed study the user could judge is returned as well, so
+    the rating page can record a vote on a pair issued before the close and say the study
+    has closed instead of "not found". The criteria fill the study's `criteria` prefetch
+    cache, so `study.criteria.all()` costs nothing afterwards.
     """
     if not user.is_authenticated:
         return None
@@ -142,7 +146,14 @@ def rater_study(*, user: User | AnonymousUser, study_id: int) -> Study | None:
             cursor,
             "rater_study",
             _rater_study_sql(),
-            [study_id, Study.Status.OPEN, user.pk, user.pk, user.pk],
+            [
+                study_id,
+                Study.Status.OPEN,
+                Study.Status.CLOSED if closed_too else Study.Status.OPEN,
+                user.pk,
+                user.pk,
+                user.pk,
+            ],
         )
         rows = cursor.fetchall()
     if not rows:

@@ -52,5 +52,7 @@ def studies_accessible_by(*, user: Any) -> QuerySet[Study]:
     )
 
 
-def studies_for_rater(*, user: Any) -> QuerySet[Study]:
-    return studies_accessible_by(user=user).filter(status=Study.Status.OPEN)
+def studies_for_rater(*, user: Any, closed_too: bool = False) -> QuerySet[Study]:
+    """Studies this user may judge now (open); `closed_too` adds the closed ones they could."""
+    statuses = [Study.Status.OPEN, Study.Status.CLOSED] if closed_too else [Study.Status.OPEN]
+    return studies_accessible_by(user=user).filter(status__in=statuses)

@@ -48,6 +48,11 @@ UNDO_SECONDS = 20
 ISSUE_ATTEMPTS = 3
 
 
+# Statuses a study may have for (a) new work, (b) a vote on a pair already issued: pairs are
+# issued only while the study is open, and one on screen when the study closes keeps its vote.
+_VOTABLE = {False: (Study.Status.OPEN,), True: (Study.Status.OPEN, Study.Status.CLOSED)}
+
+
 class NotYours(Exception):
     """The presentation does not exist or was issued to someone else."""
 
@@ -179,10 +184,10 @@ class VoteResult:
         return not self.recorded and bool(self.already)
 
 
-def _check_access(*, rater: User, study: Study) -> None:
-    if study.status != Study.Status.OPEN:
+def _check_access(*, rater: User, study: Study, closed_ok: bool = False) -> None:
+    if study.status not in _VOTABLE[closed_ok]:
         raise ValidationError("This study is closed to votes.", code="closed")
-    if not studies_for_rater(user=rater).filter(pk=study.pk).exists():
+    if not studies_for_rater(user=rater, closed_too=closed_ok).filter(pk=study.pk).exists():
         raise NotYours
 
 
@@ -228,6 +233,8 @@ def judgments_record(
     and reported in `already` (double clicks, two tabs, retries). Response time is measured by
     the server from the moment the card was shown; a browser-reported time may only lower it
     (it excludes network time). Either below the study's minimum flags the vote, which is kept.
+    Pairs are issued only while a study is open, so a vote on one is recorded even if the
+    study closed meanwhile (the rater had the pair on screen); nothing new is issued then.
     `study`: pass it when the caller has already checked the rater may judge it (the rating
     page does); the presentation must then belong to it.
     Raises NotYours for a presentation not issued to this rater, ValidationError for bad input.
@@ -248,10 +255,10 @@ def judgments_record(
             raise NotYours
         if study is None:
             study = Study.objects.get(pk=shown.comparison.study_id)
-            _check_access(rater=rater, study=study)
+            _check_access(rater=rater, study=study, closed_ok=True)
         elif shown.comparison.study_id != study.pk:
             raise NotYours
-        elif study.status != Study.Status.OPEN:
+        elif study.status not in _VOTABLE[True]:
             raise ValidationError("This study is closed to votes.", code="closed")
         if shown.skipped_at is not None:
             raise ValidationError("You skipped this pair; it cannot be judged now.", code="skipped")

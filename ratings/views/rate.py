@@ -7,14 +7,15 @@ configurations or comparisons by id.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import wraps
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -30,6 +31,7 @@ from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
     DEFECT_TAGS,
     UNDO_SECONDS,
+    Deck,
     NotYours,
     deck_deal,
     judgments_record,
@@ -69,12 +71,56 @@ def _rater(request: HttpRequest) -> User:
     return request.user
 
 
+class Unavailable(Exception):
+    """The study, or the pair, is not there for this rater: a page says so (never a bare 404).
+
+    `lost_answer`: the request carried an answer that was not recorded, and the page says that.
+    """
+
+    def __init__(self, *, lost_answer: bool = False) -> None:
+        super().__init__()
+        self.lost_answer = lost_answer
+
+
+View = Callable[..., HttpResponse]
+
+
+def friendly_unavailable(view: View) -> View:
+    """Answer Unavailable with a rendered page (404), whatever DEBUG says.
+
+    An htmx request is sent to that page with HX-Redirect: htmx swaps nothing on a 404, and
+    the rater must see why the card went away.
+    """
+
+    @wraps(view)
+    def wrapped(request: HttpRequest, study_id: int, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, study_id, **kwargs)
+        except Unavailable as missing:
+            lost = missing.lost_answer or "unsaved" in request.GET
+            response = render(
+                request, "ratings/rate/unavailable.html", {"lost_answer": lost}, status=404
+            )
+            if request.htmx:  # type: ignore[attr-defined]
+                target = reverse("rate-study", args=[study_id])
+                response["HX-Redirect"] = target + ("?unsaved=1" if lost else "")
+            return response
+
+    return wrapped
+
+
 def _study(request: HttpRequest, study_id: int) -> Study:
     # One query: the access check and the criteria (cached on the study for this request).
-    study = rater_study(user=request.user, study_id=study_id)
+    # A closed study comes back too: its page says it has closed, and a vote on a pair issued
+    # before the close is still recorded.
+    study = rater_study(user=request.user, study_id=study_id, closed_too=True)
     if study is None:
-        raise Http404("No Study matches the given query.")
+        raise Unavailable(lost_answer=request.method == "POST")
     return study
+
+
+def _closed(study: Study) -> bool:
+    return study.status == Study.Status.CLOSED
 
 
 def _guide_context(study: Study) -> dict[str, Any]:
@@ -93,7 +139,10 @@ def _card_context(
     errors: Sequence[str] = (),
 ) -> dict[str, Any]:
     rater = _rater(request)
-    deck = deck_deal(rater=rater, study=study)
+    # A closed study deals nothing new: the card says so and shows the rater's record.
+    deck = (
+        Deck(current=None, upcoming=None) if _closed(study) else deck_deal(rater=rater, study=study)
+    )
     # The deal read everything progress needs; the fallback is for a hand-built Deck.
     progress = deck.progress or rater_progress(study=study, rater=rater)
     context: dict[str, Any] = {
@@ -112,6 +161,7 @@ def _card_context(
         "errors": list(errors),
         "shown": None,
         "summary": None,
+        "closed": _closed(study),
     }
     if deck.current is None:
         context["summary"] = rater_summary(study=study, rater=rater)
@@ -149,11 +199,13 @@ def rate_home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@friendly_unavailable
 def rate_study(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
-    first_visit = not Presentation.objects.filter(
-        rater=_rater(request), comparison__study=study
-    ).exists()
+    first_visit = (
+        not _closed(study)
+        and not Presentation.objects.filter(rater=_rater(request), comparison__study=study).exists()
+    )
     if first_visit and "go" not in request.GET and not request.htmx:  # type: ignore[attr-defined]
         return render(
             request,
@@ -164,6 +216,7 @@ def rate_study(request: HttpRequest, study_id: int) -> HttpResponse:
 
 
 @require_GET
+@friendly_unavailable
 def rate_guide(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     return render(
@@ -173,10 +226,10 @@ def rate_guide(request: HttpRequest, study_id: int) -> HttpResponse:
     )
 
 
-def _presentation_id(request: HttpRequest) -> int:
+def _presentation_id(request: HttpRequest, *, vote: bool = False) -> int:
     raw = request.POST.get("presentation", "")
     if not raw.isdecimal():
-        raise Http404("No such pair.")
+        raise Unavailable(lost_answer=vote)
     return int(raw)
 
 
@@ -196,6 +249,7 @@ def _after_post(request: HttpRequest, study: Study, **extra: Any) -> HttpRespons
 
 
 @require_POST
+@friendly_unavailable
 def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     try:
@@ -205,7 +259,7 @@ def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
         response = _card(request, study, status=429, errors=[str(error)])
         response["Retry-After"] = str(error.retry_after)
         return response
-    presentation_id = _presentation_id(request)
+    presentation_id = _presentation_id(request, vote=True)
     criteria = list(study.criteria.all())
     votes = {c.key: request.POST.get(f"c-{c.key}", "") for c in criteria}
     missing = [c.label for c in criteria if not votes[c.key]]
@@ -228,32 +282,47 @@ def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
                 return _after_post(
                     request, study, notice="Already recorded — your first answer stands."
                 )
+            if _closed(study):
+                # The pair was issued while the study was open: the vote counts, and the
+                # rater learns why no next pair follows (undo would bring back a dead card).
+                return _after_post(
+                    request,
+                    study,
+                    notice="Vote recorded. This study closed meanwhile, so that was the last "
+                    "pair: thank you!",
+                )
             return _after_post(request, study, notice="Vote recorded.", undo=result.presentation)
     except NotYours:
-        raise Http404("No such pair.") from None
+        raise Unavailable(lost_answer=True) from None
     except ValidationError as error:
         return _after_post(request, study, errors=error.messages)
 
 
 @require_POST
+@friendly_unavailable
 def rate_skip(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
+    if _closed(study):
+        return _after_post(request, study, notice="This study has closed: nothing is left to skip.")
     try:
         presentation_skip(rater=_rater(request), presentation_id=_presentation_id(request))
     except NotYours:
-        raise Http404("No such pair.") from None
+        raise Unavailable() from None
     except ValidationError as error:
         return _after_post(request, study, errors=error.messages)
     return _after_post(request, study, notice="Skipped.")
 
 
 @require_POST
+@friendly_unavailable
 def rate_undo(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
+    if _closed(study):
+        return _after_post(request, study, errors=["This study has closed: your vote stands."])
     try:
         presentation_undo(rater=_rater(request), presentation_id=_presentation_id(request))
     except NotYours:
-        raise Http404("No such pair.") from None
+        raise Unavailable() from None
     except ValidationError as error:
         return _after_post(request, study, errors=error.messages)
     return _after_post(request, study, notice="Vote undone: judge this pair again.")

@@ -130,7 +130,7 @@ def test_judgments_record_validates_answers() -> None:
 
 
 @pytest.mark.django_db
-def test_judgments_record_refuses_closed_studies_and_excluded_raters() -> None:
+def test_judgments_record_refuses_excluded_raters_even_after_close() -> None:
     study = ready_study(n_configs=3)
     person = rater()
     deck = deck_deal(rater=person, study=study)
@@ -138,10 +138,10 @@ def test_judgments_record_refuses_closed_studies_and_excluded_raters() -> None:
     study.excluded_raters.add(person)
     with pytest.raises(NotYours):
         judgments_record(rater=person, presentation_id=deck.current.pk, votes=_all(study, "tie"))
-    study.excluded_raters.remove(person)
     Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
-    with pytest.raises(ValidationError, match="closed to votes"):
+    with pytest.raises(NotYours):
         judgments_record(rater=person, presentation_id=deck.current.pk, votes=_all(study, "tie"))
+    assert not Judgment.objects.exists()
 
 
 @pytest.mark.django_db
