@@ -14,7 +14,7 @@ import numpy as np
 from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import study_configs
-from ratings.reports.judgments import StudyVotes, _cached
+from ratings.reports.judgments import StudyVotes, _cached, _version, _votes
 
 
 @dataclass(frozen=True)
@@ -106,6 +106,24 @@ def counted_pair_table(
         b_wins=c[keep, 1],
         ties=c[keep, 2] + c[keep, 3],
     )
+
+
+def study_leaderboard_fit(
+    *, study: Study, criterion: Criterion | None = None
+) -> tuple[list[int], analysis.StrengthUncertainty] | None:
+    """The leaderboard's Bradley–Terry fit and its uncertainty on the study's counted votes.
+
+    Returns the sorted config ids (the fit's items, in order) and
+    ratings.analysis.leaderboard_uncertainty's result, or None without votes between two
+    configurations. The same fit as study_leaderboard's (same votes, same model); the adaptive
+    pair choice and the stopping rules read it. Not cached here: callers cache what they derive.
+    """
+    ids = sorted(study_configs(study=study))
+    votes = _votes(study, _version(study))
+    records = counted_pair_table(votes, criterion, ids)
+    if not len(records) or len(ids) < 2:
+        return None
+    return ids, analysis.leaderboard_uncertainty(len(ids), records)
 
 
 def _leaderboard(
