@@ -79,13 +79,20 @@ class LeaderboardRowSerializer(serializers.Serializer[Any]):
     config_id = serializers.IntegerField()
     label = serializers.CharField()  # type: ignore[assignment]
     name = serializers.CharField()
-    strength = serializers.FloatField(help_text="Bradley–Terry log-strength, centred on zero.")
-    ci_low = serializers.FloatField(help_text="95 % bootstrap interval (raters × prompts).")
+    strength = serializers.FloatField(
+        help_text="Bradley–Terry log-strength; strengths are centred (they sum to zero)."
+    )
+    se = serializers.FloatField(help_text="Standard error of the strength (see estimand).")
+    ci_low = serializers.FloatField(
+        help_text="95 % interval: t with `df` degrees of freedom, or normal when df is null."
+    )
     ci_high = serializers.FloatField()
     rank = serializers.IntegerField()
-    rank_low = serializers.IntegerField()
+    rank_low = serializers.IntegerField(help_text="95 % rank interval, same uncertainty.")
     rank_high = serializers.IntegerField()
-    p_best = serializers.FloatField()
+    p_best = serializers.FloatField(
+        help_text="Probability of being best, from draws of the same uncertainty."
+    )
     judgments = serializers.FloatField()
     p_vs_baseline = serializers.FloatField(allow_null=True)
 
@@ -95,8 +102,18 @@ class LeaderboardReportSerializer(serializers.Serializer[Any]):
     judgments = serializers.IntegerField()
     raters = serializers.IntegerField()
     prompts = serializers.IntegerField()
-    n_boot = serializers.IntegerField()
+    n_boot = serializers.IntegerField(help_text="Draws behind the ranks and P(best).")
     baseline_id = serializers.IntegerField(allow_null=True)
+    estimand = serializers.CharField(
+        allow_null=True,
+        help_text="population: about the population of raters (enough raters); these_raters: "
+        "about these raters' votes only (too few raters to generalise). Prompts: these.",
+    )
+    estimand_note = serializers.CharField()
+    df = serializers.FloatField(allow_null=True)
+    min_raters = serializers.IntegerField(
+        help_text="Raters needed for intervals about the population of raters."
+    )
     rows = LeaderboardRowSerializer(many=True)
 
 

@@ -1,13 +1,15 @@
 """Which pair a rater sees next, and what the rater has done so far.
 
 The choices are pure functions over plain data (candidates in, one candidate out) so they can
-be tested with fixed random generators; the ORM reads that feed them sit at the end.
+be tested with fixed random generators, and bench/validity.py simulates whole studies through
+them; the ORM reads that feed them sit at the end. Adaptive designs steer by the leaderboard's
+own Bradley–Terry fit (ratings.reports.study_leaderboard_fit): one model for choosing pairs and
+for the results.
 """
 
 from __future__ import annotations
 
 import random
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import median
@@ -20,13 +22,22 @@ from django.db.models.functions import Coalesce
 
 from evalsite.cache import cache_get, cache_set
 from generation.models import Image
+from ratings.analysis import StrengthUncertainty
 from ratings.models import Comparison, Judgment, Presentation, Study
+from ratings.reports.leaderboard import study_leaderboard_fit
 
 REPEAT_RATE = 0.05
 # A repeat only comes back after this many other pairs, so the rater judges it afresh.
 REPEAT_MIN_GAP = 3
-ADAPTIVE_SHARE = 0.8
-CONTENDERS_CACHE_SECONDS = 30
+#: Adaptive designs: the share of picks steered by the leaderboard's fit (the rest fill the
+#: study evenly, fewest judgments first, so every configuration keeps being measured).
+ADAPTIVE_SHARE = 0.9
+#: Draws of the leaderboard's uncertainty behind the pair weights.
+PAIR_DRAWS = 2000
+PAIR_WEIGHTS_CACHE_SECONDS = 30
+
+#: Config pair (lower id first) → weight of picking it in an adaptive design.
+PairWeights = Mapping[tuple[int, int], float]
 
 
 class Candidate(NamedTuple):
@@ -40,6 +51,17 @@ class Candidate(NamedTuple):
     image_a: int = 0
     image_b: int = 0
 
+    @property
+    def pair(self) -> tuple[int, int]:
+        return (
+            (self.config_a, self.config_b)
+            if self.config_a < self.config_b
+            else (
+                self.config_b,
+                self.config_a,
+            )
+        )
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -50,18 +72,27 @@ class Plan:
     left_image_id: int | None
 
 
+def _fewest_shown(pool: Sequence[Candidate], rng: random.Random) -> Candidate:
+    least = min(c.shown for c in pool)
+    return rng.choice([c for c in pool if c.shown == least])
+
+
 def choose_candidate(
     candidates: Sequence[Candidate],
     *,
     rng: random.Random,
     gold_rate: float,
-    contenders: frozenset[int] | None = None,
+    pair_weights: PairWeights | None = None,
     adaptive_share: float = ADAPTIVE_SHARE,
 ) -> Candidate | None:
     """Pick the next comparison: gold at `gold_rate`, then fewest presentations first.
 
-    With `contenders` (adaptive designs), `adaptive_share` of the picks are limited to pairs
-    whose two configurations are both contenders; the rest choose among all candidates.
+    Fewest first fills every comparison evenly toward the study's target judgments: none is
+    shown again while another the rater may judge has been shown fewer times. With
+    `pair_weights` (adaptive designs, from top_two_weights), `adaptive_share` of the picks
+    first choose a configuration pair with probability proportional to its weight among the
+    pairs this rater can still judge, then that pair's comparison with the fewest
+    presentations (so a pair judged again and again spreads over its prompts and seeds).
     """
     if not 0.0 <= gold_rate <= 1.0:
         raise ValueError(f"gold_rate must be between 0 and 1, got {gold_rate!r}.")
@@ -72,11 +103,21 @@ def choose_candidate(
     gold = [c for c in candidates if c.is_gold]
     plain = [c for c in candidates if not c.is_gold]
     pool = gold if gold and (not plain or rng.random() < gold_rate) else plain
-    if contenders is not None and rng.random() < adaptive_share:
-        focused = [c for c in pool if c.config_a in contenders and c.config_b in contenders]
-        pool = focused or pool
-    least = min(c.shown for c in pool)
-    return rng.choice([c for c in pool if c.shown == least])
+    if pair_weights and not pool[0].is_gold and rng.random() < adaptive_share:
+        # Both orders of every weighted pair: one lookup per candidate (deals see hundreds).
+        weight = {}
+        for (a, b), w in pair_weights.items():
+            if w > 0.0:
+                weight[(a, b)] = weight[(b, a)] = w
+        by_pair: dict[tuple[int, int], list[Candidate]] = {}
+        for c in pool:
+            if (c.config_a, c.config_b) in weight:
+                by_pair.setdefault(c.pair, []).append(c)
+        if by_pair:
+            pairs = list(by_pair)
+            chosen = rng.choices(pairs, weights=[weight[p] for p in pairs])[0]
+            return _fewest_shown(by_pair[chosen], rng)
+    return _fewest_shown(pool, rng)
 
 
 def wants_repeat(*, rng: random.Random, rate: float = REPEAT_RATE) -> bool:
@@ -98,61 +139,34 @@ def choose_repeat(
     return rng.choice(list(eligible)) if eligible else None
 
 
-def bradley_terry_fit(
-    wins: Mapping[tuple[int, int], float], items: Sequence[int], *, iterations: int = 500
-) -> tuple[dict[int, float], dict[int, float]]:
-    """Log-strengths (centred) and their standard errors from `wins[(i, j)]` = i beat j.
+def top_two_weights(
+    fit: StrengthUncertainty,
+    ids: Sequence[int],
+    *,
+    rng: np.random.Generator,
+    draws: int = PAIR_DRAWS,
+) -> dict[tuple[int, int], float]:
+    """Weight of each config pair: the probability that it holds the two best configurations.
 
-    Ties should arrive as half a win each way. A small prior (half a win each way on every
-    compared pair) keeps undefeated items finite. Standard errors come from the observed
-    Fisher information under the sum-to-zero constraint.
+    From draws of the leaderboard's own uncertainty (`fit`, for items `ids`), so the pairs
+    that decide which configuration is best get the votes, and the weight moves as soon as
+    the votes move the leaderboard. Pairs that never come first and second get no weight.
     """
-    index = {item: k for k, item in enumerate(items)}
-    n = len(items)
-    if n == 0:
-        return {}, {}
-    w = np.zeros((n, n))
-    for (i, j), count in wins.items():
-        if count < 0:
-            raise ValueError(f"Win counts must not be negative, got {count!r} for {(i, j)}.")
-        w[index[i], index[j]] += count
-    games = w + w.T
-    w = w + 0.5 * (games > 0)
-    games = w + w.T
-    strength = np.ones(n)
-    for _ in range(iterations):
-        denom = (games / (strength[:, None] + strength[None, :])).sum(axis=1)
-        total = w.sum(axis=1)
-        new = np.where(denom > 0, total / np.where(denom > 0, denom, 1.0), strength)
-        new = new / np.exp(np.log(new).mean())
-        if np.allclose(new, strength, rtol=1e-9, atol=1e-12):
-            strength = new
-            break
-        strength = new
-    theta = np.log(strength)
-    p = 1.0 / (1.0 + np.exp(-(theta[:, None] - theta[None, :])))
-    info = games * p * (1 - p)
-    laplacian = np.diag(info.sum(axis=1)) - info
-    cov = np.linalg.pinv(laplacian)
-    se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-    # Items never compared have no information: their interval is unbounded.
-    se = np.where(games.sum(axis=1) > 0, se, np.inf)
-    return (
-        {item: float(theta[index[item]]) for item in items},
-        {item: float(se[index[item]]) for item in items},
-    )
-
-
-def overlap_contenders(
-    wins: Mapping[tuple[int, int], float], items: Sequence[int], *, z: float = 1.96
-) -> frozenset[int]:
-    """Configurations whose Bradley–Terry interval overlaps the leader's."""
-    theta, se = bradley_terry_fit(wins, items)
-    if not theta:
-        return frozenset()
-    leader = max(theta, key=lambda item: theta[item])
-    floor = theta[leader] - z * se[leader]
-    return frozenset(item for item in items if theta[item] + z * se[item] >= floor)
+    if len(ids) != fit.strengths.size:
+        raise ValueError(f"ids must name the fit's {fit.strengths.size} items, got {len(ids)}.")
+    if len(ids) < 2:
+        return {}
+    sample = fit.draws(draws, rng)
+    top = np.argpartition(-sample, 1, axis=1)[:, :2]
+    low, high = top.min(axis=1), top.max(axis=1)
+    n = len(ids)
+    counts = np.bincount(low * n + high, minlength=n * n) / draws
+    out: dict[tuple[int, int], float] = {}
+    for flat in np.flatnonzero(counts):
+        i, j = divmod(int(flat), n)
+        a, b = ids[i], ids[j]
+        out[(a, b) if a < b else (b, a)] = float(counts[flat])
+    return out
 
 
 def obvious_winner(a: Mapping[str, object], b: Mapping[str, object]) -> str | None:
@@ -264,34 +278,25 @@ def pair_candidates(
     return [c for c in pairs if c.comparison_id not in seen]
 
 
-def study_contenders(*, study: Study) -> frozenset[int] | None:
-    """Adaptive studies: the configurations still in the race (None until there are votes)."""
-    key = f"loupe:contenders:{study.pk}"
+def study_pair_weights(*, study: Study) -> dict[tuple[int, int], float] | None:
+    """Adaptive studies: top_two_weights from the leaderboard's fit on the counted votes.
+
+    The same fit as the leaderboard's (first votes, gold pairs and excluded raters left out,
+    all criteria together); None until there are votes. Cached a few seconds per study, so a
+    busy study refits at most that often.
+    """
+    key = f"loupe:pairweights:{study.pk}"
     cached = cache_get(key)
     if cached is not None:
-        return None if cached == "none" else frozenset(cached)
-    rows = (
-        Judgment.objects.filter(comparison__study=study, is_repeat=False)
-        .exclude(outcome=Judgment.Outcome.BOTH_BAD)
-        .values_list(
-            "comparison__image_a__config_id",
-            "comparison__image_b__config_id",
-            "winner__config_id",
-        )
-        .annotate(n=Count("pk"))
-    )
-    wins: Counter[tuple[int, int]] = Counter()
-    items: set[int] = set()
-    for a, b, winner, n in rows:
-        items.update((a, b))
-        if winner is None:
-            wins[(a, b)] += n / 2
-            wins[(b, a)] += n / 2
-        else:
-            wins[(winner, b if winner == a else a)] += n
-    result = overlap_contenders(wins, sorted(items)) if len(items) >= 2 else None
-    cache_set(key, "none" if result is None else sorted(result), CONTENDERS_CACHE_SECONDS)
-    return result
+        return None if cached == "none" else {(a, b): w for a, b, w in cached}
+    found = study_leaderboard_fit(study=study)
+    weights = None
+    if found is not None:
+        ids, fit = found
+        weights = top_two_weights(fit, ids, rng=np.random.default_rng(study.pk))
+    stored = "none" if weights is None else [(a, b, w) for (a, b), w in weights.items()]
+    cache_set(key, stored, PAIR_WEIGHTS_CACHE_SECONDS)
+    return weights
 
 
 def next_plan(
@@ -317,8 +322,8 @@ def next_plan(
         repeat = _repeat_plan(shown, rng=rng)
         if repeat is not None:
             return repeat
-    contenders = study_contenders(study=study) if study.design == Study.Design.ADAPTIVE else None
-    chosen = choose_candidate(candidates, rng=rng, gold_rate=study.gold_rate, contenders=contenders)
+    weights = study_pair_weights(study=study) if study.design == Study.Design.ADAPTIVE else None
+    chosen = choose_candidate(candidates, rng=rng, gold_rate=study.gold_rate, pair_weights=weights)
     assert chosen is not None  # candidates is not empty
     return Plan(
         comparison_id=chosen.comparison_id,

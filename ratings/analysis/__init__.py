@@ -1,7 +1,7 @@
 """Statistics for pairwise judgments. Pure: plain numbers and numpy arrays in, numbers out.
 
-rates.py (proportions, sign tests, Holm, the win-rate table), strengths.py (Bradley–Terry fits
-and the bootstrap leaderboard), effects.py (the factor-effects logistic model), agreement.py
+rates.py (proportions, sign tests, Holm, the win-rate table), strengths.py (Bradley–Terry fits,
+their uncertainty and the leaderboard), effects.py (the factor-effects logistic model), agreement.py
 (Krippendorff's alpha, rater quality, metrics against people). Every public name is importable
 from here.
 
@@ -46,15 +46,21 @@ from ratings.analysis.rates import (
 )
 from ratings.analysis.strengths import (
     BT_RIDGE,
+    LEADERBOARD_RIDGE,
+    POPULATION,
+    POPULATION_MIN_RATERS,
+    THESE_RATERS,
     BTFit,
     Leaderboard,
     PairRecord,
     PairTable,
+    StrengthUncertainty,
     bradley_terry,
     bradley_terry_batch,
     bt_leaderboard,
     bt_win_probability,
     cluster_bootstrap_strengths,
+    leaderboard_uncertainty,
     wins_matrix,
 )
 
@@ -62,6 +68,10 @@ __all__ = [
     "BT_RIDGE",
     "DETECTABLE_WIN_RATE",
     "FACTOR_RIDGE",
+    "LEADERBOARD_RIDGE",
+    "POPULATION",
+    "POPULATION_MIN_RATERS",
+    "THESE_RATERS",
     "BTFit",
     "FactorCoefficient",
     "FactorEffects",
@@ -75,6 +85,7 @@ __all__ = [
     "QualityThresholds",
     "RaterQuality",
     "RaterVotes",
+    "StrengthUncertainty",
     "WinRateRow",
     "binomial_p",
     "bradley_terry",
@@ -86,6 +97,7 @@ __all__ = [
     "factor_effects",
     "holm",
     "krippendorff_alpha_nominal",
+    "leaderboard_uncertainty",
     "metric_agreement",
     "metric_credit",
     "panel_majority",

@@ -1,7 +1,29 @@
-"""Bradley–Terry strengths: single and batched fits, and a leaderboard with bootstrap intervals.
+"""Bradley–Terry strengths: single and batched fits, their uncertainty, and the leaderboard.
 
-Strengths are on the log-odds scale: P(i beats j) = 1 / (1 + exp(θ_j − θ_i)). The leaderboard's
-intervals come from a bootstrap clustered by rater and prompt.
+Strengths are on the log-odds scale, centred (they sum to zero over the study's
+configurations): P(i beats j) = 1 / (1 + exp(θ_j − θ_i)).
+
+The one public entry point for the leaderboard's fit and its uncertainty (the leaderboard, the
+adaptive pair choice in ratings.pairs and the stopping rules all use it, on the same counted
+votes)::
+
+    leaderboard_uncertainty(n_items, records, *, ridge=LEADERBOARD_RIDGE,
+                            min_raters=POPULATION_MIN_RATERS) -> StrengthUncertainty
+
+`StrengthUncertainty` holds the centred strengths, their covariance `cov` (on the sum-zero
+scale), the t degrees of freedom `df` (None: normal), the estimand and the counts behind it;
+`.draws(n, rng)` gives (n, n_items) draws from the matching normal or multivariate t, and
+`.interval(level)` the marginal intervals. What the uncertainty is about (the estimand):
+
+- with at least `min_raters` raters (10), the population of raters, on these prompts: the
+  strengths that describe how raters like these vote on average (a marginal, population-
+  averaged Bradley–Terry model). The covariance is the cluster-robust sandwich by rater
+  (CR1, G/(G−1)), never below half the model's own (Fisher information), and intervals use t
+  with G − 1 degrees of freedom;
+- with fewer raters, these raters' votes on these prompts: the strengths that describe the
+  average vote of the raters who voted. The covariance is the inverse Fisher information,
+  normal quantiles. A rater sample this small cannot say how other raters would vote, and the
+  page says so.
 """
 
 from __future__ import annotations
@@ -11,13 +33,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import sparse
+from scipy import sparse, stats
 
 from ratings.analysis._common import FloatArray, IntArray
 
 #: Ridge on log-strengths: a Gaussian prior with sd 10, enough to keep a configuration that
 #: never won (or never lost) finite without moving well-measured strengths.
 BT_RIDGE = 0.01
+
+#: The leaderboard's ridge: a N(0, 2²) prior on each centred strength (a configuration beating
+#: the average one 98 % of the time is already extreme). With few votes it keeps a clean sweep
+#: (5–0) from an unbounded estimate and interval; a few votes in, it no longer matters.
+#: bench/validity.py measures coverage with it from one rater up.
+LEADERBOARD_RIDGE = 0.25
 
 
 @dataclass(frozen=True)
@@ -196,17 +224,168 @@ def _cell_wins(
     )
 
 
+#: Raters needed before the leaderboard's intervals speak for the population of raters. The
+#: cluster-robust variance by rater has about G − 1 degrees of freedom; below ten its own error
+#: is too large (the t quantile and the spread of the variance estimate grow fast), and
+#: bench/validity.py measures 90–98 % coverage from ten raters up with the rule below.
+POPULATION_MIN_RATERS = 10
+
+#: The population-level covariance never falls below this share of the model-based one.
+MODEL_FLOOR = 0.5
+
+#: Estimand names, as the reports and the API carry them.
+POPULATION = "population"
+THESE_RATERS = "these_raters"
+
+
+@dataclass(frozen=True)
+class StrengthUncertainty:
+    """The leaderboard's Bradley–Terry fit and what is known about it (see the module doc)."""
+
+    strengths: FloatArray  # centred point estimates
+    cov: FloatArray  # (n, n) covariance of the centred strengths
+    df: float | None  # t degrees of freedom for intervals and draws; None: normal
+    estimand: str  # POPULATION or THESE_RATERS
+    raters: int
+    prompts: int
+    votes: FloatArray  # votes (ties included) per item
+
+    @property
+    def se(self) -> FloatArray:
+        return np.sqrt(np.clip(np.diag(self.cov), 0.0, None))
+
+    def quantile(self, level: float) -> float:
+        """The two-sided critical value for a `level` interval (normal or t)."""
+        if not 0.0 < level < 1.0:
+            raise ValueError(f"level must lie strictly between 0 and 1, got {level!r}.")
+        upper = 0.5 + level / 2
+        if self.df is None:
+            return float(stats.norm.ppf(upper))
+        return float(stats.t.ppf(upper, self.df))
+
+    def interval(self, level: float = 0.95) -> tuple[FloatArray, FloatArray]:
+        half = self.quantile(level) * self.se
+        return self.strengths - half, self.strengths + half
+
+    def draws(self, n: int, rng: np.random.Generator) -> FloatArray:
+        """(n, n_items) draws of the strengths: normal, or multivariate t with `df`."""
+        if n < 1:
+            raise ValueError("The number of draws must be at least 1.")
+        values, vectors = np.linalg.eigh((self.cov + self.cov.T) / 2)
+        scale = np.sqrt(np.clip(values, 0.0, None))
+        z = rng.standard_normal((n, values.size)) * scale
+        if self.df is not None:
+            z /= np.sqrt(rng.chisquare(self.df, n) / self.df)[:, None]
+        return np.asarray(self.strengths[None, :] + z @ vectors.T, dtype=float)
+
+
+def _scores(table: PairTable) -> tuple[IntArray, IntArray, FloatArray, FloatArray]:
+    item_a, item_b = np.asarray(table.item_a, np.int64), np.asarray(table.item_b, np.int64)
+    ties = np.asarray(table.ties, float)
+    a_score = np.asarray(table.a_wins, float) + ties / 2
+    b_score = np.asarray(table.b_wins, float) + ties / 2
+    return item_a, item_b, a_score, b_score
+
+
+def _table(records: Sequence[PairRecord] | PairTable) -> PairTable:
+    return records if isinstance(records, PairTable) else PairTable.from_records(records)
+
+
+def leaderboard_uncertainty(
+    n_items: int,
+    records: Sequence[PairRecord] | PairTable,
+    *,
+    ridge: float = LEADERBOARD_RIDGE,
+    min_raters: int = POPULATION_MIN_RATERS,
+) -> StrengthUncertainty:
+    """The leaderboard's Bradley–Terry fit on counted votes, with its covariance and estimand.
+
+    `records` are the votes that count (the reports pass first votes of raters not excluded,
+    gold pairs left out), one row per rater × prompt × pair with its outcome counts. With at
+    least `min_raters` raters the covariance is cluster-robust by rater (population of raters),
+    otherwise model-based (these raters' votes); see the module docstring.
+    """
+    if min_raters < 2:
+        raise ValueError("min_raters must be at least 2 (a cluster-robust variance needs two).")
+    table = _table(records)
+    item_a, item_b, a_score, b_score = _scores(table)
+    ones = np.ones((1, item_a.size))
+    theta = bradley_terry_batch(
+        _weighted_wins(n_items, item_a, item_b, a_score, b_score, ones), ridge=ridge
+    ).strengths[0]
+    n = a_score + b_score
+    votes = np.asarray(
+        np.bincount(item_a, weights=n, minlength=n_items)
+        + np.bincount(item_b, weights=n, minlength=n_items),
+        dtype=float,
+    )
+    p = 1.0 / (1.0 + np.exp(theta[item_b] - theta[item_a]))
+    # Fisher information: a graph Laplacian weighted by n·p·(1 − p) on each compared pair.
+    w = np.bincount(
+        item_a * n_items + item_b, weights=n * p * (1 - p), minlength=n_items * n_items
+    ).reshape(n_items, n_items)
+    w = w + w.T
+    info = np.diag(w.sum(axis=1)) - w + ridge * np.eye(n_items)
+    centre = np.eye(n_items) - 1.0 / n_items
+    bread = centre @ np.linalg.inv(info) @ centre
+    model_cov = bread
+    raters, rater_idx = np.unique(np.asarray(table.rater, np.int64), return_inverse=True)
+    prompts = int(np.unique(np.asarray(table.prompt, np.int64)).size)
+    g = int(raters.size)
+    if g < min_raters:
+        return StrengthUncertainty(
+            strengths=theta,
+            cov=model_cov,
+            df=None,
+            estimand=THESE_RATERS,
+            raters=g,
+            prompts=prompts,
+            votes=votes,
+        )
+    # Each rater's score (gradient of their votes' log-likelihood), summed sparsely per rater.
+    resid = a_score - n * p
+    rater_idx = rater_idx.reshape(-1)
+    per_rater = np.bincount(
+        rater_idx * n_items + item_a, weights=resid, minlength=g * n_items
+    ) - np.bincount(rater_idx * n_items + item_b, weights=resid, minlength=g * n_items)
+    s = per_rater.reshape(g, n_items)
+    meat = s.T @ s * (g / (g - 1))
+    robust = bread @ meat @ bread
+    # A direction that few raters inform can get a robust variance near zero: keep at least
+    # MODEL_FLOOR of the model's (the positive eigen-part of the difference is added, so the
+    # result dominates both). The model part is scaled by (z / t)², as it needs no t quantile.
+    df = float(g - 1)
+    floor = model_cov * MODEL_FLOOR * (stats.norm.ppf(0.975) / stats.t.ppf(0.975, df)) ** 2
+    diff = (robust - floor + (robust - floor).T) / 2
+    values, vectors = np.linalg.eigh(diff)
+    cov = floor + (vectors * np.clip(values, 0.0, None)) @ vectors.T
+    return StrengthUncertainty(
+        strengths=theta,
+        cov=cov,
+        df=df,
+        estimand=POPULATION,
+        raters=g,
+        prompts=prompts,
+        votes=votes,
+    )
+
+
 @dataclass(frozen=True)
 class Leaderboard:
     strengths: FloatArray
     ci_low: FloatArray
     ci_high: FloatArray
+    se: FloatArray
     rank: IntArray  # 1 = best
     rank_low: IntArray
     rank_high: IntArray
     p_best: FloatArray
     votes: FloatArray
+    #: Draws of the strengths behind the ranks and P(best) (the field keeps its old name).
     n_boot: int
+    estimand: str
+    raters: int
+    df: float | None
     samples: FloatArray = field(repr=False)
 
 
@@ -214,58 +393,38 @@ def bt_leaderboard(
     n_items: int,
     records: Sequence[PairRecord] | PairTable,
     *,
-    n_boot: int = 200,
+    n_boot: int = 4000,
     rng: np.random.Generator,
-    ridge: float = BT_RIDGE,
+    ridge: float = LEADERBOARD_RIDGE,
     level: float = 0.95,
+    min_raters: int = POPULATION_MIN_RATERS,
 ) -> Leaderboard:
-    """Bradley–Terry strengths with intervals from a bootstrap clustered by rater and prompt.
+    """Strengths with `level` intervals, rank intervals and P(best), all from one uncertainty.
 
-    Each resample draws raters and prompts with replacement; a record's weight is the number
-    of times its rater was drawn times the number of times its prompt was drawn (Owen's
-    two-way "pigeonhole" bootstrap), so votes that share a rater or a prompt move together.
+    The intervals are leaderboard_uncertainty's; ranks and P(best) come from `n_boot` draws of
+    the same normal or t distribution, so they agree with the intervals.
     """
-    table = records if isinstance(records, PairTable) else PairTable.from_records(records)
-    item_a, item_b = np.asarray(table.item_a, np.int64), np.asarray(table.item_b, np.int64)
-    ties = np.asarray(table.ties, float)
-    a_score = np.asarray(table.a_wins, float) + ties / 2
-    b_score = np.asarray(table.b_wins, float) + ties / 2
-    ones = np.ones((1, item_a.size))
-    point = bradley_terry_batch(
-        _weighted_wins(n_items, item_a, item_b, a_score, b_score, ones), ridge=ridge
-    ).strengths[0]
-    votes = np.asarray(
-        np.bincount(item_a, weights=a_score + b_score, minlength=n_items)
-        + np.bincount(item_b, weights=a_score + b_score, minlength=n_items),
-        dtype=float,
-    )
-    samples = cluster_bootstrap_strengths(
-        n_items,
-        item_a,
-        item_b,
-        a_score,
-        b_score,
-        np.asarray(table.rater, np.int64),
-        np.asarray(table.prompt, np.int64),
-        n_boot=n_boot,
-        rng=rng,
-        ridge=ridge,
-    )
+    fit = leaderboard_uncertainty(n_items, records, ridge=ridge, min_raters=min_raters)
+    lo, hi = fit.interval(level)
+    samples = fit.draws(n_boot, rng)
     tail = (1 - level) / 2
-    lo, hi = np.quantile(samples, [tail, 1 - tail], axis=0)
     ranks = _ranks(samples)
     rank_lo, rank_hi = np.quantile(ranks, [tail, 1 - tail], axis=0, method="inverted_cdf")
     best = np.bincount(np.argmax(samples, axis=1), minlength=n_items) / n_boot
     return Leaderboard(
-        strengths=point,
+        strengths=fit.strengths,
         ci_low=lo,
         ci_high=hi,
-        rank=_ranks(point[None])[0],
+        se=fit.se,
+        rank=_ranks(fit.strengths[None])[0],
         rank_low=rank_lo.astype(np.int64),
         rank_high=rank_hi.astype(np.int64),
         p_best=best,
-        votes=votes,
+        votes=fit.votes,
         n_boot=n_boot,
+        estimand=fit.estimand,
+        raters=fit.raters,
+        df=fit.df,
         samples=samples,
     )
 
@@ -284,7 +443,11 @@ def cluster_bootstrap_strengths(
     ridge: float = BT_RIDGE,
     chunk: int = 100,
 ) -> FloatArray:
-    """(n_boot, n_items) strengths refitted on rater × prompt cluster resamples."""
+    """(n_boot, n_items) strengths refitted on rater × prompt cluster resamples.
+
+    The leaderboard's former intervals (Owen's two-way bootstrap): kept as the baseline that
+    bench/validity.py measures the calibrated intervals against.
+    """
     if n_boot < 1:
         raise ValueError("n_boot must be at least 1.")
     raters, rater_idx = np.unique(rater, return_inverse=True)

@@ -40,7 +40,13 @@ from ratings.reports.judgments import (
     pair_counts,
     study_judgments,
 )
-from ratings.reports.leaderboard import LeaderboardItem, LeaderboardReport, study_leaderboard
+from ratings.reports.leaderboard import (
+    LeaderboardItem,
+    LeaderboardReport,
+    counted_pair_table,
+    study_leaderboard,
+    study_leaderboard_fit,
+)
 from ratings.reports.metrics import (
     MetricAgreementItem,
     MetricAgreementReport,
@@ -73,6 +79,7 @@ __all__ = [
     "WinRateItem",
     "WinRateReport",
     "config_levels",
+    "counted_pair_table",
     "criterion_for",
     "judgment_count",
     "level_label",
@@ -81,6 +88,7 @@ __all__ = [
     "study_factor_effects",
     "study_judgments",
     "study_leaderboard",
+    "study_leaderboard_fit",
     "study_metric_agreement",
     "study_pairs",
     "study_raters",

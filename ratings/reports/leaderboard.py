@@ -1,4 +1,9 @@
-"""The Bradley–Terry leaderboard of configurations, with intervals and ranks from a bootstrap."""
+"""The Bradley–Terry leaderboard of configurations: intervals, ranks and P(best) from one fit.
+
+The fit and its uncertainty are ratings.analysis.leaderboard_uncertainty's, on the votes that
+count (first votes, no gold pairs, no excluded raters); the adaptive pair choice uses the same
+(ratings.pairs.study_pair_weights).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import numpy as np
 from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import study_configs
-from ratings.reports.judgments import DEFAULT_BOOT, StudyVotes, _cached
+from ratings.reports.judgments import StudyVotes, _cached, _version, _votes
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,7 @@ class LeaderboardItem:
     rank_high: int
     p_best: float
     judgments: float
+    se: float
     #: Model-implied chance of beating the study's baseline (None for the baseline itself).
     p_vs_baseline: float | None
 
@@ -35,20 +41,89 @@ class LeaderboardReport:
     judgments: int
     raters: int
     prompts: int
+    #: Draws of the strengths behind ranks and P(best).
     n_boot: int
     baseline_id: int | None
     rows: list[LeaderboardItem]
+    #: "population" (enough raters: about the population of raters, on these prompts) or
+    #: "these_raters" (about these raters' votes on these prompts); None without votes.
+    estimand: str | None = None
+    #: t degrees of freedom of the intervals (None: normal quantiles).
+    df: float | None = None
+    min_raters: int = analysis.POPULATION_MIN_RATERS
+
+    @property
+    def about_population(self) -> bool:
+        return self.estimand == analysis.POPULATION
+
+    @property
+    def estimand_note(self) -> str:
+        """What the intervals are about, in a sentence for the page and the API."""
+        if self.estimand is None:
+            return ""
+        if self.about_population:
+            return (
+                f"About the population of raters (on these prompts): {self.raters} raters, "
+                f"intervals robust to each rater's own taste (t with {self.raters - 1} "
+                "degrees of freedom)."
+            )
+        return (
+            f"About these raters' votes (on these prompts) only: with {self.raters} "
+            f"rater{'s' if self.raters != 1 else ''}, fewer than {self.min_raters}, the votes "
+            "cannot say how other raters would judge. Add raters to generalise."
+        )
+
+
+#: Draws behind ranks and P(best): cheap (no refits), enough for P(best) to ±1 %.
+DEFAULT_DRAWS = 4000
 
 
 def study_leaderboard(
-    *, study: Study, criterion: Criterion | None = None, n_boot: int = DEFAULT_BOOT, seed: int = 0
+    *, study: Study, criterion: Criterion | None = None, n_boot: int = DEFAULT_DRAWS, seed: int = 0
 ) -> LeaderboardReport:
     return _cached(
-        f"bt{n_boot}.{seed}",
+        f"btu{n_boot}.{seed}",
         study,
         criterion,
         lambda votes: _leaderboard(study, criterion, votes, n_boot, seed),
     )
+
+
+def counted_pair_table(
+    votes: StudyVotes, criterion: Criterion | None, ids: list[int]
+) -> analysis.PairTable:
+    """The votes that count, per config pair × rater × prompt, configs as indices into `ids`
+    (sorted config ids): what the leaderboard and the adaptive pair choice fit."""
+    g = votes.grouped(votes.preference(criterion), by_prompt=True, by_rater=True, by_side=False)
+    c = g.counts.astype(float)
+    keep = np.isin(g.config_a, ids) & np.isin(g.config_b, ids)
+    return analysis.PairTable(
+        item_a=np.searchsorted(ids, g.config_a[keep]),
+        item_b=np.searchsorted(ids, g.config_b[keep]),
+        rater=g.rater[keep],
+        prompt=g.prompt[keep],
+        a_wins=c[keep, 0],
+        b_wins=c[keep, 1],
+        ties=c[keep, 2] + c[keep, 3],
+    )
+
+
+def study_leaderboard_fit(
+    *, study: Study, criterion: Criterion | None = None
+) -> tuple[list[int], analysis.StrengthUncertainty] | None:
+    """The leaderboard's Bradley–Terry fit and its uncertainty on the study's counted votes.
+
+    Returns the sorted config ids (the fit's items, in order) and
+    ratings.analysis.leaderboard_uncertainty's result, or None without votes between two
+    configurations. The same fit as study_leaderboard's (same votes, same model); the adaptive
+    pair choice and the stopping rules read it. Not cached here: callers cache what they derive.
+    """
+    ids = sorted(study_configs(study=study))
+    votes = _votes(study, _version(study))
+    records = counted_pair_table(votes, criterion, ids)
+    if not len(records) or len(ids) < 2:
+        return None
+    return ids, analysis.leaderboard_uncertainty(len(ids), records)
 
 
 def _leaderboard(
@@ -57,19 +132,8 @@ def _leaderboard(
     configs = study_configs(study=study)
     ids = sorted(configs)
     index = {cid: i for i, cid in enumerate(ids)}
-    g = votes.grouped(votes.preference(criterion), by_prompt=True, by_rater=True, by_side=False)
-    c = g.counts.astype(float)
-    # Config ids → indices into `ids` (sorted), for every group at once.
-    records = analysis.PairTable(
-        item_a=np.searchsorted(ids, g.config_a),
-        item_b=np.searchsorted(ids, g.config_b),
-        rater=g.rater,
-        prompt=g.prompt,
-        a_wins=c[:, 0],
-        b_wins=c[:, 1],
-        ties=c[:, 2] + c[:, 3],
-    )
-    total = int(c.sum())
+    records = counted_pair_table(votes, criterion, ids)
+    total = int(records.a_wins.sum() + records.b_wins.sum() + records.ties.sum())
     if not len(records) or len(ids) < 2:
         return LeaderboardReport(
             criterion=criterion.key if criterion else None,
@@ -98,6 +162,7 @@ def _leaderboard(
             rank_high=int(board.rank_high[i]),
             p_best=float(board.p_best[i]),
             judgments=float(board.votes[i]),
+            se=float(board.se[i]),
             p_vs_baseline=None if base is None or base == i else float(probs[i, base]),
         )
         for cid, i in index.items()
@@ -111,4 +176,6 @@ def _leaderboard(
         n_boot=n_boot,
         baseline_id=study.baseline_id,
         rows=rows,
+        estimand=board.estimand,
+        df=board.df,
     )

@@ -100,7 +100,7 @@ def _dashboard_context(
                 )
                 for r in board.rows
             ],
-            title="Bradley–Terry leaderboard with 95 % bootstrap intervals",
+            title="Bradley–Terry leaderboard with 95 % intervals",
             axis_label="strength (log-odds against the average configuration)",
             reference=0.0,
         )

@@ -21,6 +21,7 @@ from ratings.analysis import (
     factor_effects,
     holm,
     krippendorff_alpha_nominal,
+    leaderboard_uncertainty,
     metric_agreement,
     rater_quality,
     votes_needed,
@@ -193,14 +194,27 @@ def test_bt_leaderboard_reports_intervals_ranks_and_p_best() -> None:
     assert np.array_equal(again.ci_low, board.ci_low)  # a fixed rng gives fixed intervals
 
 
-def test_bt_bootstrap_intervals_cover_truth_in_simulated_studies() -> None:
-    rng = np.random.default_rng(2024)
-    covered = []
-    for _ in range(200):
-        true, records = _simulated_records(rng)
-        board = bt_leaderboard(6, records, n_boot=100, rng=rng)
-        covered.append(np.mean((board.ci_low <= true) & (true <= board.ci_high)))
-    assert 0.90 <= float(np.mean(covered)) <= 0.98
+def test_bt_leaderboard_one_rater_five_three_split_is_uncertain() -> None:
+    # One rater, 5 wins to 3: a sensible nonzero interval, ranks 1–2, P(best) far from 1.
+    board = bt_leaderboard(2, [PairRecord(0, 1, 0, 0, 5, 3, 0)], rng=np.random.default_rng(0))
+    assert board.estimand == "these_raters" and board.df is None
+    assert board.ci_low[0] < 0 < board.strengths[0] < board.ci_high[0]
+    assert 0.5 < board.ci_high[0] - board.ci_low[0] < 3.0
+    assert (board.rank_low[0], board.rank_high[0]) == (1, 2)
+    assert 0.6 < board.p_best[0] < 0.9
+
+
+def test_leaderboard_uncertainty_population_estimand_from_ten_raters() -> None:
+    rng = np.random.default_rng(3)
+    few = [PairRecord(0, 1, r, 0, 3, 2, 0) for r in range(9)]
+    assert leaderboard_uncertainty(2, few).estimand == "these_raters"
+    many = [PairRecord(0, 1, r, 0, 3, 2, 0) for r in range(10)]
+    fit = leaderboard_uncertainty(2, many)
+    assert fit.estimand == "population" and fit.df == 9 and fit.raters == 10
+    assert fit.strengths.sum() == pytest.approx(0, abs=1e-12)
+    draws = fit.draws(20_000, rng)
+    assert draws.sum(axis=1) == pytest.approx(0, abs=1e-9)  # centred draws
+    assert np.std(draws[:, 0]) == pytest.approx(fit.se[0] * np.sqrt(9 / 7), rel=0.05)  # t₉
 
 
 def _confounded_study(rng: np.random.Generator) -> tuple[dict, list[FactorObservation]]:

@@ -116,7 +116,10 @@ def test_api_win_rates_numbers_match_the_page(client: Client, voted: Study) -> N
 def test_api_leaderboard_factor_effects_and_raters(client: Client, voted: Study) -> None:
     login(client)
     board = client.get(f"/api/studies/{voted.pk}/leaderboard/").json()
-    assert len(board["rows"]) == 3 and board["raters"] == 8 and board["n_boot"] == 200
+    assert len(board["rows"]) == 3 and board["raters"] == 8 and board["n_boot"] == 4000
+    assert board["estimand"] == "these_raters" and board["df"] is None
+    assert "these raters' votes" in board["estimand_note"]
+    assert all(r["se"] > 0 and r["ci_low"] < r["ci_high"] for r in board["rows"])
     assert sum(r["p_best"] for r in board["rows"]) == pytest.approx(1.0)
     effects = client.get(f"/api/studies/{voted.pk}/factor-effects/").json()
     assert {r["level"] for r in effects["rows"]} == {"ddim", "dpmpp_2m"}

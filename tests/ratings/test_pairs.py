@@ -5,19 +5,21 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import User
 from django.core.cache import cache
 
+from ratings.analysis import PairRecord, leaderboard_uncertainty
 from ratings.models import Comparison, Presentation, Study
 from ratings.pairs import (
     Candidate,
-    bradley_terry_fit,
     choose_candidate,
     choose_repeat,
     next_plan,
     obvious_winner,
-    overlap_contenders,
     pair_candidates,
     rater_progress,
+    study_pair_weights,
+    top_two_weights,
     wants_repeat,
 )
 from ratings.services.judging import deck_deal, gold_mark_obvious, judgments_record
@@ -51,16 +53,58 @@ def test_choose_candidate_gold_when_nothing_else_is_left() -> None:
     assert choose_candidate([], rng=random.Random(1), gold_rate=0.1) is None
 
 
-def test_choose_candidate_adaptive_focuses_on_contenders_about_80_percent() -> None:
-    pool = [_c(1, 1, 2), _c(2, 1, 3), _c(3, 3, 4), _c(4, 4, 5), _c(5, 2, 5)]
+def test_choose_candidate_adaptive_follows_the_pair_weights() -> None:
+    pool = [_c(1, 1, 2), _c(2, 2, 1, shown=1), _c(3, 1, 3), _c(4, 4, 5), _c(5, 2, 5)]
+    weights = {(1, 2): 0.75, (1, 3): 0.25}
     rng = random.Random(3)
-    focused = sum(
-        choose_candidate(pool, rng=rng, gold_rate=0, contenders=frozenset({1, 2})).comparison_id
-        == 1  # type: ignore[union-attr]
+    picks = Counter(
+        choose_candidate(
+            pool, rng=rng, gold_rate=0, pair_weights=weights, adaptive_share=1.0
+        ).comparison_id  # type: ignore[union-attr]
+        for _ in range(4000)
+    )
+    # Pair (1, 2) three times as often as (1, 3); within it the less-shown comparison.
+    assert set(picks) == {1, 3}
+    assert picks[1] / 4000 == pytest.approx(0.75, abs=0.03)
+
+
+def test_choose_candidate_adaptive_keeps_an_even_share() -> None:
+    pool = [_c(1, 1, 2), _c(2, 1, 3), _c(3, 3, 4), _c(4, 4, 5), _c(5, 2, 5)]
+    rng = random.Random(4)
+    steered = sum(
+        choose_candidate(pool, rng=rng, gold_rate=0, pair_weights={(1, 2): 1.0}).comparison_id == 1  # type: ignore[union-attr]
         for _ in range(5000)
     )
-    # 80 % focused on the one contender pair, plus its 1-in-5 share of the uniform rest.
-    assert focused / 5000 == pytest.approx(0.8 + 0.2 / 5, abs=0.02)
+    # 90 % steered to the one weighted pair, plus its 1-in-5 share of the even rest.
+    assert steered / 5000 == pytest.approx(0.9 + 0.1 / 5, abs=0.02)
+
+
+def test_choose_candidate_adaptive_falls_back_when_weighted_pairs_are_used_up() -> None:
+    # The rater has judged every comparison of the weighted pair: the choice stays useful
+    # (next weighted pair) or, with none left, fills evenly.
+    pool = [_c(3, 1, 3, shown=4), _c(4, 4, 5, shown=2), _c(5, 2, 5, shown=9)]
+    weights = {(1, 2): 0.9, (1, 3): 0.1}
+    got = choose_candidate(
+        pool, rng=random.Random(1), gold_rate=0, pair_weights=weights, adaptive_share=1.0
+    )
+    assert got is not None and got.comparison_id == 3
+    got = choose_candidate(
+        pool[1:], rng=random.Random(1), gold_rate=0, pair_weights=weights, adaptive_share=1.0
+    )
+    assert got is not None and got.comparison_id == 4  # fewest shown
+
+
+def test_top_two_weights_put_the_votes_on_the_close_leaders() -> None:
+    # Items 0 and 1 are close and far above 2 and 3.
+    records = [PairRecord(0, 1, r, 0, 6, 5, 0) for r in range(3)]
+    records += [PairRecord(a, b, r, 0, 10, 1, 0) for a in (0, 1) for b in (2, 3) for r in range(3)]
+    records += [PairRecord(2, 3, r, 0, 5, 5, 0) for r in range(3)]
+    fit = leaderboard_uncertainty(4, records)
+    weights = top_two_weights(fit, [10, 11, 12, 13], rng=np.random.default_rng(0))
+    assert weights[(10, 11)] > 0.95
+    assert sum(weights.values()) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="ids must name the fit's 4 items"):
+        top_two_weights(fit, [1, 2], rng=np.random.default_rng(0))
 
 
 def test_choose_candidate_rejects_bad_rates() -> None:
@@ -77,33 +121,6 @@ def test_choose_repeat_rate_and_gap() -> None:
     assert chosen == set(range(1, 8))  # the last three answered never come straight back
     with pytest.raises(ValueError, match="Repeat rate must be between 0 and 1"):
         wants_repeat(rng=rng, rate=2)
-
-
-def test_bradley_terry_fit_recovers_order_and_is_centred() -> None:
-    truth = {1: 1.0, 2: 0.4, 3: 0.0, 4: -1.2}
-    rng = np.random.default_rng(5)
-    wins: Counter[tuple[int, int]] = Counter()
-    for i in truth:
-        for j in truth:
-            if i < j:
-                p = 1 / (1 + np.exp(truth[j] - truth[i]))
-                k = int(rng.binomial(400, p))
-                wins[(i, j)] += k
-                wins[(j, i)] += 400 - k
-    theta, se = bradley_terry_fit(wins, list(truth))
-    assert sorted(theta, key=theta.__getitem__, reverse=True) == [1, 2, 3, 4]
-    assert sum(theta.values()) == pytest.approx(0, abs=1e-6)
-    centred_truth = {k: v - np.mean(list(truth.values())) for k, v in truth.items()}
-    for item in truth:
-        assert theta[item] == pytest.approx(centred_truth[item], abs=4 * se[item])
-        assert 0.03 < se[item] < 0.2
-
-
-def test_overlap_contenders_keeps_close_rivals_and_drops_the_clearly_worse() -> None:
-    wins = {(1, 2): 52, (2, 1): 48, (1, 3): 95, (3, 1): 5, (2, 3): 94, (3, 2): 6}
-    assert overlap_contenders(wins, [1, 2, 3]) == frozenset({1, 2})
-    # Without votes nobody can be ruled out.
-    assert overlap_contenders({}, [1, 2, 3]) == frozenset({1, 2, 3})
 
 
 @pytest.mark.django_db
@@ -123,14 +140,8 @@ def test_pair_candidates_only_ready_and_unseen() -> None:
     assert [c.shown for c in others] == [1]
 
 
-@pytest.mark.django_db
-def test_next_plan_adaptive_prefers_contenders() -> None:
-    cache.clear()
-    study = ready_study(n_configs=4, n_prompts=3, design=Study.Design.ADAPTIVE)
-    configs = sorted(study.configs.values_list("pk", flat=True))
-    strong = set(configs[:2])
-    voter = rater()
-    # Votes say the first two configurations beat the other two every time.
+def _vote_strong_first(study: Study, voter: User, strong: set[int]) -> None:
+    """The voter prefers the `strong` configurations to the others, ties within each side."""
     for comparison in Comparison.objects.filter(study=study).select_related("image_a", "image_b"):
         shown = Presentation.objects.create(
             comparison=comparison, rater=voter, left=comparison.image_a
@@ -146,6 +157,15 @@ def test_next_plan_adaptive_prefers_contenders() -> None:
             presentation_id=shown.pk,
             votes={c.key: side for c in study.criteria.all()},
         )
+
+
+@pytest.mark.django_db
+def test_next_plan_adaptive_prefers_the_leaders() -> None:
+    cache.clear()
+    study = ready_study(n_configs=4, n_prompts=3, design=Study.Design.ADAPTIVE)
+    configs = sorted(study.configs.values_list("pk", flat=True))
+    strong = set(configs[:2])
+    _vote_strong_first(study, rater(), strong)
     newcomer = rater()
     rng = random.Random(2)
     focused = 0
@@ -156,6 +176,26 @@ def test_next_plan_adaptive_prefers_contenders() -> None:
         focused += {pair.image_a.config_id, pair.image_b.config_id} == strong
     # 3 of 18 pairs are strong-vs-strong: uniform picks would land there about 17 % of the time.
     assert focused / 300 > 0.7
+
+
+@pytest.mark.django_db
+def test_study_pair_weights_ignore_excluded_raters_and_gold() -> None:
+    cache.clear()
+    study = ready_study(n_configs=4, n_prompts=3, design=Study.Design.ADAPTIVE)
+    configs = sorted(study.configs.values_list("pk", flat=True))
+    outsider = rater()
+    _vote_strong_first(study, outsider, set(configs[:2]))
+    weights = study_pair_weights(study=study)
+    assert weights is not None and max(weights, key=weights.__getitem__) == tuple(configs[:2])
+    # Excluded, the outsider's votes no longer steer the choice: nothing counts.
+    study.excluded_raters.add(outsider)
+    cache.clear()
+    assert study_pair_weights(study=study) is None
+    # Gold pairs count for rater quality only, never for the model.
+    Comparison.objects.filter(study=study).update(is_gold=True)
+    study.excluded_raters.clear()
+    cache.clear()
+    assert study_pair_weights(study=study) is None
 
 
 @pytest.mark.django_db
