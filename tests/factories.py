@@ -224,3 +224,23 @@ def browser_login(page: Any, live_server: Any, username: str, password: str = "p
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);
+});
+"""
+
+
+def csp_watch(page: Any) -> list[str]:
+    """Collect the page's console messages, with every CSP violation reported there."""
+    messages: list[str] = []
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", lambda message: messages.append(f"{page.url}: {message.text}"))
+    page.on("pageerror", lambda error: messages.append(f"{page.url}: page error {error}"))
+    return messages
+
+
+def csp_violations(messages: list[str]) -> list[str]:
+    return [m for m in messages if "Content Security Policy" in m or "page error" in m]

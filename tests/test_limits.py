@@ -11,8 +11,7 @@ from django.test import Client, RequestFactory
 
 from evalsite.limits import MAX_JSON_DEPTH, RequestLimitsMiddleware, json_depth
 from ratings.models import Study
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 HUGE = 2**70

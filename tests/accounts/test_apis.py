@@ -7,8 +7,7 @@ from django.test import Client
 
 from accounts.models import Invite
 from accounts.services import api_token_create, invite_accept
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 

@@ -23,8 +23,7 @@ from accounts.services import (
 from evalsite.roles import RATERS, RESEARCHERS, is_rater, is_researcher
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import deck_deal, judgments_record
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()

@@ -11,8 +11,7 @@ from accounts.models import Invite
 from accounts.services import invite_create
 from ratings.models import Judgment, Presentation
 from ratings.services.judging import deck_deal
-from tests.browser.conftest import ready_study
-from tests.factories import rater, researcher
+from tests.factories import rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()

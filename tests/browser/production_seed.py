@@ -16,8 +16,7 @@ import django
 
 def main() -> None:
     django.setup()
-    from tests.browser.conftest import ready_study
-    from tests.factories import rater
+    from tests.factories import rater, ready_study
 
     mine = ready_study(n_configs=3, name="Channel-set bands")
     hidden = ready_study(n_configs=2, name="Closed to raters", open_to_raters=False)

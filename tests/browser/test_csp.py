@@ -13,26 +13,9 @@ import pytest
 
 from ratings.models import Judgment, Study
 from ratings.services.judging import deck_deal, judgments_record
-from tests.factories import browser_login, rater, ready_study, researcher
+from tests.factories import browser_login, csp_violations, csp_watch, rater, ready_study, researcher
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-REPORT_VIOLATIONS = """
-document.addEventListener("securitypolicyviolation", (e) => {
-  console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);
-});
-"""
-
-
-def _watch(page: Any) -> list[str]:
-    messages: list[str] = []
-    page.add_init_script(REPORT_VIOLATIONS)
-    page.on("console", lambda message: messages.append(f"{page.url}: {message.text}"))
-    page.on("pageerror", lambda error: messages.append(f"{page.url}: page error {error}"))
-    return messages
-
-
-def _violations(messages: list[str]) -> list[str]:
-    return [m for m in messages if "Content Security Policy" in m or "page error" in m]
 
 
 def _visit(page: Any, url: str) -> None:
@@ -55,13 +38,13 @@ def _voted_study() -> Study:
     return study
 
 
-def test_researcher_pages_have_no_csp_violations(browser_page: Any, live_server: Any) -> None:
+def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_server: Any) -> None:
     study = _voted_study()
     config = study.configs.order_by("pk").first()
     assert config is not None
     researcher(username="rita")
     page = browser_page
-    messages = _watch(page)
+    messages = csp_watch(page)
     browser_login(page, live_server, "rita")
     base = live_server.url
     for url in [
@@ -90,23 +73,23 @@ def test_researcher_pages_have_no_csp_violations(browser_page: Any, live_server:
             assert columns == 1 + study.configs.count()
         if url == "/configs/build/":
             page.wait_for_selector("#preview")
-    assert not _violations(messages), "\n".join(_violations(messages))
+    assert not csp_violations(messages), "\n".join(csp_violations(messages))
 
     # Swagger UI has its own policy (inline styles allowed, scripts still only 'self').
     _visit(page, f"{base}/api/docs/")
     page.wait_for_selector(".swagger-ui .info .title")
     assert "Loupe API" in page.inner_text(".swagger-ui .info .title")
-    blocked_scripts = [m for m in _violations(messages) if "script-src" in m]
+    blocked_scripts = [m for m in csp_violations(messages) if "script-src" in m]
     assert not blocked_scripts, "\n".join(blocked_scripts)
 
 
-def test_rater_pages_and_a_keyboard_vote_have_no_csp_violations(
+def test_rater_pages_and_a_keyboard_vote_have_no_cspcsp_violations(
     browser_page: Any, live_server: Any, settings: Any
 ) -> None:
     study = ready_study(n_configs=4, name="Threaders under CSP")
     person = rater(username="keys")
     page = browser_page
-    messages = _watch(page)
+    messages = csp_watch(page)
     browser_login(page, live_server, "keys")
     _visit(page, f"{live_server.url}/")
     _visit(page, f"{live_server.url}/rate/")
@@ -135,5 +118,5 @@ def test_rater_pages_and_a_keyboard_vote_have_no_csp_violations(
     assert page.eval_on_selector("#pair-card", "el => el.dataset.presentation") == second
     assert Judgment.objects.filter(rater=person).count() == 2
 
-    csp = _violations(messages)
+    csp = csp_violations(messages)
     assert not csp, "\n".join(csp)

@@ -9,9 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from accounts.models import Invite
-from tests.browser.conftest import browser_login, ready_study
-from tests.browser.test_csp import _violations, _watch
-from tests.factories import researcher
+from tests.factories import browser_login, csp_violations, csp_watch, ready_study, researcher
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 STRONG = "amber-threader-hoops-42"
@@ -24,7 +22,7 @@ def test_invite_copy_sign_up_and_deactivate_in_chromium(
     study.rater_groups.clear()  # only raters named on it may judge it
     researcher(username="rita")
     page = browser_page
-    messages = _watch(page)
+    messages = csp_watch(page)
     browser_login(page, live_server, "rita")
     page.click("header nav >> text=Team")
     page.wait_for_selector("text=No raters yet")
@@ -43,7 +41,7 @@ def test_invite_copy_sign_up_and_deactivate_in_chromium(
 
     invitee = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
     other = invitee.new_page()
-    other_messages = _watch(other)
+    other_messages = csp_watch(other)
     other.goto(link)
     other.fill("input[name=username]", "ana")
     other.fill("input[name=password1]", STRONG)
@@ -80,5 +78,5 @@ def test_invite_copy_sign_up_and_deactivate_in_chromium(
     assert key.startswith("loupe_")
     if shots:
         page.screenshot(path=f"{shots}/tokens.png", full_page=True)
-    csp = _violations(messages) + _violations(other_messages)
+    csp = csp_violations(messages) + csp_violations(other_messages)
     assert not csp, "\n".join(csp)

@@ -12,8 +12,7 @@ from django.test import Client
 from ratings.models import Judgment, Presentation, Study
 from ratings.services.judging import deck_deal, judgments_record, presentation_skip
 from ratings.services.studies import study_close
-from tests.browser.conftest import ready_study
-from tests.factories import rater
+from tests.factories import rater, ready_study
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}

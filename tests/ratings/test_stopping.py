@@ -19,8 +19,7 @@ from ratings.analysis.stopping import (
 )
 from ratings.forms import StudyForm
 from ratings.models import Study
-from tests.factories import make_config, rater, researcher
-from tests.ratings.test_reports import launched, vote
+from tests.factories import launched, make_config, rater, researcher, vote
 
 K = 4
 
