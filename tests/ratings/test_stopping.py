@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from bench.validity_stopping import SCENARIOS, Scenario, naive_decision, simulate
+from bench.validity_stopping import SCENARIOS, Scenario, SimVotes, naive_decision, simulate
 from ratings.analysis.stopping import (
     DecisionRule,
     rater_units,
@@ -25,14 +25,14 @@ from tests.ratings.test_reports import launched, vote
 K = 4
 
 
-def _decide(votes: object, rule: DecisionRule | None = None) -> tuple[int | None, int | None]:
+def _decide(votes: SimVotes) -> tuple[int | None, int | None]:
     state = stopping_state(
         K,
-        votes.item_a,  # type: ignore[attr-defined]
-        votes.item_b,  # type: ignore[attr-defined]
-        votes.score,  # type: ignore[attr-defined]
-        votes.rater,  # type: ignore[attr-defined]
-        rule=rule or DecisionRule("best", 0.95),
+        votes.item_a,
+        votes.item_b,
+        votes.score,
+        votes.rater,
+        rule=DecisionRule("best", 0.95),
         max_votes_per_pair=8,
     )
     return (state.leader, state.decided_at) if state.decided else (None, None)
