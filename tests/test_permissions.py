@@ -112,6 +112,7 @@ TABLE: dict[str, Rule] = {
     "api-study-factor-effects": Rule(RESEARCH),
     "api-study-raters": Rule(RESEARCH),
     "api-study-metrics": Rule(RESEARCH),
+    "api-study-stopping": Rule(RESEARCH),
     "api-study-rater-exclusion": Rule(RESEARCH),
     "api-study-csv": Rule(RESEARCH),
     "api-study-jsonl": Rule(RESEARCH),

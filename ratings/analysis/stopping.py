@@ -132,9 +132,10 @@ def rater_units(
     if n == 0:
         empty = np.zeros(0, np.int64)
         return Units(empty, empty, empty, np.zeros(0), empty)
-    _, group = np.unique(np.stack([rater, lo, hi]), axis=1, return_inverse=True)
-    group = group.reshape(-1)
-    order = np.lexsort((np.arange(n), group))  # by group, then vote order
+    _, rater_index = np.unique(rater, return_inverse=True)
+    top = int(hi.max()) + 1
+    group = (rater_index.reshape(-1) * top + lo) * top + hi
+    order = np.argsort(group, kind="stable")  # by rater and pair, then vote order
     g_sorted = group[order]
     starts = np.r_[0, np.flatnonzero(np.diff(g_sorted)) + 1]
     run_start = np.repeat(starts, np.diff(np.r_[starts, n]))
@@ -179,27 +180,47 @@ class Evidence:
 
 def evidence(n_items: int, units: Units, sizes: tuple[int, ...], log_threshold: float) -> Evidence:
     k = n_items
-    log_e = np.zeros((k, k))
+    log_e = np.full((k, k), -np.inf)
     crossed = np.full((k, k), -1, np.int64)
     wealth = np.zeros((len(sizes), k, k, LAMBDAS.size))
     counts = np.zeros((len(sizes), k, k), np.int64)
-    for si, m in enumerate(sizes):
-        of_size = units.size == m
-        for lo, hi in {
-            (int(a), int(b)) for a, b in zip(units.lo[of_size], units.hi[of_size], strict=True)
-        }:
-            pick = of_size & (units.lo == lo) & (units.hi == hi)
-            y, at = units.y[pick], units.at[pick]
-            counts[si, lo, hi] = counts[si, hi, lo] = y.size
-            for i, j, sign in ((lo, hi, 1.0), (hi, lo, -1.0)):
-                path = np.cumsum(np.log1p(sign * np.outer(y, LAMBDAS)), axis=0)
-                wealth[si, i, j] = path[-1]
-                mixed = _log_mix(path)
-                log_e[i, j] = max(log_e[i, j], float(mixed[-1]))
-                over = np.flatnonzero(mixed >= log_threshold)
-                if over.size:
-                    t = int(at[over[0]])
-                    crossed[i, j] = t if crossed[i, j] < 0 else min(crossed[i, j], t)
+    size_index = np.searchsorted(sizes, units.size)
+    if not units.y.size:
+        return Evidence(log_e=np.zeros((k, k)), crossed_at=crossed, log_wealth=wealth, units=counts)
+    for sign, first, second in ((1.0, units.lo, units.hi), (-1.0, units.hi, units.lo)):
+        # Every claim's path at once: units grouped by (size, claim), in completion order;
+        # the running log wealth per bet size is a cumulative sum restarted at each group.
+        key = (size_index * k + first) * k + second
+        order = np.argsort(key, kind="stable")
+        key_sorted = key[order]
+        steps = np.log1p(sign * np.outer(units.y[order], LAMBDAS))
+        total = np.cumsum(steps, axis=0)
+        starts = np.r_[0, np.flatnonzero(np.diff(key_sorted)) + 1]
+        lengths = np.diff(np.r_[starts, key_sorted.size])
+        offset = np.where(starts[:, None] > 0, total[np.maximum(starts - 1, 0)], 0.0)
+        path = total - np.repeat(offset, lengths, axis=0)
+        mixed = _log_mix(path)
+        ends = starts + lengths - 1
+        g_size, g_first, g_second = (
+            size_index[order][starts],
+            first[order][starts],
+            second[order][starts],
+        )
+        wealth[g_size, g_first, g_second] = path[ends]
+        counts[g_size, g_first, g_second] = lengths
+        np.maximum.at(log_e, (g_first, g_second), mixed[ends])
+        # The first unit of each group at which the mixture reached the threshold.
+        over = mixed >= log_threshold
+        group_of = np.repeat(np.arange(starts.size), lengths)
+        hit_rows = np.flatnonzero(over)
+        if hit_rows.size:
+            first_hit = np.full(starts.size, -1, np.int64)
+            groups_hit, first_row = np.unique(group_of[hit_rows], return_index=True)
+            first_hit[groups_hit] = units.at[order][hit_rows[first_row]]
+            for g in groups_hit:
+                i, j, t = int(g_first[g]), int(g_second[g]), int(first_hit[g])
+                crossed[i, j] = t if crossed[i, j] < 0 else min(crossed[i, j], t)
+    log_e[np.isneginf(log_e)] = 0.0  # no units yet: wealth 1
     return Evidence(log_e=log_e, crossed_at=crossed, log_wealth=wealth, units=counts)
 
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+from django.db.models import Case, F, IntegerField, When
+from django.db.models import Value as V
 
 from ratings.analysis.stopping import DecisionRule, StoppingState, stopping_state
 from ratings.models import Criterion, Judgment, Study
 from ratings.reports.configs import ConfigInfo, study_configs
-from ratings.reports.judgments import StudyVotes, _cached, study_judgments
+from ratings.reports.judgments import StudyVotes, _cached, _fetch, study_judgments
 
 
 @dataclass(frozen=True)
@@ -120,32 +122,32 @@ def _stopping(study: Study, criterion: Criterion | None, _votes: StudyVotes) -> 
         a=pair[0] if pair else None,
         b=pair[1] if pair else None,
     )
-    rows = np.array(
+    # Integers only, in the order cast (binary COPY on PostgreSQL): rater, the two configs,
+    # and the outcome (0 image a won, 1 image b, 2 tie or both bad, 3 a win for neither).
+    rows = _fetch(
         study_judgments(study=study, criterion=criterion)
         .filter(comparison__is_gold=False)
+        .annotate(
+            code=Case(
+                When(winner_id=F("comparison__image_a_id"), then=V(0)),
+                When(winner_id=F("comparison__image_b_id"), then=V(1)),
+                When(outcome__in=[Judgment.Outcome.TIE, Judgment.Outcome.BOTH_BAD], then=V(2)),
+                default=V(3),
+                output_field=IntegerField(),
+            )
+        )
         .order_by("id")
         .values_list(
-            "rater_id",
-            "comparison__image_a__config_id",
-            "comparison__image_b__config_id",
-            "comparison__image_a_id",
-            "comparison__image_b_id",
-            "winner_id",
-            "outcome",
+            "rater_id", "comparison__image_a__config_id", "comparison__image_b__config_id", "code"
         ),
-        dtype=object,
-    ).reshape(-1, 7)
-    outcome = rows[:, 6]
-    winner = rows[:, 5]
-    half = outcome != Judgment.Outcome.WIN
-    score = np.where(half, 0.5, np.where(winner == rows[:, 3], 1.0, 0.0))
+        4,
+    )
     # A "win" for neither image of the comparison counts for neither side, as in the reports.
-    keep = half | (winner == rows[:, 3]) | (winner == rows[:, 4])
-    keep &= np.isin(rows[:, 1], ids) & np.isin(rows[:, 2], ids)
-    rows, score = rows[keep], score[keep].astype(float)
-    item_a = np.array([index[c] for c in rows[:, 1]], dtype=np.int64)
-    item_b = np.array([index[c] for c in rows[:, 2]], dtype=np.int64)
-    rater = rows[:, 0].astype(np.int64)
+    rows = rows[(rows[:, 3] < 3) & np.isin(rows[:, 1], ids) & np.isin(rows[:, 2], ids)]
+    score = np.array([1.0, 0.0, 0.5])[rows[:, 3]]
+    item_a = np.searchsorted(ids, rows[:, 1]).astype(np.int64)
+    item_b = np.searchsorted(ids, rows[:, 2]).astype(np.int64)
+    rater = rows[:, 0]
     cells = study.prompts.count() * study.seeds_per_prompt
     criteria = 1 if criterion else max(1, study.criteria.count())
     state = stopping_state(

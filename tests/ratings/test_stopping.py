@@ -9,7 +9,7 @@ import pytest
 from django.core.cache import cache
 from django.test import Client
 
-from bench.validity_stopping import SCENARIOS, Scenario, naive_decision, simulate
+from bench.validity_stopping import SCENARIOS, Scenario, SimVotes, naive_decision, simulate
 from ratings.analysis.stopping import (
     DecisionRule,
     rater_units,
@@ -24,14 +24,14 @@ from tests.factories import launched, make_config, rater, researcher, vote
 K = 4
 
 
-def _decide(votes: object, rule: DecisionRule | None = None) -> tuple[int | None, int | None]:
+def _decide(votes: SimVotes) -> tuple[int | None, int | None]:
     state = stopping_state(
         K,
-        votes.item_a,  # type: ignore[attr-defined]
-        votes.item_b,  # type: ignore[attr-defined]
-        votes.score,  # type: ignore[attr-defined]
-        votes.rater,  # type: ignore[attr-defined]
-        rule=rule or DecisionRule("best", 0.95),
+        votes.item_a,
+        votes.item_b,
+        votes.score,
+        votes.rater,
+        rule=DecisionRule("best", 0.95),
         max_votes_per_pair=8,
     )
     return (state.leader, state.decided_at) if state.decided else (None, None)
@@ -107,6 +107,11 @@ def test_stopping_state_without_a_lead_gives_no_projection() -> None:
         2, a, b, score, raters, rule=DecisionRule("best", 0.95), max_votes_per_pair=1
     )
     assert not state.decided and state.more_votes is None
+    none = np.zeros(0, np.int64)
+    empty = stopping_state(
+        3, none, none, np.zeros(0), none, rule=DecisionRule("best"), max_votes_per_pair=4
+    )
+    assert (empty.decided, empty.leader, empty.more_votes, empty.votes) == (False, None, None, 0)
 
 
 def test_rater_units_take_each_raters_first_votes_on_a_pair() -> None:
@@ -265,3 +270,28 @@ def test_api_stopping_reports_the_state_and_follows_the_rule(
     assert body["decided"] is False and body["problem"] == "No decision rule is set for this study."
     bad = client.get(f"/api/studies/{decided.pk}/stopping/?criterion=nope")
     assert bad.status_code == 400 and "criterion" in json.loads(bad.content)
+
+
+@pytest.mark.django_db
+def test_study_stopping_counts_the_leaderboards_votes_only(decided: Study) -> None:
+    """Excluded raters, gold pairs and swapped-sides repeats do not count: with 4 of the 12
+    raters excluded, 8 units are one short of the 9 the decision needs."""
+    from ratings.reports.stopping import study_stopping
+
+    crit = decided.criteria.get(key="prompt_adherence")
+    (comp,) = decided.comparisons.all()
+    users = list(decided.comparisons.get().judgments.order_by("id").values_list("rater", flat=True))
+    decided.excluded_raters.add(*users[:4])
+    for user in decided.excluded_raters.all()[:2]:
+        decided.excluded_raters.remove(user)
+        vote(comp, user, crit, "b", repeat=True)
+        decided.excluded_raters.add(user)
+    report = study_stopping(study=decided, criterion=crit)
+    assert report.votes == 8 and report.raters == 8 and not report.decided
+    assert report.more_votes is not None and report.more_votes >= 1
+    decided.excluded_raters.clear()
+    assert study_stopping(study=decided, criterion=crit).decided
+    type(comp).objects.filter(pk=comp.pk).update(is_gold=True)
+    cache.clear()
+    gold = study_stopping(study=decided, criterion=crit)
+    assert gold.votes == 0 and gold.summary == "Not decided: no votes yet."
