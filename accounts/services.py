@@ -149,11 +149,18 @@ def invite_accept(*, token: str, username: str, password: str) -> Any:
     invite = Invite.objects.filter(token_hash=secret_hash(token)).first()
     if invite is None or not invite.is_open():
         raise ValidationError(INVITE_UNUSABLE, code="unusable")
-    username = _username_check(username)
+    problems: dict[str, list[str]] = {}
+    try:
+        username = _username_check(username)
+    except ValidationError as error:
+        problems.update(error.message_dict)
     try:
         validate_password(password, user=User(**{User.USERNAME_FIELD: username}))
     except ValidationError as error:
-        raise ValidationError({"password": error.messages}, code="password") from error
+        problems["password"] = error.messages
+    if problems:
+        # Every field's problem at once: the invitee fixes them in one go.
+        raise ValidationError(problems, code="invalid")
     now = timezone.now()
     try:
         with transaction.atomic():

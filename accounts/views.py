@@ -16,7 +16,7 @@ from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.forms import AcceptInviteForm, AssignForm, InviteForm, TokenForm
+from accounts.forms import AcceptInviteForm, AssignForm, InviteForm, PasswordForm, TokenForm
 from accounts.models import Invite
 from accounts.selectors import (
     api_tokens_for,
@@ -223,6 +223,7 @@ def api_token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
 
 
 class PasswordChange(auth_views.PasswordChangeView):
+    form_class = PasswordForm
     template_name = "accounts/password_change.html"
     success_url = reverse_lazy("password-change-done")
 

@@ -113,8 +113,8 @@ def test_invite_accept_refused_password_leaves_the_invite_usable() -> None:
         invite_accept(token=issued.token, username="RITA", password=STRONG)
     assert "taken" in taken.value.message_dict["username"][0]
     with pytest.raises(ValidationError) as bad:
-        invite_accept(token=issued.token, username="ana lee!", password=STRONG)
-    assert "username" in bad.value.message_dict
+        invite_accept(token=issued.token, username="ana lee!", password="abc")
+    assert set(bad.value.message_dict) == {"username", "password"}
     assert Invite.objects.get().used_at is None
     assert invite_accept(token=issued.token, username="ana", password=STRONG).username == "ana"
 
@@ -221,3 +221,20 @@ def test_api_token_create_refuses_raters_and_blank_names() -> None:
         api_token_create(user=researcher(username="rita"), name="   ")
     assert "name" in blank.value.message_dict
     assert not ApiToken.objects.exists()
+
+
+def test_invite_accept_loses_a_race_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import accounts.services as services
+
+    issued = invite_create(actor=researcher(username="rita"))
+    checked = services._username_check
+
+    def someone_else_first(username: str) -> str:
+        # Another request claims the invite between this one's checks and its claim.
+        Invite.objects.filter(pk=issued.invite.pk).update(used_at=timezone.now())
+        return checked(username)
+
+    monkeypatch.setattr(services, "_username_check", someone_else_first)
+    with pytest.raises(ValidationError, match="already used"):
+        invite_accept(token=issued.token, username="ana", password=STRONG)
+    assert not User.objects.filter(username="ana").exists()

@@ -28,6 +28,7 @@ from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.generation.case import Case
 
+from accounts.services import invite_create
 from generation.models import Image, LoraAdapter
 from ratings.models import Study
 from ratings.services.judging import deck_deal
@@ -87,6 +88,8 @@ def world(settings: Any) -> World:
             "studies": study.pk,
             "study_id": study.pk,
             "rater_id": judge.pk,
+            "user_id": judge.pk,
+            "invite_id": invite_create(actor=boss).invite.pk,
         },
         tokens={
             "researcher": Token.objects.create(user=boss).key,
