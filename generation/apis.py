@@ -14,6 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from generation.media import media_url
 from generation.models import (
     ConfigAdapter,
     GenerationConfig,
@@ -337,7 +338,22 @@ class GenerationConfigViewSet(viewsets.ModelViewSet[GenerationConfig]):
         return Response(payload, status=status.HTTP_201_CREATED)
 
 
+class MediaFileField(serializers.FileField):
+    """A stored file's absolute address through the media view (generation.media), never the
+    storage's own URL (on S3 a signed link that would work for anyone)."""
+
+    def to_representation(self, value: Any) -> str | None:
+        url = media_url(value)
+        if not url:
+            return None
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
+
+
 class ImageSerializer(serializers.ModelSerializer[Image]):
+    file = MediaFileField(read_only=True)
+    display_file = MediaFileField(read_only=True)
+
     class Meta:
         model = Image
         fields = [

@@ -1,8 +1,8 @@
 """The one builder of a stored file's address: every image, master or reference on a page or a
 card points at the media view (ratings.media), which checks who asks before serving it.
 
-Storage's own `url()` is not used on pages: on S3 it would hand out a signed URL that works
-for anyone, and on the filesystem nothing serves MEDIA_URL unless DEBUG is on.
+Storage's own `url()` is not used for pages, cards or the API: on S3 it is a signed link that
+works for anyone who holds it, with no check of who asks.
 """
 
 from __future__ import annotations

@@ -25,8 +25,6 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -104,16 +102,12 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 
 
 @pytest.fixture
-def page(served: Served) -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
+def page(served: Served, chromium_browser: Any) -> Iterator[Any]:
+    context = chromium_browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    yield page
+    context.close()
 
 
 def _judgments(db: Path) -> int:
@@ -183,4 +177,4 @@ def test_rater_sees_both_images_and_votes_under_gunicorn_with_debug_off(
         arg=card,
     )
     assert _judgments(served.db) == before + 2  # one per criterion
-    assert not [f for f in failed if "/media/" not in f], failed
+    assert not [f for f in failed if "/media/" not in f and "favicon" not in f], failed

@@ -13,6 +13,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from generation.models import GenerationConfig, Image, LoraAdapter, Prompt
+from tests.browser.conftest import paint_done
 from tests.factories import PromptFactory, make_config, make_image, rater, researcher
 
 pytestmark = pytest.mark.django_db
@@ -189,7 +190,15 @@ def test_image_detail_gives_config_prompt_seed_status_and_files(api: Client) -> 
     assert (body["config"], body["prompt"], body["seed"], body["status"]) == (
         image.config_id, image.prompt_id, 5, "pending",
     )  # fmt: skip
-    assert "file" in body and "display_file" in body
+    assert body["file"] is None and body["display_file"] is None  # not rendered yet
+
+
+def test_image_detail_links_files_through_the_media_view(api: Client) -> None:
+    image = paint_done(make_image(seed=5))
+    body = api.get(f"/api/images/{image.pk}/").json()
+    assert body["display_file"] == f"http://testserver/media/{image.display_file.name}"
+    assert body["file"] == f"http://testserver/media/{image.file.name}"
+    assert api.get(body["file"]).status_code == 200
 
 
 def test_schema_and_docs_are_served(api: Client) -> None:
