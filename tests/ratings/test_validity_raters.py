@@ -105,3 +105,10 @@ def test_dashboard_states_the_holm_family_and_each_flag_test(client: Client) -> 
     for flag in FLAG_TESTS:
         assert flag in page
     assert "at most 5&nbsp;% of the time" in page
+    api = f"/api/studies/{study.pk}"
+    assert client.get(f"{api}/win-rates/?criterion={crit.key}").json()["contrasts"] == 3
+    effects = client.get(f"{api}/factor-effects/?criterion={crit.key}").json()
+    assert (effects["estimand"], effects["raters"], effects["df"]) == ("raters", 4, 3)
+    raters = client.get(f"{api}/raters/").json()
+    assert [t["flag"] for t in raters["tests"]] == list(FLAG_TESTS)
+    assert raters["flag_level"] == 0.01
