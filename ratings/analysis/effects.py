@@ -242,11 +242,17 @@ def _cr2_covariance(
     for g in range(n_clusters):
         idx = order[bounds[g] : bounds[g + 1]]
         xg = xt[idx]
-        h = xg @ bread @ xg.T
-        values, vectors = np.linalg.eigh(np.eye(idx.size) - h)
+        e = et[idx]
+        # H_gg = X̃_g A⁻¹ X̃_gᵀ has rank ≤ k: with X̃_g = QR and RA⁻¹Rᵀ = VΛVᵀ, H_gg = WΛWᵀ
+        # (W = QV, orthonormal), so (I − H_gg)^-½ e = e + W((1 − Λ)^-½ − 1)Wᵀe: O(n_g k²)
+        # instead of an n_g × n_g eigendecomposition per rater.
+        q, r = np.linalg.qr(xg)
+        values, vectors = np.linalg.eigh(r @ bread @ r.T)
+        w = q @ vectors
+        rest = 1 - values
         # Leverage 1 (a cluster that alone pins a coefficient) has no residual to inflate.
-        scale = np.where(values > 1e-8, 1 / np.sqrt(np.maximum(values, 1e-8)), 1.0)
-        adjusted = vectors @ (scale * (vectors.T @ et[idx]))
+        scale = np.where(rest > 1e-8, 1 / np.sqrt(np.maximum(rest, 1e-8)), 1.0) - 1
+        adjusted = e + w @ (scale * (w.T @ e))
         score = xg.T @ adjusted
         meat += np.outer(score, score)
     return np.asarray(bread @ meat @ bread)
