@@ -129,25 +129,20 @@ def factor_effects(
                 v[col_index[key]] = 1.0
         return v
 
-    encoded = {cid: encode(cid) for cid in levels}
-    rows = []
-    n_obs = []
-    y = []
-    cluster_of: list[int | None] = []
-    for o in observations:
-        n = o.a_wins + o.b_wins + o.ties
-        if n <= 0:
-            continue
-        x = encoded[o.config_a] - encoded[o.config_b]
-        x[0] = 1.0 if o.a_left else -1.0
-        rows.append(x)
-        n_obs.append(n)
-        y.append((o.a_wins + o.ties / 2) / n)
-        cluster_of.append(o.rater)
+    ids = list(levels)
+    position = {cid: i for i, cid in enumerate(ids)}
+    encoded = np.array([encode(cid) for cid in ids]).reshape(len(ids), len(columns) + 1)
+    kept = [o for o in observations if o.a_wins + o.b_wins + o.ties > 0]
+    at_a = np.array([position[o.config_a] for o in kept], dtype=np.int64)
+    at_b = np.array([position[o.config_b] for o in kept], dtype=np.int64)
+    a_wins = np.array([o.a_wins for o in kept], dtype=float)
+    ties = np.array([o.ties for o in kept], dtype=float)
+    weights = a_wins + np.array([o.b_wins for o in kept], dtype=float) + ties
     k = len(columns) + 1
-    X = np.array(rows).reshape(-1, k)
-    weights = np.array(n_obs, dtype=float)
-    target = np.array(y, dtype=float)
+    X = (encoded[at_a] - encoded[at_b]).reshape(-1, k)
+    X[:, 0] = np.where(np.array([o.a_left for o in kept], dtype=bool), 1.0, -1.0)
+    target = (a_wins + ties / 2) / np.where(weights > 0, weights, 1.0)
+    cluster_of = [o.rater for o in kept]
     beta = np.zeros(k)
     penalty = np.full(k, ridge)
     converged = False
