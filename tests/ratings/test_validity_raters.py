@@ -112,3 +112,19 @@ def test_dashboard_states_the_holm_family_and_each_flag_test(client: Client) -> 
     raters = client.get(f"{api}/raters/").json()
     assert [t["flag"] for t in raters["tests"]] == list(FLAG_TESTS)
     assert raters["flag_level"] == 0.01
+
+
+@pytest.mark.django_db
+def test_dashboard_says_when_too_few_raters_to_generalise(client: Client) -> None:
+    study, comps, crit = launched(n_configs=3)
+    for i in range(2):
+        user = rater(username=f"r{i}")
+        for comp in comps:
+            vote(comp, user, crit, "a", left="a" if i % 2 else "b")
+    report = reports.study_factor_effects(study=study, criterion=crit)
+    assert report.estimand == "votes" and report.raters == 2 and report.df is None
+    researcher(username="rita")
+    assert client.login(username="rita", password="pw")
+    page = client.get(f"/studies/{study.pk}/analysis/?criterion={crit.key}").content.decode()
+    assert "Only 2 raters: too few to say how raters in general would judge" in page
+    assert "about these raters' votes" in page
