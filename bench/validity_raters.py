@@ -13,6 +13,8 @@ effects"), and rater effects plus one strongly side-biased rater among 40 (γ = 
 side equally likely). The truth is the population estimand: what the fit converges to with
 every rater of the population (40,000 simulated raters' expected votes; with the biased kind at
 1 in 40). Coverage pools the three factor coefficients and γ.
+Below three raters the intervals are about these raters' votes: there the truth is the fit to these
+raters' expected votes on the pairs and sides they saw (1 and 2 raters, with rater effects).
 Baseline: today's intervals, β ± 1.96 × the model-based standard error (every vote taken as
 independent), from the same fits.
 
@@ -165,6 +167,40 @@ def simulate_effect_study(
         )
         for k in seen.tolist()
     ]
+
+
+def simulate_effects_these_raters(scenario: EffectScenario, sims: int, seed: int = 0) -> float:
+    """Coverage with too few raters to generalise: the truth is what these raters' own
+    expected votes on the pairs and sides they saw give (the page's estimand there)."""
+    rng = np.random.default_rng(seed)
+    g, votes = scenario.raters, VOTES_PER_RATER
+    covered = []
+    for _ in range(sims):
+        beta, gamma = _rater_parameters(rng, g, scenario)
+        pair = rng.integers(0, len(_PAIRS), (g, votes))
+        left = rng.random((g, votes)) < 0.5
+        logit = np.einsum("rvk,rk->rv", _DIFF[pair], beta) + np.where(left, 1, -1) * gamma[:, None]
+        expected = (1 - TIE_RATE) / (1 + np.exp(-logit)) + TIE_RATE / 2
+        tie = rng.random((g, votes)) < TIE_RATE
+        a_wins = ~tie & (rng.random((g, votes)) < 1 / (1 + np.exp(-logit)))
+        observed, truth_rows = [], []
+        for r in range(g):
+            for v in range(votes):
+                a, b = _PAIRS[pair[r, v]]
+                won = float(a_wins[r, v])
+                observed.append(
+                    FactorObservation(a, b, bool(left[r, v]), won, float(~tie[r, v]) - won,
+                                      float(tie[r, v]), rater=r)
+                )  # fmt: skip
+                p = float(expected[r, v])
+                truth_rows.append(FactorObservation(a, b, bool(left[r, v]), p, 1 - p, 0.0))
+        fit = factor_effects(LEVELS, observed, reference=REFERENCE)
+        true = factor_effects(LEVELS, truth_rows, reference=REFERENCE, ridge=0.0)
+        t_by = {(c.factor, c.level): c.beta for c in true.coefficients}
+        by = {(c.factor, c.level): c for c in fit.coefficients}
+        covered.append(fit.position_ci[0] <= true.position_bias <= fit.position_ci[1])
+        covered += [by[c].ci_low <= t_by[c] <= by[c].ci_high for c in _COLUMNS]
+    return float(np.mean(covered))
 
 
 def simulate_effects(scenario: EffectScenario, sims: int, seed: int = 0) -> EffectResult:
@@ -385,6 +421,12 @@ def run(quick: bool) -> list[str]:
                 )
             )
             lines.append(f"# spread of γ̂ across the simulated studies: {r.position_sd:.4f} logit")
+    for g in (1, 2):
+        # Below FACTOR_MIN_RATERS the intervals are about these raters' votes.
+        covered = simulate_effects_these_raters(
+            EffectScenario(f"these_g{g}", g, 0.4, 0.3), 60 if quick else 400, seed=20 + g
+        )
+        lines.append(_line(f"effect_coverage_these_raters_g{g}", covered, "share", covered))
     flags = simulate_flags(50 if quick else 400, seed=7)
     for f in FLAG_TESTS:
         lines.append(
