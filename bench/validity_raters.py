@@ -12,7 +12,9 @@ effects ("same"), raters with their own effects (sd 0.4 on each β, sd 0.3 on γ
 effects"), and rater effects plus one strongly side-biased rater among 40 (γ = ±3, either
 side equally likely). The truth is the population estimand: what the fit converges to with
 every rater of the population (40,000 simulated raters' expected votes; with the biased kind at
-1 in 40). Coverage pools the three factor coefficients and γ.
+1 in 40). Coverage pools the three factor coefficients and γ. Below three raters the intervals are about
+these raters' votes: there the truth is the fit to these raters' expected votes on the pairs and
+sides they saw (1 and 2 raters, with rater effects; today's intervals are the same there).
 Below three raters the intervals are about these raters' votes: there the truth is the fit to these
 raters' expected votes on the pairs and sides they saw (1 and 2 raters, with rater effects).
 Baseline: today's intervals, β ± 1.96 × the model-based standard error (every vote taken as
