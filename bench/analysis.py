@@ -442,8 +442,14 @@ def naive_win_rates(study_id: int, key: str) -> dict[tuple[str, str], tuple[floa
             both_bad,
             *analysis.wilson_interval(wins + (ties + both_bad) / 2, n),
         )
-    for k, p in zip(keys, analysis.holm(pvals), strict=True):
-        out[k] = (*out[k], float(p))
+    # Holm over contrasts: a factor with two levels in the table is one (its rows mirror).
+    per_factor = {f: sum(1 for k in keys if k[0] == f) for f in {k[0] for k in keys}}
+    contrast = [k[0] if per_factor[k[0]] == 2 else k for k in keys]
+    distinct = list(dict.fromkeys(contrast))
+    first_p = {c: p for c, p in reversed(list(zip(contrast, pvals, strict=True)))}
+    adjusted = dict(zip(distinct, analysis.holm([first_p[c] for c in distinct]), strict=True))
+    for k, c in zip(keys, contrast, strict=True):
+        out[k] = (*out[k], float(adjusted[c]))
     return out
 
 

@@ -58,7 +58,9 @@ class WinRateRowSerializer(serializers.Serializer[Any]):
     ci_low = serializers.FloatField(help_text="Wilson 95 % interval.")
     ci_high = serializers.FloatField()
     p_value = serializers.FloatField(help_text="Exact binomial test, decisive votes, against 50 %.")
-    p_holm = serializers.FloatField(help_text="Holm-adjusted across the table.")
+    p_holm = serializers.FloatField(
+        help_text="Holm-adjusted over the table's contrasts (a two-level factor is one)."
+    )
     votes_needed = serializers.IntegerField(
         help_text="More decisive votes needed to detect a 60 % win rate (α 0.05, power 0.8)."
     )
@@ -72,6 +74,7 @@ class WinRateReportSerializer(serializers.Serializer[Any]):
     criterion = serializers.CharField(allow_null=True)
     judgments = serializers.IntegerField()
     detect_win_rate = serializers.FloatField()
+    contrasts = serializers.IntegerField(help_text="The family Holm's adjustment ran over.")
     rows = WinRateRowSerializer(many=True)
 
 
@@ -133,6 +136,8 @@ class FactorEffectRowSerializer(serializers.Serializer[Any]):
     )
     p_low = serializers.FloatField()
     p_high = serializers.FloatField()
+    p_value = serializers.FloatField(help_text="Two-sided test of β = 0.")
+    p_holm = serializers.FloatField(help_text="Holm-adjusted over the report's rows.")
 
 
 class FactorEffectsReportSerializer(serializers.Serializer[Any]):
@@ -142,6 +147,13 @@ class FactorEffectsReportSerializer(serializers.Serializer[Any]):
     position_ci_low = serializers.FloatField(allow_null=True)
     position_ci_high = serializers.FloatField(allow_null=True)
     p_left = serializers.FloatField(allow_null=True)
+    position_se = serializers.FloatField(allow_null=True)
+    raters = serializers.IntegerField(help_text="Raters behind the votes: the SE's clusters.")
+    estimand = serializers.CharField(
+        help_text="raters: cluster-robust by rater (CR2, t with raters − 1 df), about raters"
+        " in general; votes: too few raters, about these raters' votes."
+    )
+    df = serializers.IntegerField(allow_null=True)
     rows = FactorEffectRowSerializer(many=True)
 
 
@@ -154,7 +166,7 @@ class RaterRowSerializer(serializers.Serializer[Any]):
     fast_share = serializers.FloatField()
     decisive = serializers.IntegerField()
     left_rate = serializers.FloatField(allow_null=True)
-    left_p = serializers.FloatField()
+    left_p = serializers.FloatField(allow_null=True, help_text="Side-bias test (see tests).")
     repeats = serializers.IntegerField()
     flip_rate = serializers.FloatField(allow_null=True)
     gold = serializers.IntegerField()
@@ -162,6 +174,15 @@ class RaterRowSerializer(serializers.Serializer[Any]):
     agreement_n = serializers.IntegerField()
     agreement = serializers.FloatField(allow_null=True)
     flags = serializers.ListField(child=serializers.CharField())
+    flip_p = serializers.FloatField(allow_null=True)
+    gold_p = serializers.FloatField(allow_null=True)
+    agreement_p = serializers.FloatField(allow_null=True)
+    fast_p = serializers.FloatField(allow_null=True)
+
+
+class FlagTestSerializer(serializers.Serializer[Any]):
+    flag = serializers.CharField()
+    test = serializers.CharField()
 
 
 class AlphaSerializer(serializers.Serializer[Any]):
@@ -177,6 +198,8 @@ class RaterReportSerializer(serializers.Serializer[Any]):
     self_agreement = serializers.FloatField(allow_null=True)
     flagged = serializers.IntegerField()
     excluded = serializers.IntegerField()
+    tests = FlagTestSerializer(many=True)
+    flag_level = serializers.FloatField(help_text="Each flag's test runs at this level.")
 
 
 class MetricAgreementRowSerializer(serializers.Serializer[Any]):

@@ -17,17 +17,20 @@ from __future__ import annotations
 
 from ratings.analysis._common import FloatArray, IntArray
 from ratings.analysis.agreement import (
+    FLAG_TESTS,
     QualityThresholds,
     RaterQuality,
     RaterVotes,
     cluster_mean_interval,
     krippendorff_alpha_nominal,
+    leave_one_out_p_values,
     metric_agreement,
     metric_credit,
     panel_majority,
     rater_quality,
 )
 from ratings.analysis.effects import (
+    FACTOR_MIN_RATERS,
     FACTOR_RIDGE,
     FactorCoefficient,
     FactorEffects,
@@ -72,6 +75,8 @@ __all__ = [
     "POPULATION",
     "POPULATION_MIN_RATERS",
     "THESE_RATERS",
+    "FLAG_TESTS",
+    "FACTOR_MIN_RATERS",
     "BTFit",
     "FactorCoefficient",
     "FactorEffects",
@@ -102,6 +107,7 @@ __all__ = [
     "metric_credit",
     "panel_majority",
     "rater_quality",
+    "leave_one_out_p_values",
     "votes_needed",
     "wilson_interval",
     "win_rate_table",

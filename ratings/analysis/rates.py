@@ -113,6 +113,8 @@ class WinRateRow:
     votes_needed: int
     #: Share of this row's votes from comparisons that also differ in another factor.
     confounded_share: float
+    #: The contrasts Holm's adjustment ran over (the same for every row of a table).
+    family: int = 0
 
     @property
     def descriptive(self) -> bool:
@@ -130,7 +132,12 @@ def win_rate_table(
 
     `levels[config_id][factor]` is the config's level of each factor. For each factor and
     level, the votes of every comparison whose two configs differ in that factor are counted
-    from the side holding that level. Holm's adjustment runs across the whole table.
+    from the side holding that level.
+
+    Holm's adjustment runs over the table's contrasts, one hypothesis each: a factor with
+    two levels in the table is one contrast (its two rows are the same votes seen from
+    either side, with the same p-value); with more levels each level against the others is
+    its own contrast.
     """
     factors = sorted({f for lv in levels.values() for f in lv})
     acc: dict[tuple[str, str], list[float]] = {}
@@ -157,7 +164,13 @@ def win_rate_table(
         wins, losses = acc[key][0], acc[key][1]
         decisive = round(wins + losses)
         pvals.append(binomial_p(min(round(wins), decisive), decisive))
-    adjusted = holm(pvals)
+    contrast_of = _contrasts(keys)
+    family = max(contrast_of, default=-1) + 1
+    contrast_p = [1.0] * family
+    for c, p in zip(contrast_of, pvals, strict=True):
+        contrast_p[c] = p
+    contrast_adjusted = holm(contrast_p)
+    adjusted = [float(contrast_adjusted[c]) for c in contrast_of]
     rows = []
     for key, p, p_adj in zip(keys, pvals, adjusted, strict=True):
         wins, losses, ties, both_bad, confounded_votes = acc[key]
@@ -180,6 +193,26 @@ def win_rate_table(
                 p_holm=float(p_adj),
                 votes_needed=max(0, needed - round(wins + losses)),
                 confounded_share=confounded_votes / n if n else 0.0,
+                family=family,
             )
         )
     return rows
+
+
+def _contrasts(keys: Sequence[tuple[str, str]]) -> list[int]:
+    """The contrast each (factor, level) row tests: shared by the two rows of a factor with
+    two levels, one per row otherwise."""
+    per_factor: dict[str, int] = {}
+    for factor, _ in keys:
+        per_factor[factor] = per_factor.get(factor, 0) + 1
+    out: list[int] = []
+    seen: dict[str, int] = {}
+    next_id = 0
+    for factor, _ in keys:
+        if per_factor[factor] == 2 and factor in seen:
+            out.append(seen[factor])
+            continue
+        seen[factor] = next_id
+        out.append(next_id)
+        next_id += 1
+    return out

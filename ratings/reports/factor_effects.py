@@ -27,6 +27,9 @@ class FactorEffectItem:
     p_vs_baseline: float
     p_low: float
     p_high: float
+    p_value: float
+    #: Holm-adjusted over the report's rows (each row one contrast against its reference).
+    p_holm: float
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,14 @@ class FactorEffectsReport:
     #: P(the image on the left wins) between equal configurations, implied by γ.
     p_left: float | None
     rows: list[FactorEffectItem] = field(default_factory=list)
+    position_se: float | None = None
+    #: Raters behind the votes (the clusters of the standard errors).
+    raters: int = 0
+    #: "raters": intervals about the population of raters (cluster-robust by rater, t with
+    #: raters − 1 df); "votes": about these raters' votes (fewer than FACTOR_MIN_RATERS).
+    estimand: str = "votes"
+    df: int | None = None
+    min_raters: int = analysis.FACTOR_MIN_RATERS
 
 
 def study_factor_effects(
@@ -54,17 +65,19 @@ def _factor_effects(
 ) -> FactorEffectsReport:
     configs = study_configs(study=study)
     levels = varying_levels(configs)
-    g = votes.grouped(votes.preference(criterion), by_prompt=False, by_rater=False, by_side=True)
+    # Per rater: a rater's votes share their taste and their side, so they are one cluster.
+    g = votes.grouped(votes.preference(criterion), by_prompt=False, by_rater=True, by_side=True)
     c = g.counts.astype(float)
     observations = [
-        analysis.FactorObservation(a, b, left == 1, a_wins, b_wins, rest)
-        for a, b, left, a_wins, b_wins, rest in zip(
+        analysis.FactorObservation(a, b, left == 1, a_wins, b_wins, rest, rater=rater)
+        for a, b, left, a_wins, b_wins, rest, rater in zip(
             g.config_a.tolist(),
             g.config_b.tolist(),
             g.a_left.tolist(),
             c[:, 0].tolist(),
             c[:, 1].tolist(),
             (c[:, 2] + c[:, 3]).tolist(),
+            g.rater.tolist(),
             strict=True,
         )
     ]
@@ -89,6 +102,8 @@ def _factor_effects(
             p_vs_baseline=c.p_vs_baseline,
             p_low=c.p_low,
             p_high=c.p_high,
+            p_value=c.p_value,
+            p_holm=c.p_holm,
         )
         for c in sorted(fit.coefficients, key=lambda c: order.index(c.factor))
     ]
@@ -100,4 +115,8 @@ def _factor_effects(
         position_ci_high=fit.position_ci[1],
         p_left=1 / (1 + float(np.exp(-fit.position_bias))),
         rows=rows,
+        position_se=fit.position_se,
+        raters=fit.raters,
+        estimand=fit.estimand,
+        df=fit.df,
     )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -22,7 +22,7 @@ class RaterItem:
     fast_share: float
     decisive: int
     left_rate: float | None
-    left_p: float
+    left_p: float | None
     repeats: int
     flip_rate: float | None
     gold: int
@@ -30,6 +30,16 @@ class RaterItem:
     agreement_n: int
     agreement: float | None
     flags: list[str]
+    flip_p: float | None = None
+    gold_p: float | None = None
+    agreement_p: float | None = None
+    fast_p: float | None = None
+
+
+@dataclass(frozen=True)
+class FlagTest:
+    flag: str
+    test: str
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,15 @@ class RaterReport:
     self_agreement: float | None
     flagged: int
     excluded: int
+    #: Each flag's test; every one runs at level `flag_level`, so an honest rater is flagged
+    #: by any of them with probability at most len(tests) × flag_level.
+    tests: list[FlagTest] = field(default_factory=list)
+    flag_level: float = 0.01
+
+    @property
+    def any_flag_level(self) -> float:
+        """Bonferroni: the most often any one flag is raised on an honest rater."""
+        return min(1.0, len(self.tests) * self.flag_level)
 
 
 def study_raters(*, study: Study) -> RaterReport:
@@ -103,7 +122,8 @@ def _raters(study: Study, table: StudyVotes) -> RaterReport:
         )
     per = set(raters.tolist())
     panel = [v for v in votes if v.rater not in excluded]
-    quality = analysis.rater_quality(votes, panel=panel)
+    thresholds = analysis.QualityThresholds()
+    quality = analysis.rater_quality(votes, thresholds, panel=panel)
     names = dict(
         get_user_model().objects.filter(pk__in=per).values_list("pk", "username")  # type: ignore[misc]
     )
@@ -125,6 +145,10 @@ def _raters(study: Study, table: StudyVotes) -> RaterReport:
             agreement_n=q.agreement_n,
             agreement=q.agreement,
             flags=list(q.flags),
+            flip_p=q.flip_p,
+            gold_p=q.gold_p,
+            agreement_p=q.agreement_p,
+            fast_p=q.fast_p,
         )
         for q in quality
     ]
@@ -150,4 +174,6 @@ def _raters(study: Study, table: StudyVotes) -> RaterReport:
         self_agreement=1 - flips / n_rep if n_rep else None,
         flagged=sum(1 for r in rows if r.flags and not r.excluded),
         excluded=len(excluded & set(per)),
+        tests=[FlagTest(flag, test) for flag, test in analysis.FLAG_TESTS.items()],
+        flag_level=thresholds.alpha,
     )

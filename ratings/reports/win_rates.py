@@ -37,6 +37,8 @@ class WinRateReport:
     judgments: int
     detect_win_rate: float
     rows: list[WinRateItem]
+    #: How many contrasts Holm's adjustment ran over (a two-level factor is one).
+    contrasts: int = 0
 
 
 def study_win_rates(*, study: Study, criterion: Criterion | None = None) -> WinRateReport:
@@ -52,6 +54,7 @@ def _win_rates(study: Study, criterion: Criterion | None, votes: StudyVotes) -> 
         analysis.PairTally(a, b, *s)
         for a, b, s in zip(g.config_a.tolist(), g.config_b.tolist(), sums.tolist(), strict=True)
     ]
+    table = analysis.win_rate_table(levels, tallies)
     rows = [
         WinRateItem(
             factor=r.factor,
@@ -72,7 +75,7 @@ def _win_rates(study: Study, criterion: Criterion | None, votes: StudyVotes) -> 
             confounded_share=r.confounded_share,
             descriptive=r.descriptive,
         )
-        for r in analysis.win_rate_table(levels, tallies)
+        for r in table
     ]
     order = list(FACTOR_LABELS)
     rows.sort(key=lambda r: order.index(r.factor) if r.factor in order else len(order))
@@ -81,4 +84,5 @@ def _win_rates(study: Study, criterion: Criterion | None, votes: StudyVotes) -> 
         judgments=int(sums.sum()),
         detect_win_rate=analysis.DETECTABLE_WIN_RATE,
         rows=rows,
+        contrasts=table[0].family if table else 0,
     )

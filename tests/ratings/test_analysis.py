@@ -9,6 +9,7 @@ import pytest
 from scipy.stats import spearmanr
 
 from ratings.analysis import (
+    FLAG_TESTS,
     FactorObservation,
     PairRecord,
     PairTally,
@@ -22,6 +23,7 @@ from ratings.analysis import (
     holm,
     krippendorff_alpha_nominal,
     leaderboard_uncertainty,
+    leave_one_out_p_values,
     metric_agreement,
     rater_quality,
     votes_needed,
@@ -102,8 +104,35 @@ def test_win_rate_table_counts_ties_half_and_labels_confounded_rows() -> None:
     # The two sides of a factor mirror each other.
     cfg7 = rows[("cfg", "7")]
     assert cfg7.wins == cfg9.losses and cfg7.losses == cfg9.wins
-    adjusted = holm([r.p_value for r in win_rate_table(levels, tallies)])
-    assert sorted(r.p_holm for r in rows.values()) == pytest.approx(sorted(adjusted))
+    # Two factors of two levels: two contrasts, each row of a factor sharing its p-value.
+    assert {r.family for r in rows.values()} == {2}
+    assert rows[("sampler", "ddim")].p_value == pytest.approx(euler.p_value)
+    adjusted = holm([euler.p_value, cfg9.p_value])
+    assert (euler.p_holm, cfg9.p_holm) == pytest.approx(tuple(adjusted))
+    assert rows[("sampler", "ddim")].p_holm == euler.p_holm and cfg7.p_holm == cfg9.p_holm
+
+
+def test_win_rate_table_holm_counts_each_level_of_a_wider_factor() -> None:
+    # Sampler has three levels (three contrasts, each level against the rest), CFG two (one).
+    levels = {
+        1: {"sampler": "euler_a", "cfg": "7"},
+        2: {"sampler": "ddim", "cfg": "7"},
+        3: {"sampler": "dpmpp_2m", "cfg": "7"},
+        4: {"sampler": "euler_a", "cfg": "9"},
+    }
+    tallies = [
+        PairTally(1, 2, a_wins=14, b_wins=2),
+        PairTally(1, 3, a_wins=9, b_wins=7),
+        PairTally(2, 3, a_wins=3, b_wins=12),
+        PairTally(1, 4, a_wins=8, b_wins=9),
+    ]
+    rows = {(r.factor, r.level): r for r in win_rate_table(levels, tallies)}
+    assert {r.family for r in rows.values()} == {4}
+    samplers = [rows[("sampler", s)] for s in ("euler_a", "ddim", "dpmpp_2m")]
+    raw = [r.p_value for r in samplers] + [rows[("cfg", "7")].p_value]
+    expected = holm(raw)
+    assert [r.p_holm for r in samplers] == pytest.approx(list(expected[:3]))
+    assert rows[("cfg", "7")].p_holm == rows[("cfg", "9")].p_holm == pytest.approx(expected[3])
 
 
 def test_wins_matrix_and_validation() -> None:
@@ -319,40 +348,74 @@ def _votes(rater: int, unit: list[int], choice: list[int], **kw: object) -> Rate
 
 
 def test_rater_quality_figures_and_flags() -> None:
-    units = list(range(12))
+    units = list(range(24))
+    # Eight raters who mostly agree (each departs from the consensus on a couple of units),
+    # sides balanced, few flips, gold mostly right, none fast.
     panel = [
-        _votes(r, units, [0] * 12, left=[u % 2 == 0 for u in units], repeats=8, flips=1)
-        for r in (1, 2, 4)
+        _votes(
+            r,
+            units,
+            [1 if (u + r) % 11 == 0 else 0 for u in units],
+            left=[(u + r) % 2 == 0 for u in units],
+            gold=[1, 1, 1, float(r % 3 != 0)] + [np.nan] * 20,
+            repeats=8,
+            flips=r % 3,
+        )
+        for r in range(1, 9)
     ]
     lefty = _votes(
-        3,
+        99,
         units,
-        [1] * 12,
-        left=[True] * 12,
-        ms=[300.0] * 6 + [500.0] * 6,
-        fast=[True] * 12,
-        gold=[0, 0, 0, 1] + [np.nan] * 8,
+        [1] * 24,
+        left=[True] * 24,
+        ms=[300.0] * 12 + [500.0] * 12,
+        fast=[True] * 24,
+        gold=[0, 0, 0, 1] + [np.nan] * 20,
         repeats=8,
         flips=7,
     )
     quality = {q.rater: q for q in rater_quality([*panel, lefty])}
     good = quality[1]
-    assert good.left_rate == 0.5 and good.left_p == 1.0
-    assert good.agreement == 1.0 and good.agreement_n == 12
-    assert good.median_ms == 1500.0 and good.flags == ()
-    bad = quality[3]
-    assert bad.left_rate == 1.0 and bad.left_p == pytest.approx(2 / 4096)
-    assert bad.median_ms == 400.0 and bad.fast_share == 1.0
-    # Panel flip rate 10/32: 7 of 8 is far above it (one-sided p ≈ 0.0006).
+    assert good.left_rate == 0.5 and good.median_ms == 1500.0
+    assert good.agreement_n == 24 and good.agreement == pytest.approx(22 / 24)
+    bad = quality[99]
+    assert bad.left_rate == 1.0 and bad.median_ms == 400.0 and bad.fast_share == 1.0
     assert bad.flip_rate == 0.875 and bad.gold_accuracy == 0.25 and bad.gold == 4
-    assert bad.agreement == 0.0
-    assert set(bad.flags) == {
-        "side bias",
-        "inconsistent",
-        "fails gold",
-        "disagrees with panel",
-        "too fast",
-    }
+    assert bad.agreement is not None and bad.agreement < 0.2
+    assert set(bad.flags) == set(FLAG_TESTS)
+    for p in (bad.left_p, bad.flip_p, bad.gold_p, bad.agreement_p, bad.fast_p):
+        assert p is not None and p < 0.01
+    assert all(quality[r].flags == () for r in range(1, 9))
+
+
+def test_rater_quality_tests_need_a_reference_panel() -> None:
+    # With fewer than min_reference other raters nothing is judged: no p-value, no flag.
+    raters = [_votes(r, [1, 2], [0, 0], repeats=4, flips=0) for r in (1, 2)]
+    raters.append(_votes(3, [1, 2], [1, 1], left=[True, True], repeats=4, flips=4))
+    for q in rater_quality(raters):
+        assert q.flags == () and q.left_p is None and q.flip_p is None
+
+
+def test_leave_one_out_p_values_match_binomial_without_spread() -> None:
+    # Three reference raters at exactly 5 of 10 each: no spread, so the binomial at the
+    # pooled rate (15.5 / 31 = 0.5): P(X ≥ 10 | 10, ½) = 1/1024 for the fourth rater.
+    got = leave_one_out_p_values(
+        [5, 5, 5, 10], [10, 10, 10, 10], [True, True, True, False], tail="upper"
+    )
+    assert got[3] == pytest.approx(1 / 1024)
+    assert np.isnan(got[0])  # only two others left: below min_reference
+    with pytest.raises(ValueError, match="tail"):
+        leave_one_out_p_values([1], [2], [True], tail="sideways")
+
+
+def test_leave_one_out_p_values_widen_with_honest_spread() -> None:
+    # The same 14 of 20 is unusual among raters who all sit at 10 of 20, ordinary among
+    # raters who spread from 4 to 16: the spread goes into the reference.
+    tight = leave_one_out_p_values([10] * 8 + [16], [20] * 9, [True] * 9, tail="upper")[-1]
+    loose = leave_one_out_p_values(
+        [4, 16, 6, 14, 8, 12, 5, 15, 16], [20] * 9, [True] * 9, tail="upper"
+    )[-1]
+    assert tight < 0.01 < loose
 
 
 def test_rater_quality_judges_flips_against_the_panel() -> None:
