@@ -11,7 +11,11 @@ from django.core.exceptions import ValidationError
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
 from generation.models import GenerationConfig, LoraAdapter, Prompt
-from generation.services.configs import ConfigDraft, config_factor_levels_expand
+from generation.services.configs import (
+    ConfigDraft,
+    config_factor_levels_count,
+    config_factor_levels_expand,
+)
 from generation.validation import (
     cfg_validators,
     scale_validators,
@@ -292,6 +296,11 @@ class FactorBuilderForm(forms.Form):
         data = super().clean() or {}
         if data.get("adapter_scales") and not data.get("adapter"):
             self.add_error("adapter", "Choose the adapter whose scale the levels vary.")
+        if not self.errors:
+            try:  # counted before drafts() would build them all
+                config_factor_levels_count(levels=self.levels(), mode=data["mode"])
+            except ValidationError as error:
+                self.add_error(None, error.messages)
         return data
 
     def levels(self) -> dict[str, list[Any]]:
