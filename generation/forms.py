@@ -16,6 +16,7 @@ from generation.services.configs import (
     config_factor_levels_count,
     config_factor_levels_expand,
 )
+from generation.services.prompts import prompt_check_editable
 from generation.validation import (
     cfg_validators,
     scale_validators,
@@ -54,6 +55,12 @@ class PromptForm(forms.ModelForm[Prompt]):
 
     def clean_key_terms(self) -> list[str]:
         return _split_terms(self.cleaned_data.get("key_terms") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk and not self.errors:
+            prompt_check_editable(prompt=Prompt.objects.get(pk=self.instance.pk), changes=data)
+        return data
 
 
 class PromptFilterForm(forms.Form):

@@ -20,6 +20,7 @@ from generation.apis import _as_drf
 from generation.models import GenerationConfig, Image, Prompt
 from generation.selectors import render_progress, study_images
 from generation.services.rendering import RenderQueueUnavailable, images_retry
+from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.models import DEFAULT_CRITERIA, Study
 from ratings.services.studies import (
     study_close,
@@ -61,6 +62,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             "rater_groups", "criteria", "status", "launch_problems", "created_at", "launched_at",
         ]  # fmt: skip
         read_only_fields = ["status", "created_at", "launched_at"]
+        extra_kwargs = {"instructions": {"max_length": FREE_TEXT_MAX_CHARS}}
 
     def get_launch_problems(self, obj: Study) -> list[str]:
         return study_launch_problems(obj)
