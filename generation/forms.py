@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
 from generation.models import GenerationConfig, LoraAdapter, Prompt
@@ -153,7 +154,10 @@ class ConfigForm(forms.ModelForm[GenerationConfig]):
             self.fields[f"adapter_{adapter.pk}"] = forms.FloatField(
                 required=False,
                 label=f"{adapter.name} scale",
-                help_text=f"Blank: not used. Trigger: {adapter.trigger_token or '—'}.",
+                # Django renders help_text unescaped (|safe): the token is user text.
+                help_text=format_html(
+                    "Blank: not used. Trigger: {}.", adapter.trigger_token or "—"
+                ),
                 validators=scale_validators,
                 initial=(adapter_scales or {}).get(adapter.pk),
             )
