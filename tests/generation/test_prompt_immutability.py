@@ -42,9 +42,12 @@ def test_prompt_api_patch_of_a_rendered_prompt_is_a_400_and_copy_makes_an_editab
     refused = client.patch(f"/api/prompts/{prompt.pk}/", {"text": "new text"}, content_type=JSON)
     assert refused.status_code == 400
     assert "copy it and edit the copy instead" in str(refused.json())
-    assert client.patch(
-        f"/api/prompts/{prompt.pk}/", {"style": "minimal"}, content_type=JSON
-    ).status_code == 200
+    assert (
+        client.patch(
+            f"/api/prompts/{prompt.pk}/", {"style": "minimal"}, content_type=JSON
+        ).status_code
+        == 200
+    )
     copied = client.post(f"/api/prompts/{prompt.pk}/copy/")
     assert copied.status_code == 201 and copied.json()["text"] == prompt.text
     edited = client.patch(
