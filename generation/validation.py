@@ -281,7 +281,11 @@ def clean_fields_strictly(
         elif isinstance(field, models.CharField | models.TextField | models.JSONField):
             if _has_null(value):
                 errors[field.name] = [ValidationError(NULL_CHARACTERS, code="null_characters")]
-            elif isinstance(field, models.TextField) and len(value or "") > FREE_TEXT_MAX_CHARS:
+            elif (
+                isinstance(field, models.TextField)
+                and isinstance(value, str)
+                and len(value) > FREE_TEXT_MAX_CHARS
+            ):
                 errors[field.name] = [ValidationError(
                     f"At most {FREE_TEXT_MAX_CHARS} characters (it has {len(value)}).",
                     code="max_length",
