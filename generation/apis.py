@@ -33,6 +33,7 @@ from generation.services.configs import (
     configs_create_from_drafts,
     prompts_import_csv,
 )
+from generation.services.prompts import prompt_check_editable, prompt_copy_fields
 from generation.validation import (
     cfg_validators,
     scale_validators,
@@ -55,6 +56,14 @@ class PromptSerializer(serializers.ModelSerializer[Prompt]):
             "id", "text", "category", "key_terms", "material", "setting", "stone",
             "background", "style", "trigger_token", "created_at",
         ]  # fmt: skip
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if self.instance is not None:
+            try:
+                prompt_check_editable(prompt=self.instance, changes=attrs)
+            except DjangoValidationError as error:
+                raise _as_drf(error) from error
+        return attrs
 
 
 class LoraAdapterSerializer(serializers.ModelSerializer[LoraAdapter]):
@@ -182,6 +191,15 @@ class PromptViewSet(viewsets.ModelViewSet[Prompt]):
             instance.delete()
         except ProtectedError as error:
             raise ValidationError({"detail": "This prompt has images: keep it."}) from error
+
+    @extend_schema(request=None, responses={201: PromptSerializer})
+    @action(detail=True, methods=["post"])
+    def copy(self, request: Request, pk: str | None = None) -> Response:
+        """A new prompt with this one's fields, to edit when this one has rendered."""
+        copied = PromptSerializer(data=prompt_copy_fields(prompt=self.get_object()))
+        copied.is_valid(raise_exception=True)
+        copied.save()
+        return Response(copied.data, status=201)
 
     @extend_schema(request=PromptImportSerializer, responses={201: PromptSerializer(many=True)})
     @action(

@@ -8,10 +8,16 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
 from generation.models import GenerationConfig, LoraAdapter, Prompt
-from generation.services.configs import ConfigDraft, config_factor_levels_expand
+from generation.services.configs import (
+    ConfigDraft,
+    config_factor_levels_count,
+    config_factor_levels_expand,
+)
+from generation.services.prompts import prompt_check_editable
 from generation.validation import (
     cfg_validators,
     scale_validators,
@@ -50,6 +56,12 @@ class PromptForm(forms.ModelForm[Prompt]):
 
     def clean_key_terms(self) -> list[str]:
         return _split_terms(self.cleaned_data.get("key_terms") or "")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.instance.pk and not self.errors:
+            prompt_check_editable(prompt=Prompt.objects.get(pk=self.instance.pk), changes=data)
+        return data
 
 
 class PromptFilterForm(forms.Form):
@@ -142,7 +154,10 @@ class ConfigForm(forms.ModelForm[GenerationConfig]):
             self.fields[f"adapter_{adapter.pk}"] = forms.FloatField(
                 required=False,
                 label=f"{adapter.name} scale",
-                help_text=f"Blank: not used. Trigger: {adapter.trigger_token or '—'}.",
+                # Django renders help_text unescaped (|safe): the token is user text.
+                help_text=format_html(
+                    "Blank: not used. Trigger: {}.", adapter.trigger_token or "—"
+                ),
                 validators=scale_validators,
                 initial=(adapter_scales or {}).get(adapter.pk),
             )
@@ -292,6 +307,11 @@ class FactorBuilderForm(forms.Form):
         data = super().clean() or {}
         if data.get("adapter_scales") and not data.get("adapter"):
             self.add_error("adapter", "Choose the adapter whose scale the levels vary.")
+        if not self.errors:
+            try:  # counted before drafts() would build them all
+                config_factor_levels_count(levels=self.levels(), mode=data["mode"])
+            except ValidationError as error:
+                self.add_error(None, error.messages)
         return data
 
     def levels(self) -> dict[str, list[Any]]:

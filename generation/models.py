@@ -52,6 +52,41 @@ class Prompt(models.Model):
     def clean_fields(self, exclude: Collection[str] | None = None) -> None:
         clean_fields_strictly(self, exclude, super().clean_fields)
 
+    def has_rendered(self) -> bool:
+        if self.pk is None:
+            return False
+        return self.images.exclude(status__in=[Image.Status.PENDING, Image.Status.QUEUED]).exists()
+
+    def rendered_fields_changed(self) -> list[str]:
+        """Which of the fields an image is rendered from differ from the stored row."""
+        if self.pk is None:
+            return []
+        stored = type(self).objects.filter(pk=self.pk).values(*PROMPT_RENDER_FIELDS).first()
+        if stored is None:
+            return []
+        return [f for f in PROMPT_RENDER_FIELDS if stored[f] != getattr(self, f)]
+
+    def immutable_error(self) -> PromptImmutableError:
+        return PromptImmutableError(
+            f"Prompt {self.pk} has rendered images and its text, category, key terms and "
+            "trigger token cannot be changed: copy it and edit the copy instead.",
+            code="immutable",
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # As for configurations: what raters judged must not change under them.
+        if self.rendered_fields_changed() and self.has_rendered():
+            raise self.immutable_error()
+        super().save(*args, **kwargs)
+
+
+#: What an image of a prompt is rendered from (the caption attributes are only labels).
+PROMPT_RENDER_FIELDS = ("text", "category", "key_terms", "trigger_token")
+
+
+class PromptImmutableError(ValidationError):
+    pass
+
 
 class LoraAdapter(models.Model):
     name = models.CharField(max_length=120, unique=True)

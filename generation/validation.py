@@ -197,15 +197,32 @@ def _operator_error(
     return None
 
 
+#: Longest prompt or negative prompt: SD 1.5 reads 77 tokens at a time (compel joins chunks),
+#: so a thousand characters is several chunks more than any prompt in the research used.
+PROMPT_MAX_CHARS = 1000
+KEY_TERMS_MAX, KEY_TERM_MAX_CHARS = 32, 100
+#: Any other free text kept in a TextField (study instructions, reasons).
+FREE_TEXT_MAX_CHARS = 20_000
+
+
+def _at_most(value: str, limit: int, what: str) -> None:
+    if len(value) > limit:
+        raise ValidationError(
+            f"{what} must be at most {limit} characters (it has {len(value)}).", code="max_length"
+        )
+
+
 def validate_prompt_text(value: str) -> None:
     if not value or not value.strip():
         raise ValidationError("The prompt must not be empty.", code="empty")
+    _at_most(value, PROMPT_MAX_CHARS, "The prompt")
     problem = compel_syntax_error(value)
     if problem:
         raise ValidationError(f"Prompt syntax: {problem}", code="compel_syntax")
 
 
 def validate_negative_prompt(value: str) -> None:
+    _at_most(value or "", PROMPT_MAX_CHARS, "The negative prompt")
     problem = compel_syntax_error(value or "")
     if problem:
         raise ValidationError(f"Negative prompt syntax: {problem}", code="compel_syntax")
@@ -214,6 +231,12 @@ def validate_negative_prompt(value: str) -> None:
 def validate_key_terms(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
         raise ValidationError("Key terms must be a list of non-empty phrases.", code="key_terms")
+    if len(value) > KEY_TERMS_MAX:
+        raise ValidationError(
+            f"Give at most {KEY_TERMS_MAX} key terms (there are {len(value)}).", code="max_length"
+        )
+    for term in value:
+        _at_most(term, KEY_TERM_MAX_CHARS, f"Key term {term[:20]!r}…")
 
 
 # The wording forms and DRF use for the same two problems.
@@ -258,6 +281,15 @@ def clean_fields_strictly(
         elif isinstance(field, models.CharField | models.TextField | models.JSONField):
             if _has_null(value):
                 errors[field.name] = [ValidationError(NULL_CHARACTERS, code="null_characters")]
+            elif (
+                isinstance(field, models.TextField)
+                and isinstance(value, str)
+                and len(value) > FREE_TEXT_MAX_CHARS
+            ):
+                errors[field.name] = [ValidationError(
+                    f"At most {FREE_TEXT_MAX_CHARS} characters (it has {len(value)}).",
+                    code="max_length",
+                )]  # fmt: skip
     try:
         clean_fields(skip | set(errors))
     except ValidationError as error:

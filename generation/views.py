@@ -38,6 +38,7 @@ from generation.services.configs import (
     configs_create_from_drafts,
     prompts_import_csv,
 )
+from generation.services.prompts import prompt_copy_fields
 
 # --- Prompts ---------------------------------------------------------------------------------
 
@@ -64,7 +65,12 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def prompt_form(request: HttpRequest, pk: int | None = None) -> HttpResponse:
     prompt = get_object_or_404(Prompt, pk=pk) if pk is not None else None
-    form = PromptForm(request.POST or None, instance=prompt)
+    source = request.GET.get("copy", "")
+    initial = {}
+    if prompt is None and source.isdecimal() and len(source) < 19:
+        copied = get_object_or_404(Prompt, pk=int(source))
+        initial = {**prompt_copy_fields(prompt=copied), "key_terms": "; ".join(copied.key_terms)}
+    form = PromptForm(request.POST or None, instance=prompt, initial=initial)
     if request.method == "POST" and form.is_valid():
         saved = form.save()
         messages.success(request, f"Prompt {'saved' if prompt else 'created'}: {saved}")

@@ -20,6 +20,7 @@ from generation.apis import _as_drf
 from generation.models import GenerationConfig, Image, Prompt
 from generation.selectors import render_progress, study_images
 from generation.services.rendering import RenderQueueUnavailable, images_retry
+from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.models import DEFAULT_CRITERIA, Study
 from ratings.services.studies import (
     study_close,
@@ -62,6 +63,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             "decision_rule", "decision_confidence", "decision_a", "decision_b",
         ]  # fmt: skip
         read_only_fields = ["status", "created_at", "launched_at"]
+        extra_kwargs = {"instructions": {"max_length": FREE_TEXT_MAX_CHARS}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """A "pair" decision rule names two of the study's configurations (the model's clean

@@ -10,6 +10,7 @@ import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import product
+from math import prod
 from pathlib import Path
 from typing import Any
 
@@ -168,6 +169,8 @@ FACTOR_LABELS: dict[str, str] = {
     "vae": "VAE",
 }
 BUILDER_MAX_CONFIGS = 200
+#: Levels one factor may list: more than any design needs, few enough to check in no time.
+BUILDER_MAX_LEVELS = 1000
 
 
 def config_update(
@@ -251,6 +254,35 @@ def _unique(values: Iterable[Any]) -> list[Any]:
     return seen
 
 
+def config_factor_levels_count(
+    *, levels: Mapping[str, Sequence[Any]], mode: str, max_configs: int = BUILDER_MAX_CONFIGS
+) -> int:
+    """How many configurations the levels give, counted before anything is expanded. Pure.
+
+    Raises ValidationError past BUILDER_MAX_LEVELS levels in a factor or `max_configs`
+    configurations: 2 million combinations are refused at once, never built in memory.
+    """
+    sizes = []
+    for factor in FACTORS:
+        values = levels.get(factor) or ()
+        if len(values) > BUILDER_MAX_LEVELS:
+            raise ValidationError(
+                {factor: f"{len(values)} levels given; a factor takes at most "
+                         f"{BUILDER_MAX_LEVELS}."},
+                code="too_many_levels",
+            )  # fmt: skip
+        if values:
+            sizes.append(len(_unique(values)))
+    count = prod(sizes) if mode == "factorial" else 1 + sum(n - 1 for n in sizes)
+    if count > max_configs:
+        raise ValidationError(
+            f"These levels give {count} configurations; the builder makes at most "
+            f"{max_configs} at once.",
+            code="too_many",
+        )
+    return count
+
+
 def config_factor_levels_expand(
     *,
     base: Mapping[str, Any],
@@ -270,6 +302,7 @@ def config_factor_levels_expand(
         raise ValueError(f"Unknown factor(s): {', '.join(unknown)}.")
     if mode not in ("factorial", "one_factor"):
         raise ValueError(f"Unknown builder mode {mode!r}: use 'factorial' or 'one_factor'.")
+    config_factor_levels_count(levels=levels, mode=mode)
     chosen = {f: _unique(levels[f]) for f in FACTORS if levels.get(f)}
     if "adapter_scale" in chosen and adapter is None:
         raise ValidationError(
