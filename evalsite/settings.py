@@ -204,7 +204,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: the filesystem broker keeps the embedded default free of servers.
-CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
+# The host is kombu's own default, named so that kombu does not warn about guessing it.
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 _CELERY_FS_DIR = VAR_DIR / "celery"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
     {
@@ -265,8 +266,15 @@ CELERY_TASK_SOFT_TIME_LIMIT: int = CELERY_TASK_TIME_LIMIT - 60
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"quiet_forbidden": {"()": "evalsite.logs.QuietForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.request": {"filters": ["quiet_forbidden"]},
+        # Start-up chatter (django-axes' banner, the reloader's "watching") is not news.
+        "axes": {"level": "WARNING"},
+        "django.utils.autoreload": {"level": "WARNING"},
+    },
 }
 
 # Metric scorers
