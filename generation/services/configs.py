@@ -24,8 +24,40 @@ from generation.validation import validate_upload_size
 AdapterScales = Sequence[tuple[LoraAdapter, float]]
 
 
+def active_adapters(adapters: AdapterScales) -> list[tuple[LoraAdapter, float]]:
+    """The adapters that change anything: one at scale 0 is the same as none."""
+    return [(adapter, scale) for adapter, scale in adapters if round(float(scale), 4) != 0]
+
+
+def trigger_tokens(*, prompt: Prompt, adapters: Iterable[tuple[LoraAdapter, float]]) -> list[str]:
+    """The trigger tokens to put into this prompt for these adapters.
+
+    Only an active adapter (scale ≠ 0) adds its token, and only to the prompts it is meant
+    for: a prompt that names its own trigger token takes that one alone; otherwise an adapter
+    trained for a category adds its token to prompts of that category (one without a
+    category, to every prompt).
+    """
+    tokens = []
+    for adapter, _ in active_adapters(list(adapters)):
+        token = adapter.trigger_token
+        if not token:
+            continue
+        if prompt.trigger_token:
+            meant = prompt.trigger_token == token
+        else:
+            meant = not adapter.category or adapter.category == prompt.category
+        if meant and token not in tokens:
+            tokens.append(token)
+    return tokens
+
+
 def config_fingerprint(*, params: dict[str, Any], adapters: AdapterScales) -> str:
-    """Canonical hash of everything that changes the pixels (the name does not)."""
+    """Canonical hash of everything that changes the pixels (the name does not).
+
+    An adapter at scale 0 changes nothing and is left out: that configuration is the same
+    as the one without it.
+    """
+    adapters = active_adapters(adapters)
     canonical = {field: params[field] for field in PARAM_FIELDS}
     canonical["cfg"] = round(float(canonical["cfg"]), 4)
     canonical["negative_prompt"] = " ".join(str(canonical["negative_prompt"]).split())
@@ -46,8 +78,10 @@ def config_create(
 ) -> tuple[GenerationConfig, bool]:
     """Create a configuration, or return the existing one with the same fingerprint.
 
-    Safe to run twice: the second call returns (existing, False).
+    Safe to run twice: the second call returns (existing, False). An adapter at scale 0 is
+    no adapter: it is not linked, and the configuration is the one without it.
     """
+    adapters = active_adapters(adapters)
     config = GenerationConfig(name=name, **params)
     config.full_clean(exclude=["fingerprint"])
     for _, scale in adapters:
@@ -178,6 +212,7 @@ def config_update(
     Raises ConfigImmutableError once it has rendered (unless only the name changes) and
     ValidationError when the new settings duplicate another configuration.
     """
+    adapters = active_adapters(adapters)
     new_adapters = sorted((a.pk, round(float(s), 4)) for a, s in adapters)
     old_adapters = sorted((a.pk, round(float(s), 4)) for a, s in _config_adapters(config))
     stored = config.params()
