@@ -234,6 +234,10 @@ LOUPE_RENDER_BATCH: int = env.int("LOUPE_RENDER_BATCH", default=8)
 LOUPE_LEASE_SECONDS: int = env.int("LOUPE_LEASE_SECONDS", default=600)
 LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=3600)
 LOUPE_SWEEP_SECONDS: float = env.float("LOUPE_SWEEP_SECONDS", default=60.0)
+# Folders whose .safetensors files researchers may register as adapters by server path.
+LOUPE_ADAPTER_ROOTS: list[str] = env.list(
+    "LOUPE_ADAPTER_ROOTS", default=[str(VAR_DIR / "adapters")]
+)
 LOUPE_MAX_ATTEMPTS: int = env.int("LOUPE_MAX_ATTEMPTS", default=3)
 LOUPE_RENDER_DEVICE: str | None = env.str("LOUPE_RENDER_DEVICE", default="") or None
 LOUPE_TORCH_COMPILE: bool = env.bool("LOUPE_TORCH_COMPILE", default=False)

@@ -108,7 +108,8 @@ class AdapterForm(forms.Form):
         required=False,
         max_length=500,
         label="…or a path on the server",
-        help_text="A local .safetensors file, or a folder holding pytorch_lora_weights.safetensors.",
+        help_text="A .safetensors file, or a folder holding pytorch_lora_weights.safetensors, "
+        "inside the adapter folders (LOUPE_ADAPTER_ROOTS); a relative path starts in the first.",
     )
     trigger_token = forms.CharField(
         max_length=40, required=False, help_text="Rare token from the captions, e.g. phol or sks."

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
-import pytest
-from django.test import Client
+import struct
+from pathlib import Path
+from typing import Any
 
+import numpy as np
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from safetensors.numpy import save_file
+
+from generation import validation
 from generation.forms import ConfigForm, FactorBuilderForm
 from generation.models import GenerationConfig, LoraAdapter
-from generation.services.configs import config_create, trigger_tokens
+from generation.services.configs import adapter_register, config_create, trigger_tokens
 from generation.services.rendering import image_resolved_params
+from generation.validation import lora_file_problem
 from tests.factories import PromptFactory, make_config, make_image
 
 pytestmark = pytest.mark.django_db
@@ -101,3 +110,75 @@ def test_admin_deletes_unused_adapters_and_archives_used_ones(admin_client: Clie
     assert used not in FactorBuilderForm().fields["adapter"].queryset
     # A configuration that uses it still shows it when edited.
     assert f"adapter_{used.pk}" in ConfigForm(adapter_scales={used.pk: 1.0}).fields
+
+
+# --- Registration: the file must be a LoRA, the path inside LOUPE_ADAPTER_ROOTS -------------
+
+
+def _lora_file(path: Path, tensors: dict[str, tuple[int, ...]] | None = None) -> Path:
+    tensors = tensors or {
+        "unet.up.attn.to_q.lora.down.weight": (4, 32),
+        "unet.up.attn.to_q.lora.up.weight": (32, 4),
+    }
+    save_file({k: np.zeros(shape, dtype=np.float32) for k, shape in tensors.items()}, str(path))
+    return path
+
+
+def test_lora_file_problem_accepts_a_lora_and_checks_names_and_shapes(tmp_path: Path) -> None:
+    assert lora_file_problem(_lora_file(tmp_path / "ok.safetensors")) is None
+    peft = {"te.q_proj.lora_A.weight": (8, 16), "te.q_proj.lora_B.weight": (16, 8)}
+    assert lora_file_problem(_lora_file(tmp_path / "peft.safetensors", peft)) is None
+    plain = _lora_file(tmp_path / "model.safetensors", {"unet.conv.weight": (8, 8)})
+    assert "Not a LoRA adapter file: it holds no LoRA tensors" in str(lora_file_problem(plain))
+    lone = _lora_file(tmp_path / "lone.safetensors", {"x.lora_A.weight": (8, 16)})
+    assert "has no matching up (B) tensor" in str(lora_file_problem(lone))
+    bent = {"x.lora_down.weight": (4, 16), "x.lora_up.weight": (16, 8)}
+    assert "do not form a low-rank pair" in str(
+        lora_file_problem(_lora_file(tmp_path / "bent.safetensors", bent))
+    )
+
+
+def test_lora_file_problem_refuses_a_huge_header_without_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "huge.safetensors"
+    claimed = 300 * 2**20
+    with path.open("wb") as handle:
+        handle.write(struct.pack("<Q", claimed))
+        handle.seek(8 + claimed + 16)  # sparse: the "header" is 300 MB of nothing
+        handle.write(b"\0")
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("safe_open must not be called on an oversized header")
+
+    monkeypatch.setattr(validation, "safe_open", refuse)
+    problem = lora_file_problem(path)
+    assert problem == (
+        "Not a readable safetensors file: its header claims 300 MiB, more than the 8 MiB any "
+        "LoRA needs"
+    )
+
+
+def test_adapter_register_reads_only_inside_the_adapter_roots(
+    tmp_path: Path, settings: Any
+) -> None:
+    root, elsewhere = tmp_path / "adapters", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    settings.LOUPE_ADAPTER_ROOTS = [str(root)]
+    _lora_file(root / "phol.safetensors")
+    secret = _lora_file(elsewhere / "secret.safetensors")
+    (root / "link.safetensors").symlink_to(secret)
+    adapter = adapter_register(name="phol", weights="phol.safetensors", trigger_token="phol")
+    assert adapter.weights == str((root / "phol.safetensors").resolve())
+    outside = "Give a path inside the adapter folders (LOUPE_ADAPTER_ROOTS)."
+    for raw in [str(secret), "../elsewhere/secret.safetensors", "link.safetensors",
+                str(elsewhere / "missing.safetensors"), "/etc/passwd"]:  # fmt: skip
+        with pytest.raises(ValidationError) as error:
+            adapter_register(name="x", weights=raw)
+        assert error.value.message_dict == {"weights": [outside]}, raw
+    with pytest.raises(ValidationError) as error:
+        adapter_register(name="x", weights="nothing-here.safetensors")
+    message = error.value.message_dict["weights"][0]
+    assert str(tmp_path) not in message and "nothing-here" not in message
+    assert LoraAdapter.objects.count() == 1
