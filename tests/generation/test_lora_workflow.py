@@ -106,6 +106,10 @@ def test_admin_deletes_unused_adapters_and_archives_used_ones(admin_client: Clie
                       {"action": "archive", "_selected_action": [used.pk]})  # fmt: skip
     used.refresh_from_db()
     assert used.archived
+    assert (
+        '<span class="badge badge-closed">archived</span>'
+        in admin_client.get("/adapters/").content.decode()
+    )
     assert f"adapter_{used.pk}" not in ConfigForm().fields
     assert used not in FactorBuilderForm().fields["adapter"].queryset
     # A configuration that uses it still shows it when edited.
