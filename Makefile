@@ -31,9 +31,9 @@ run: $(STAMP)
 	@echo "  Loupe is at http://$(HOST):$(PORT)/   (Ctrl-C stops the web server and the worker)"
 	@echo ""
 	@DEBUG=1 bash -c 'trap "kill 0" EXIT; \
-	  $(VENV)/bin/celery -A evalsite worker -B -Q render --pool=solo --loglevel=WARNING \
+	  $(VENV)/bin/celery --quiet -A evalsite worker -B -Q render --pool=solo --loglevel=WARNING \
 	    --schedule var/celerybeat-schedule & \
-	  $(PY) manage.py runserver $(HOST):$(PORT)'
+	  DJANGO_RUNSERVER_HIDE_WARNING=true $(PY) manage.py runserver $(HOST):$(PORT)'
 
 test: $(STAMP) browser
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -237,7 +237,8 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Celery: the filesystem broker keeps the embedded default free of servers.
-CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://")
+# The host is kombu's own default, named so that kombu does not warn about guessing it.
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default="filesystem://localhost/")
 _CELERY_FS_DIR = VAR_DIR / "celery"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = (
     {
@@ -270,6 +271,10 @@ LOUPE_LEASE_SECONDS: int = env.int("LOUPE_LEASE_SECONDS", default=600)
 # lost batch waits, not correctness; a batch still waiting behind others costs one no-op.
 LOUPE_QUEUE_LEASE_SECONDS: int = env.int("LOUPE_QUEUE_LEASE_SECONDS", default=600)
 LOUPE_SWEEP_SECONDS: float = env.float("LOUPE_SWEEP_SECONDS", default=60.0)
+# Folders whose .safetensors files researchers may register as adapters by server path.
+LOUPE_ADAPTER_ROOTS: list[str] = env.list(
+    "LOUPE_ADAPTER_ROOTS", default=[str(VAR_DIR / "adapters")]
+)
 LOUPE_MAX_ATTEMPTS: int = env.int("LOUPE_MAX_ATTEMPTS", default=3)
 LOUPE_RENDER_DEVICE: str | None = env.str("LOUPE_RENDER_DEVICE", default="") or None
 LOUPE_TORCH_COMPILE: bool = env.bool("LOUPE_TORCH_COMPILE", default=False)
@@ -302,8 +307,15 @@ CELERY_TASK_SOFT_TIME_LIMIT: int = CELERY_TASK_TIME_LIMIT - 60
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"quiet_forbidden": {"()": "evalsite.logs.QuietForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {
+        "django.request": {"filters": ["quiet_forbidden"]},
+        # Start-up chatter (django-axes' banner, the reloader's "watching") is not news.
+        "axes": {"level": "WARNING"},
+        "django.utils.autoreload": {"level": "WARNING"},
+    },
 }
 
 # Metric scorers

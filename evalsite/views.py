@@ -4,10 +4,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from evalsite.roles import is_researcher
-from ratings.selectors import studies_for_rater, studies_overview
+from ratings.selectors import studies_overview
+from ratings.views.rate import rate_home
 
 
 def home(request: HttpRequest) -> HttpResponse:
     if is_researcher(request.user):
         return render(request, "home.html", {"studies": studies_overview()})
-    return render(request, "home.html", {"rater_studies": studies_for_rater(user=request.user)})
+    # A rater lands on their studies with progress and a Start button.
+    return rate_home(request)

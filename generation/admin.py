@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
 
@@ -28,13 +29,45 @@ class PromptAdmin(admin.ModelAdmin[Prompt]):
 
 @admin.register(LoraAdapter)
 class LoraAdapterAdmin(admin.ModelAdmin[LoraAdapter]):
-    list_display = ["name", "trigger_token", "default_scale", "short_sha", "created_at"]
+    list_display = [
+        "name", "trigger_token", "category", "default_scale", "short_sha", "archived", "created_at",
+    ]  # fmt: skip
+    list_filter = ["archived", "category"]
     search_fields = ["name", "trigger_token", "sha256", "weights"]
     readonly_fields = ["sha256", "created_at"]
+    actions = ["archive", "unarchive"]
 
     @admin.display(description="sha256")
     def short_sha(self, obj: LoraAdapter) -> str:
         return obj.sha256[:12]
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: LoraAdapter | None = None
+    ) -> list[str]:
+        # A registered adapter's file and hash are what configurations (and their images)
+        # were made with: register a new adapter instead. Adapters come in through the
+        # registration page, which checks the file; the admin only edits what is safe.
+        fields = ["weights", "sha256", "created_at"]
+        if obj is not None and obj.config_links.exists():
+            fields.append("trigger_token")  # part of the fingerprints of the configs using it
+        return fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: LoraAdapter | None = None) -> bool:
+        # A used adapter is archived instead (hidden from forms, kept for its configurations).
+        if obj is not None and obj.config_links.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    @admin.action(description="Archive: hide from forms (configurations keep it)")
+    def archive(self, request: HttpRequest, queryset: QuerySet[LoraAdapter]) -> None:
+        queryset.update(archived=True)
+
+    @admin.action(description="Unarchive")
+    def unarchive(self, request: HttpRequest, queryset: QuerySet[LoraAdapter]) -> None:
+        queryset.update(archived=False)
 
 
 class ConfigAdapterFormSet(BaseInlineFormSet):  # type: ignore[type-arg]

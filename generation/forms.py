@@ -8,6 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.html import format_html
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
@@ -119,7 +120,8 @@ class AdapterForm(forms.Form):
         required=False,
         max_length=500,
         label="…or a path on the server",
-        help_text="A local .safetensors file, or a folder holding pytorch_lora_weights.safetensors.",
+        help_text="A .safetensors file, or a folder holding pytorch_lora_weights.safetensors, "
+        "inside the adapter folders (LOUPE_ADAPTER_ROOTS); a relative path starts in the first.",
     )
     trigger_token = forms.CharField(
         max_length=40, required=False, help_text="Rare token from the captions, e.g. phol or sks."
@@ -149,7 +151,10 @@ class ConfigForm(forms.ModelForm[GenerationConfig]):
     ) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.adapters = list(LoraAdapter.objects.all())
+        # Archived adapters are offered only to a configuration that already uses them.
+        self.adapters = list(
+            LoraAdapter.objects.filter(Q(archived=False) | Q(pk__in=list(adapter_scales or {})))
+        )
         for adapter in self.adapters:
             self.fields[f"adapter_{adapter.pk}"] = forms.FloatField(
                 required=False,
@@ -249,7 +254,9 @@ class FactorBuilderForm(forms.Form):
         help_text="One per line; write (none) for an empty one. Blank: no negative prompt.",
     )
     adapter = forms.ModelChoiceField(
-        queryset=LoraAdapter.objects.all(), required=False, empty_label="No adapter"
+        queryset=LoraAdapter.objects.filter(archived=False),
+        required=False,
+        empty_label="No adapter",
     )
     adapter_scales = forms.CharField(
         required=False, help_text="Comma-separated. Blank: the adapter's default scale."

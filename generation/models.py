@@ -96,6 +96,15 @@ class LoraAdapter(models.Model):
     sha256 = models.CharField(max_length=64, db_index=True)
     trigger_token = models.CharField(max_length=40, blank=True)
     default_scale = models.FloatField(default=1.0, validators=scale_validators)
+    category = models.CharField(
+        max_length=80,
+        blank=True,
+        help_text="The prompt category it was trained for: its trigger token goes only into "
+        "prompts of that category. Blank: every category.",
+    )
+    archived = models.BooleanField(
+        default=False, help_text="Hidden from forms; kept because configurations use it."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -24,8 +24,13 @@ class RenderProgress:
     rendering: int
     done: int
     failed: int
+    # Expected seconds per remaining image: the median render time of done images of the same
+    # base model, size and steps, weighted by how many of each kind remain (see render_progress).
     seconds_per_image: float | None
     active_workers: int
+    # Kinds of remaining image ("tiny-random 256×256, 4 steps") with no render measured yet:
+    # their time is the model's documented default, and the ETA says it is a guess.
+    unmeasured: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -37,7 +42,16 @@ class RenderProgress:
 
     @property
     def percent(self) -> int:
-        return 100 if not self.total else int(100 * (self.done + self.failed) / self.total)
+        """Done images only, rounded down: a failed image never counts toward 100 %."""
+        return 100 if not self.total else 100 * self.done // self.total
+
+    @property
+    def failed_percent(self) -> int:
+        return 0 if not self.total else -(-100 * self.failed // self.total)
+
+    @property
+    def measured(self) -> bool:
+        return self.seconds_per_image is not None and not self.unmeasured
 
     @property
     def eta_seconds(self) -> float | None:
@@ -46,6 +60,36 @@ class RenderProgress:
         if self.seconds_per_image is None:
             return None
         return self.remaining * self.seconds_per_image / max(1, self.active_workers)
+
+
+# How many of the latest renders of one kind (model, size, steps) set its time per image.
+THROUGHPUT_SAMPLE = 50
+_KIND = ("config__base_model", "config__width", "config__height", "config__steps")
+_ACTIVE = (Image.Status.PENDING, Image.Status.QUEUED, Image.Status.RENDERING)
+
+
+def _kind_label(kind: tuple[str, int, int, int]) -> str:
+    model, width, height, steps = kind
+    return f"{model} {width}×{height}, {steps} steps"
+
+
+def seconds_per_image_measured(
+    *, base_model: str, width: int, height: int, steps: int
+) -> float | None:
+    """Median render time of the latest done images of this model, size and steps, or None."""
+    recent: list[float] = list(
+        Image.objects.filter(
+            status=Image.Status.DONE,
+            render_seconds__isnull=False,
+            config__base_model=base_model,
+            config__width=width,
+            config__height=height,
+            config__steps=steps,
+        )
+        .order_by("-rendered_at")
+        .values_list("render_seconds", flat=True)[:THROUGHPUT_SAMPLE]  # type: ignore[arg-type]
+    )
+    return statistics.median(recent) if recent else None
 
 
 def study_images(*, study_id: int) -> QuerySet[Image]:
@@ -61,31 +105,57 @@ def _comparison_image_ids(study_id: int, field: str) -> QuerySet[Image]:
     return Comparison.objects.filter(study_id=study_id).values(field)  # type: ignore[return-value]
 
 
-def render_progress(*, study_id: int | None = None) -> RenderProgress:
-    """Counts per status and throughput measured on recent renders (for the ETA)."""
-    images = Image.objects.all() if study_id is None else study_images(study_id=study_id)
-    counts = dict(images.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
-    recent: list[float] = list(
-        Image.objects.filter(status=Image.Status.DONE, render_seconds__isnull=False)
-        .order_by("-rendered_at")
-        .values_list("render_seconds", flat=True)[:50]  # type: ignore[arg-type]
-    )
+def active_workers() -> int:
+    """Hosts that finished an image in the last five minutes or are rendering one now."""
     since = timezone.now() - timedelta(minutes=5)
-    workers = (
+    return (
         Image.objects.filter(Q(rendered_at__gte=since) | Q(status=Image.Status.RENDERING))
         .exclude(worker_host="")
         .values("worker_host")
         .distinct()
         .count()
     )
+
+
+def render_progress(*, study_id: int | None = None) -> RenderProgress:
+    """Counts per status and the time the remaining images should take (for the ETA).
+
+    Time per image is measured per kind of image (base model, size, steps: what render time
+    depends on), so a queue of 50-step 768² images is not timed by the 4-step 256² ones done
+    before; a kind never rendered falls back to the model's default and is named in
+    `unmeasured`.
+    """
+    images = Image.objects.all() if study_id is None else study_images(study_id=study_id)
+    counts = dict(images.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
+    kinds = list(
+        images.filter(status__in=_ACTIVE).values_list(*_KIND).annotate(n=Count("pk")).order_by()
+    )
+    spent = 0.0
+    unmeasured: list[str] = []
+    for model, width, height, steps, n in kinds:
+        each = seconds_per_image_measured(base_model=model, width=width, height=height, steps=steps)
+        if each is None:
+            unmeasured.append(_kind_label((model, width, height, steps)))
+            each = DEFAULT_SECONDS_PER_IMAGE.get(model, DEFAULT_SECONDS_PER_IMAGE_OTHER)
+        spent += n * each
+    waiting = sum(n for *_, n in kinds)
+    per_image: float | None = spent / waiting if waiting else None
+    if per_image is None:
+        done: list[float] = list(
+            images.filter(status=Image.Status.DONE, render_seconds__isnull=False)
+            .order_by("-rendered_at")
+            .values_list("render_seconds", flat=True)[:THROUGHPUT_SAMPLE]  # type: ignore[arg-type]
+        )
+        per_image = statistics.median(done) if done else None
     return RenderProgress(
         pending=counts.get(Image.Status.PENDING, 0),
         queued=counts.get(Image.Status.QUEUED, 0),
         rendering=counts.get(Image.Status.RENDERING, 0),
         done=counts.get(Image.Status.DONE, 0),
         failed=counts.get(Image.Status.FAILED, 0),
-        seconds_per_image=statistics.median(recent) if recent else None,
-        active_workers=workers,
+        seconds_per_image=per_image,
+        active_workers=active_workers(),
+        unmeasured=tuple(unmeasured),
     )
 
 
@@ -108,10 +178,16 @@ class RenderEstimate:
 
 
 def render_estimate(*, base_model: str) -> RenderEstimate:
-    """Throughput measured on recent renders, else a documented default for the model."""
-    progress = render_progress()
-    if progress.seconds_per_image is not None:
-        return RenderEstimate(progress.seconds_per_image, True, max(1, progress.active_workers))
+    """Throughput measured on recent renders of this model, else its documented default."""
+    recent: list[float] = list(
+        Image.objects.filter(
+            status=Image.Status.DONE, render_seconds__isnull=False, config__base_model=base_model
+        )
+        .order_by("-rendered_at")
+        .values_list("render_seconds", flat=True)[:THROUGHPUT_SAMPLE]  # type: ignore[arg-type]
+    )
+    if recent:
+        return RenderEstimate(statistics.median(recent), True, max(1, active_workers()))
     default = DEFAULT_SECONDS_PER_IMAGE.get(base_model, DEFAULT_SECONDS_PER_IMAGE_OTHER)
     return RenderEstimate(default, False, 1)
 

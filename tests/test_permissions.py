@@ -97,6 +97,7 @@ TABLE: dict[str, Rule] = {
     "study-progress": Rule(RESEARCH),
     "study-retry": Rule(RESEARCH),
     "study-status": Rule(RESEARCH),
+    "study-gold": Rule(RESEARCH),
     "api-study-list": Rule(RESEARCH),
     "api-study-detail": Rule(RESEARCH),
     "api-study-close": Rule(RESEARCH),
@@ -167,8 +168,9 @@ ADMIN_MODELS = [
     "ratings.presentation", "ratings.study",
 ]  # fmt: skip
 # Admin views that refuse even superusers: read-only or log-only models.
+# Adapters come in through the registration page, which checks the file.
 ADMIN_NO_ADD = {"axes.accessattempt", "axes.accessfailurelog", "axes.accesslog",
-                "ratings.auditevent"}  # fmt: skip
+                "ratings.auditevent", "generation.loraadapter"}  # fmt: skip
 ADMIN_NO_DELETE = {"ratings.auditevent"}
 for _label in ADMIN_MODELS:
     _app, _model = _label.split(".")

@@ -20,13 +20,45 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter, Prompt
-from generation.validation import validate_upload_size
+from generation.validation import adapter_path_resolve, lora_file_problem, validate_upload_size
 
 AdapterScales = Sequence[tuple[LoraAdapter, float]]
 
 
+def active_adapters(adapters: AdapterScales) -> list[tuple[LoraAdapter, float]]:
+    """The adapters that change anything: one at scale 0 is the same as none."""
+    return [(adapter, scale) for adapter, scale in adapters if round(float(scale), 4) != 0]
+
+
+def trigger_tokens(*, prompt: Prompt, adapters: Iterable[tuple[LoraAdapter, float]]) -> list[str]:
+    """The trigger tokens to put into this prompt for these adapters.
+
+    Only an active adapter (scale ≠ 0) adds its token, and only to the prompts it is meant
+    for: a prompt that names its own trigger token takes that one alone; otherwise an adapter
+    trained for a category adds its token to prompts of that category (one without a
+    category, to every prompt).
+    """
+    tokens = []
+    for adapter, _ in active_adapters(list(adapters)):
+        token = adapter.trigger_token
+        if not token:
+            continue
+        if prompt.trigger_token:
+            meant = prompt.trigger_token == token
+        else:
+            meant = not adapter.category or adapter.category == prompt.category
+        if meant and token not in tokens:
+            tokens.append(token)
+    return tokens
+
+
 def config_fingerprint(*, params: dict[str, Any], adapters: AdapterScales) -> str:
-    """Canonical hash of everything that changes the pixels (the name does not)."""
+    """Canonical hash of everything that changes the pixels (the name does not).
+
+    An adapter at scale 0 changes nothing and is left out: that configuration is the same
+    as the one without it.
+    """
+    adapters = active_adapters(adapters)
     canonical = {field: params[field] for field in PARAM_FIELDS}
     canonical["cfg"] = round(float(canonical["cfg"]), 4)
     canonical["negative_prompt"] = " ".join(str(canonical["negative_prompt"]).split())
@@ -47,8 +79,10 @@ def config_create(
 ) -> tuple[GenerationConfig, bool]:
     """Create a configuration, or return the existing one with the same fingerprint.
 
-    Safe to run twice: the second call returns (existing, False).
+    Safe to run twice: the second call returns (existing, False). An adapter at scale 0 is
+    no adapter: it is not linked, and the configuration is the one without it.
     """
+    adapters = active_adapters(adapters)
     config = GenerationConfig(name=name, **params)
     config.full_clean(exclude=["fingerprint"])
     for _, scale in adapters:
@@ -123,19 +157,23 @@ def file_sha256(path: Path) -> str:
 def adapter_register(
     *, name: str, weights: str, trigger_token: str = "", default_scale: float = 1.0
 ) -> LoraAdapter:
-    """Register a LoRA adapter from a local .safetensors file or folder."""
-    path = Path(weights)
-    if path.is_dir():
-        path = path / "pytorch_lora_weights.safetensors"
-    if path.suffix != ".safetensors":
-        raise ValidationError(
-            {"weights": "Adapter weights must be a .safetensors file (or a folder holding one)."}
-        )
-    if not path.is_file():
-        raise ValidationError({"weights": f"Adapter weights not found: {path}"})
-    problem = safetensors_problem(path)
+    """Register a LoRA adapter from a .safetensors file (or a folder holding one) on the server.
+
+    Only paths inside LOUPE_ADAPTER_ROOTS are read; the file must be a LoRA (see
+    generation.validation.lora_file_problem).
+    """
+    path = adapter_path_resolve(weights, roots=[Path(r) for r in settings.LOUPE_ADAPTER_ROOTS])
+    return _adapter_save(
+        path=path, name=name, trigger_token=trigger_token, default_scale=default_scale
+    )
+
+
+def _adapter_save(
+    *, path: Path, name: str, trigger_token: str, default_scale: float, field: str = "weights"
+) -> LoraAdapter:
+    problem = lora_file_problem(path)
     if problem:
-        raise ValidationError({"weights": f"Not a readable safetensors file: {path} ({problem})."})
+        raise ValidationError({field: f"{problem}."})
     adapter = LoraAdapter(
         name=name,
         weights=str(path),
@@ -181,6 +219,7 @@ def config_update(
     Raises ConfigImmutableError once it has rendered (unless only the name changes) and
     ValidationError when the new settings duplicate another configuration.
     """
+    adapters = active_adapters(adapters)
     new_adapters = sorted((a.pk, round(float(s), 4)) for a, s in adapters)
     old_adapters = sorted((a.pk, round(float(s), 4)) for a, s in _config_adapters(config))
     stored = config.params()
@@ -430,25 +469,6 @@ def prompts_import_csv(*, text: str) -> list[Prompt]:
     return prompts
 
 
-def safetensors_problem(path: Path) -> str | None:
-    """Why `path` is not a readable safetensors file, or None. Reads only the header."""
-    try:
-        size = path.stat().st_size
-        with path.open("rb") as handle:
-            head = handle.read(8)
-            if len(head) < 8:
-                return "the file is too short to be safetensors"
-            length = int.from_bytes(head, "little")
-            if length <= 1 or 8 + length > size:
-                return "the header length does not fit the file"
-            header = json.loads(handle.read(length))
-    except (OSError, ValueError) as error:
-        return f"the header cannot be read ({type(error).__name__})"
-    if not isinstance(header, dict) or not any(k != "__metadata__" for k in header):
-        return "the header lists no tensors"
-    return None
-
-
 def adapter_upload(
     *,
     name: str,
@@ -474,16 +494,13 @@ def adapter_upload(
     with target.open("wb") as handle:
         for chunk in upload.chunks():
             handle.write(chunk)
-    problem = safetensors_problem(target)
-    if problem:
-        target.unlink(missing_ok=True)
-        raise ValidationError({"upload": f"Not a readable safetensors file: {problem}."})
     try:
-        return adapter_register(
+        return _adapter_save(
+            path=target,
             name=name,
-            weights=str(target),
             trigger_token=trigger_token,
             default_scale=default_scale,
+            field="upload",
         )
     except ValidationError:
         target.unlink(missing_ok=True)

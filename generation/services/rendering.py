@@ -25,6 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.models import Image, WorkerHeartbeat
+from generation.services.configs import trigger_tokens
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage
@@ -47,9 +48,9 @@ def get_engine() -> Engine:
     return _engine
 
 
-def _prompt_text(image: Image, trigger_tokens: Sequence[str]) -> str:
+def _prompt_text(image: Image, tokens: Sequence[str]) -> str:
     text = image.prompt.text
-    missing = [t for t in trigger_tokens if t and t not in text.split()]
+    missing = [t for t in tokens if t and t not in text.split()]
     return ", ".join([*missing, text]) if missing else text
 
 
@@ -57,8 +58,16 @@ def image_resolved_params(image: Image) -> dict[str, Any]:
     """Everything the engine needs to reproduce this image, as plain JSON-able data."""
     config = image.config
     # .all() so that a caller's prefetch_related("config__adapter_links__adapter") is used.
-    links = sorted(config.adapter_links.all(), key=lambda link: link.adapter.sha256)
-    triggers = [link.adapter.trigger_token for link in links] if config.insert_trigger else []
+    links = [
+        link
+        for link in sorted(config.adapter_links.all(), key=lambda link: link.adapter.sha256)
+        if round(float(link.scale), 4) != 0  # scale 0: no adapter (older configs kept one)
+    ]
+    triggers = (
+        trigger_tokens(prompt=image.prompt, adapters=[(ln.adapter, ln.scale) for ln in links])
+        if config.insert_trigger
+        else []
+    )
     return {
         "base_model": config.base_model,
         "vae": config.vae,

@@ -32,7 +32,7 @@ NO_NEGATIVE = "(none)"
 @dataclass(frozen=True)
 class ConfigInfo:
     id: int
-    label: str
+    label: str  # what differs from the study's baseline (study_labels)
     name: str
     params: dict[str, Any]
     levels: dict[str, str]
@@ -62,6 +62,74 @@ def level_label(factor: str, level: str) -> str:
     return level
 
 
+BASELINE = "baseline"
+_NEGATIVE_SHOWN = 40
+
+
+def _phrase(factor: str, level: str) -> str:
+    """One factor's level as a researcher says it: "30 steps", "negative prompt: none"."""
+    if factor == "sampler":
+        return f"sampler {SAMPLERS.get(level, level)}"
+    if factor == "steps":
+        return f"{level} steps"
+    if factor == "cfg":
+        return f"CFG {level}"
+    if factor == "compel_level":
+        return f"compel {level}"
+    if factor == "negative_prompt":
+        if level == NO_NEGATIVE:
+            return "negative prompt: none"
+        shown = level if len(level) <= _NEGATIVE_SHOWN else level[: _NEGATIVE_SHOWN - 1] + "…"
+        return f"negative prompt: “{shown}”"
+    if factor == "adapters":
+        if level == NO_ADAPTER:
+            return "no LoRA"
+        return " + ".join("LoRA " + part.replace("×", " ×") for part in level.split(" + "))
+    if factor == "vae":
+        return "VAE: model's own" if level == OWN_VAE else f"VAE {level}"
+    if factor == "base_model":
+        return f"model {level}"
+    if factor == "insert_trigger":
+        return f"trigger token {level}"
+    return level
+
+
+def config_difference(levels: dict[str, str], reference: dict[str, str] | None) -> str:
+    """What sets a configuration apart from the reference (the study's baseline), in words.
+
+    "negative prompt: none", "LoRA phol ×0.8", "sampler DDIM · CFG 9"; the baseline itself
+    is "baseline". Without a reference every factor is named.
+    """
+    if reference is not None and levels == reference:
+        return BASELINE
+    return " · ".join(
+        _phrase(factor, levels[factor])
+        for factor in FACTOR_LABELS
+        if reference is None or levels[factor] != reference.get(factor)
+    )
+
+
+def study_labels(levels: dict[int, dict[str, str]], *, baseline_id: int | None) -> dict[int, str]:
+    """Each configuration's label in a study: what differs from the baseline, never shared.
+
+    Without a baseline (or with one outside these configurations) the label names the
+    factors that vary in the study. Two configurations whose differences read the same
+    (a long negative prompt cut short) get their ids added.
+    """
+    reference = levels.get(baseline_id) if baseline_id is not None else None
+    varying = [f for f in FACTOR_LABELS if len({lv[f] for lv in levels.values()}) > 1]
+    labels = {}
+    for cid, lv in levels.items():
+        if reference is not None:
+            labels[cid] = config_difference(lv, reference)
+        else:
+            labels[cid] = " · ".join(_phrase(f, lv[f]) for f in varying) or f"#{cid}"
+    seen: dict[str, int] = {}
+    for label in labels.values():
+        seen[label] = seen.get(label, 0) + 1
+    return {cid: f"{label} (#{cid})" if seen[label] > 1 else label for cid, label in labels.items()}
+
+
 def study_configs(*, study: Study) -> dict[int, ConfigInfo]:
     """Every configuration in the study's comparisons, with parameters and factor levels."""
     configs = (
@@ -74,6 +142,8 @@ def study_configs(*, study: Study) -> dict[int, ConfigInfo]:
         .prefetch_related("adapter_links__adapter")
         .order_by("id")
     )
+    levels = {c.pk: config_levels(c) for c in configs}
+    labels = study_labels(levels, baseline_id=study.baseline_id)
     out = {}
     for c in configs:
         params = {
@@ -84,7 +154,7 @@ def study_configs(*, study: Study) -> dict[int, ConfigInfo]:
             ],
         }
         out[c.pk] = ConfigInfo(
-            id=c.pk, label=c.label, name=c.name, params=params, levels=config_levels(c)
+            id=c.pk, label=labels[c.pk], name=c.name, params=params, levels=levels[c.pk]
         )
     return out
 

@@ -33,7 +33,8 @@ def study_pairs(
     """Comparisons with their vote tallies, filtered by config and outcome; (page, total).
 
     outcome: "a" / "b" (that side has more wins), "tie", "both_bad" (at least one such vote),
-    "split" (both sides won at least once).
+    "split" (both sides won at least once), "all" (every pair, judged or not: gold is marked
+    before anyone votes).
     """
     votes = _votes(study, _version(study))
     counted = ~votes.excluded
@@ -43,7 +44,7 @@ def study_pairs(
     a, b, t, bb = (
         np.bincount(votes.comparison[counted & (votes.code == k)], minlength=n) for k in range(4)
     )
-    keep = (a > 0) | (b > 0) | (t > 0) | (bb > 0)
+    keep = (a > 0) | (b > 0) | (t > 0) | (bb > 0) | (outcome == "all")
     if config_id is not None:
         keep &= (votes.config_a == config_id) | (votes.config_b == config_id)
     if outcome == "a":

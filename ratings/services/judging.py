@@ -393,3 +393,24 @@ def gold_mark_obvious(*, study: Study) -> int:
             comparison.save(update_fields=["is_gold", "gold_winner"])
             marked += 1
     return marked
+
+
+def study_gold_missing(*, study: Study) -> bool:
+    """True when the study asks for gold pairs (gold rate above 0) but has none to show."""
+    return study.gold_rate > 0 and not Comparison.objects.filter(study=study, is_gold=True).exists()
+
+
+def comparison_gold_set(*, study: Study, comparison_id: int, winner: str) -> Comparison:
+    """Mark a pair of the study as gold with its right answer ("a" or "b"), or unmark it ("none").
+
+    Safe to run twice: the pair ends as asked either way.
+    """
+    if winner not in ("a", "b", "none"):
+        raise ValidationError({"winner": "Say which image is right: a, b, or none (not gold)."})
+    comparison = Comparison.objects.filter(study=study, pk=comparison_id).first()
+    if comparison is None:
+        raise ValidationError({"comparison": "No such pair in this study."})
+    comparison.is_gold = winner != "none"
+    comparison.gold_winner_id = {"a": comparison.image_a_id, "b": comparison.image_b_id}.get(winner)
+    comparison.save(update_fields=["is_gold", "gold_winner"])
+    return comparison

@@ -33,6 +33,7 @@ OUTCOME_FILTERS = (
     ("split", "Split votes"),
     ("tie", "Has a tie"),
     ("both_bad", "Has “both bad”"),
+    ("all", "All pairs, judged or not"),
 )
 
 

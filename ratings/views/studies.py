@@ -9,8 +9,9 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 from rest_framework.routers import SimpleRouter
@@ -27,6 +28,7 @@ from generation.selectors import (
 from generation.services.rendering import RenderQueueUnavailable, images_retry
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
+from ratings.services.judging import comparison_gold_set, study_gold_missing
 from ratings.services.studies import (
     study_close,
     study_create,
@@ -163,6 +165,9 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "rater_groups": study.rater_groups.all(),
         "instructions": markdown_html(study.instructions),
         "problems": study_launch_problems(study),
+        "gold_missing": _gold_missing_text(study)
+        if study.status != Study.Status.DRAFT and study_gold_missing(study=study)
+        else "",
         "counts": [
             {"row": c, "duration": human_seconds(c.seconds), "chosen": c.design == study.design}
             for c in counts
@@ -196,7 +201,43 @@ def study_launch_view(request: HttpRequest, pk: int) -> HttpResponse:
         f"Launched: {result.images_created} new images queued, {result.images_reused} reused, "
         f"{result.comparisons_created} new comparisons.",
     )
+    if study_gold_missing(study=study):
+        messages.warning(request, _gold_missing_text(study))
     return redirect("study-progress", pk=study.pk)
+
+
+def _gold_missing_text(study: Study) -> str:
+    return (
+        f"The gold rate is {study.gold_rate:.0%} but no pair is gold (none has an obvious "
+        "answer), so raters get no attention checks: mark gold pairs in the pair browser of "
+        "the analysis page (outcome “All pairs”)."
+    )
+
+
+@researcher_required
+@require_POST
+def study_gold(request: HttpRequest, pk: int) -> HttpResponse:
+    study = get_object_or_404(Study, pk=pk)
+    raw = request.POST.get("comparison", "")
+    try:
+        comparison = comparison_gold_set(
+            study=study,
+            comparison_id=int(raw) if raw.isdecimal() else 0,
+            winner=request.POST.get("winner", ""),
+        )
+    except ValidationError as error:
+        for problem in error.messages:
+            messages.error(request, problem)
+    else:
+        messages.success(
+            request,
+            f"Pair {comparison.pk} is " + ("gold." if comparison.is_gold else "no longer gold."),
+        )
+    # Back to the same page of the pair browser: its filters travel as hidden fields.
+    keep = {
+        k: request.POST[k] for k in ("criterion", "config", "outcome", "page") if k in request.POST
+    }
+    return redirect(f"{reverse('study-analysis', args=[study.pk])}?{urlencode(keep)}#pairs")
 
 
 def _progress_context(study: Study) -> dict[str, Any]:
@@ -283,5 +324,6 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("studies/<int:pk>/progress/", study_progress, name="study-progress"),
     path("studies/<int:pk>/retry/", study_retry, name="study-retry"),
     path("studies/<int:pk>/status/", study_set_open, name="study-status"),
+    path("studies/<int:pk>/gold/", study_gold, name="study-gold"),
     *router.urls,
 ]

@@ -35,9 +35,14 @@ pytestmark = pytest.mark.django_db
 
 def safetensors_bytes(padding: int = 0) -> bytes:
     header = json.dumps(
-        {"lora.up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [0, 8]}}
+        {
+            "lora.down.weight": {"dtype": "F32", "shape": [1, 2], "data_offsets": [0, 8]},
+            "lora.up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [8, 16]},
+            # safetensors refuses bytes after the tensors: the size is padded in the header.
+            "__metadata__": {"pad": " " * padding},
+        }
     ).encode()
-    return struct.pack("<Q", len(header)) + header + b"\x00" * (8 + padding)
+    return struct.pack("<Q", len(header)) + header + b"\x00" * 16
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -178,7 +183,7 @@ def test_adapter_just_under_the_limit_is_registered(
     researcher_client: Client, settings: Any
 ) -> None:
     settings.LOUPE_MAX_UPLOAD_MB = 1
-    fits = SimpleUploadedFile("fits.safetensors", safetensors_bytes(padding=2**20 - 200))
+    fits = SimpleUploadedFile("fits.safetensors", safetensors_bytes(padding=2**20 - 400))
     response = researcher_client.post("/api/adapters/", {"name": "fits", "upload": fits})
     assert response.status_code == 201, response.content
     assert LoraAdapter.objects.count() == 1 and len(media_files(settings)) == 1

@@ -6,6 +6,7 @@ import hashlib
 import json
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -22,9 +23,12 @@ JSON = "application/json"
 
 def safetensors_bytes() -> bytes:
     header = json.dumps(
-        {"lora.up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [0, 8]}}
+        {
+            "lora.down.weight": {"dtype": "F32", "shape": [1, 2], "data_offsets": [0, 8]},
+            "lora.up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [8, 16]},
+        }
     ).encode()
-    return struct.pack("<Q", len(header)) + header + b"\x00" * 8
+    return struct.pack("<Q", len(header)) + header + b"\x00" * 16
 
 
 @pytest.fixture
@@ -83,7 +87,8 @@ def test_prompt_csv_import_over_the_api(api: Client) -> None:
     assert ok.status_code == 201 and ok.json()[0]["key_terms"] == ["ring", "band"]
 
 
-def test_adapter_register_by_upload_and_by_path(api: Client, tmp_path: Path) -> None:
+def test_adapter_register_by_upload_and_by_path(api: Client, tmp_path: Path, settings: Any) -> None:
+    settings.LOUPE_ADAPTER_ROOTS = [str(tmp_path)]
     data = safetensors_bytes()
     response = api.post(
         "/api/adapters/",
@@ -107,7 +112,7 @@ def test_adapter_register_by_upload_and_by_path(api: Client, tmp_path: Path) -> 
     )
     assert not_st.status_code == 400
     assert not_st.json()["weights"] == [
-        "Adapter weights must be a .safetensors file (or a folder holding one)."
+        "Give a path inside the adapter folders (LOUPE_ADAPTER_ROOTS)."
     ]
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x05" * 30)

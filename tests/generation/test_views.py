@@ -6,6 +6,7 @@ import json
 import struct
 from math import comb
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -29,9 +30,12 @@ BASE = {"base_model": "tiny-random", "width": 256, "height": 256, "insert_trigge
 
 def safetensors_bytes() -> bytes:
     header = json.dumps(
-        {"lora.down.weight": {"dtype": "F32", "shape": [1, 2], "data_offsets": [0, 8]}}
+        {
+            "lora.down.weight": {"dtype": "F32", "shape": [1, 2], "data_offsets": [0, 8]},
+            "lora.up.weight": {"dtype": "F32", "shape": [2, 1], "data_offsets": [8, 16]},
+        }
     ).encode()
-    return struct.pack("<Q", len(header)) + header + b"\x00" * 8
+    return struct.pack("<Q", len(header)) + header + b"\x00" * 16
 
 
 @pytest.fixture
@@ -230,8 +234,9 @@ def test_prompt_import_page_lists_bad_lines(research_client: Client) -> None:
 
 
 def test_adapter_upload_computes_sha256_and_rejects_bad_files(
-    research_client: Client, tmp_path: Path
+    research_client: Client, tmp_path: Path, settings: Any
 ) -> None:
+    settings.LOUPE_ADAPTER_ROOTS = [str(tmp_path)]
     data = safetensors_bytes()
     upload = SimpleUploadedFile("phol.safetensors", data)
     response = research_client.post(

@@ -118,7 +118,7 @@ def test_launch_twice_creates_nothing_new_and_progress_counts(
     )).update(status=Image.Status.FAILED, error="Render failed: boom")  # fmt: skip
     progress = api.get(f"/api/studies/{study.pk}/progress/").json()
     assert (progress["total"], progress["failed"], progress["pending"]) == (8, 2, 6)
-    assert progress["percent"] == 25
+    assert progress["percent"] == 0  # failed images are not done: they never count as progress
     assert [i["error"] for i in progress["failed_images"]] == ["Render failed: boom"] * 2
     with django_capture_on_commit_callbacks():  # type: ignore[operator]
         retried = api.post(f"/api/studies/{study.pk}/retry/").json()

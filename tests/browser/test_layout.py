@@ -1,0 +1,74 @@
+"""Every researcher page fits a 1280-px window: no sideways scrolling of the whole page."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from generation.models import LoraAdapter
+from generation.services.configs import config_create
+from tests.browser.conftest import browser_login, ready_study
+from tests.factories import make_config, researcher
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+WIDTH = 1280
+# Screenshots for a person to look at; LOUPE_SHOTS picks the folder.
+SHOTS = Path(os.environ.get("LOUPE_SHOTS", "/tmp/loupe-shots"))
+
+
+def _overflow(page: Any) -> int:
+    """Pixels the page, or the widest card or table inside it, runs past its box."""
+    page_over = int(page.evaluate("document.documentElement.scrollWidth")) - WIDTH
+    # A card or table with overflow hidden clips instead of widening the page: count that too.
+    clipped = int(
+        page.evaluate(
+            "Math.max(0, ...Array.from(document.querySelectorAll('.card, .table'))"
+            ".map(e => e.scrollWidth - e.clientWidth - 1))"
+        )
+    )
+    return max(page_over, clipped)
+
+
+def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: Any) -> None:
+    page = browser_page
+    page.set_viewport_size({"width": WIDTH, "height": 900})
+    researcher(username="rita")
+    phol = LoraAdapter.objects.create(name="phol-threader-earrings-v2", weights="w.safetensors",
+                                      sha256="a" * 64, trigger_token="phol")  # fmt: skip
+    long_negative = "low quality, clutter, vintage, overly ornate, blurry, deformed prongs"
+    for cfg in (5.0, 7.5, 9.0):
+        config_create(**{**make_config(sampler="dpmpp_2m_karras").params(), "cfg": cfg,
+                         "negative_prompt": long_negative, "name": f"karras cfg {cfg}"},
+                      adapters=[(phol, 0.8)])  # fmt: skip
+    study = ready_study(n_configs=3, name="Threader earrings: sampler and CFG")
+    browser_login(page, live_server, "rita")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    too_wide = {}
+    for name, path in [
+        ("studies", "/"),
+        ("configs", "/configs/"),
+        ("builder", "/configs/build/"),
+        ("adapters", "/adapters/"),
+        ("prompts", "/prompts/"),
+        ("study", f"/studies/{study.pk}/"),
+        ("progress", f"/studies/{study.pk}/progress/"),
+        ("analysis", f"/studies/{study.pk}/analysis/?outcome=all"),
+    ]:
+        page.goto(live_server.url + path)
+        if name == "builder":
+            page.check("input[name=samplers][value=euler_a]")
+            page.check("input[name=samplers][value=dpmpp_2m_karras]")
+            page.fill("input[name=steps]", "20, 30, 50")
+            page.fill("input[name=cfg]", "5, 7, 9")
+            page.fill("textarea[name=negative_prompts]", long_negative + "\n(none)")
+            page.select_option("select[name=adapter]", str(phol.pk))
+            page.fill("input[name=adapter_scales]", "0, 0.8")
+            page.click("button[name=action][value=preview]")
+            page.wait_for_load_state("networkidle")
+        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+        if _overflow(page) > 0:
+            too_wide[name] = _overflow(page)
+    assert too_wide == {}, f"pages wider than {WIDTH} px (by px): {too_wide}; see {SHOTS}"
