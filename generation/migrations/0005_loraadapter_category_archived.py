@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0003_scores'),
+        ('generation', '0004_image_display_file_index'),
     ]
 
     operations = [
