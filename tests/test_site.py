@@ -11,7 +11,7 @@ from django.test import Client
 
 from generation.models import GenerationConfig, Image, Prompt
 from ratings.models import Study
-from tests.factories import rater, researcher
+from tests.factories import PromptFactory, rater, ready_study, researcher
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -152,3 +152,47 @@ def test_api_accepts_token_auth_without_a_session(client: Client) -> None:
     response = client.get("/api/prompts/", HTTP_AUTHORIZATION=f"Token {token.key}")
     assert response.status_code == 200 and response.json()["results"] == []
     assert client.get("/api/prompts/").status_code == 403
+
+
+HX = {"HTTP_HX_REQUEST": "true"}
+RESTORE = {**HX, "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
+
+
+@pytest.mark.django_db
+def test_htmx_fragments_vary_on_hx_request_and_history_restores_get_whole_pages(
+    client: Client,
+) -> None:
+    client.force_login(researcher())
+    study = ready_study(n_configs=2)
+    PromptFactory()
+    urls = [
+        "/prompts/?q=earrings",  # the filter pushes its URL into the history
+        f"/studies/{study.pk}/progress/",
+        f"/configs/{study.baseline_id}/?seed=1",
+    ]
+    for url in urls:
+        page = client.get(url)
+        fragment = client.get(url, **HX)
+        restored = client.get(url, **RESTORE)
+        assert page.status_code == restored.status_code == 200, url
+        # 286: the progress fragment of a finished study also stops htmx's polling.
+        assert fragment.status_code in (200, 286), url
+        # Page, fragment and restore all say that the answer depends on HX-Request.
+        for response in (page, fragment, restored):
+            assert "HX-Request" in response.get("Vary", ""), url
+        assert b"<html" in page.content and b"<html" not in fragment.content, url
+        assert b"<html" in restored.content, url
+
+
+@pytest.mark.django_db
+def test_rate_card_is_a_fragment_for_htmx_and_a_page_for_a_history_restore(
+    client: Client,
+) -> None:
+    study = ready_study(n_configs=2)
+    client.force_login(rater())
+    url = f"/rate/{study.pk}/?go=1"
+    fragment = client.get(url, **HX)
+    restored = client.get(url, **RESTORE)
+    assert b"<html" not in fragment.content and b"data-presentation=" in fragment.content
+    assert b"<html" in restored.content and b"data-presentation=" in restored.content
+    assert "HX-Request" in restored["Vary"] and "HX-Request" in fragment["Vary"]
