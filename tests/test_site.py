@@ -11,7 +11,7 @@ from django.test import Client
 
 from generation.models import GenerationConfig, Image, Prompt
 from ratings.models import Study
-from tests.factories import PromptFactory, rater, ready_study, researcher
+from tests.factories import PromptFactory, launched, rater, ready_study, researcher, vote
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,3 +196,21 @@ def test_rate_card_is_a_fragment_for_htmx_and_a_page_for_a_history_restore(
     assert b"<html" not in fragment.content and b"data-presentation=" in fragment.content
     assert b"<html" in restored.content and b"data-presentation=" in restored.content
     assert "HX-Request" in restored["Vary"] and "HX-Request" in fragment["Vary"]
+
+
+@pytest.mark.django_db
+def test_dashboard_pair_pager_keeps_the_query_and_changes_only_the_page(client: Client) -> None:
+    study, comparisons, criterion = launched(n_configs=6)  # 15 pairs: two pages of 12
+    person = rater()
+    for comparison in comparisons:
+        vote(comparison, person, criterion, "a")
+    client.force_login(researcher())
+    url = f"/studies/{study.pk}/analysis/"
+    html = client.get(url, {"criterion": criterion.key, "outcome": "a"}).content.decode()
+    assert f'href="?criterion={criterion.key}&amp;outcome=a&amp;page=2#pairs"' in html
+    assert f'hx-get="{url}?criterion={criterion.key}&amp;outcome=a&amp;page=2"' in html
+    query = {"criterion": criterion.key, "outcome": "a", "page": 2}
+    second = client.get(url, query, **HX, HTTP_HX_TARGET="pairs")
+    page = second.content.decode()
+    assert "Page 2 of 2" in page and "<html" not in page
+    assert f'href="?criterion={criterion.key}&amp;outcome=a&amp;page=1#pairs"' in page
