@@ -11,6 +11,7 @@ import nh3
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString, mark_safe
+from django_htmx.middleware import HtmxDetails
 
 from evalsite.roles import is_researcher
 
@@ -35,9 +36,16 @@ def researcher_required(view: View) -> View:
     return cast(View, wrapper)
 
 
-def is_htmx(request: HttpRequest) -> bool:
-    """True for requests htmx made (django-htmx's middleware sets request.htmx)."""
-    return bool(getattr(request, "htmx", False))
+class HtmxHttpRequest(HttpRequest):
+    """A request as django-htmx's middleware leaves it, for the type checker.
+
+    Views that answer htmx with a fragment test `request.htmx and not
+    request.htmx.history_restore_request` (a history restore, htmx's Back once its cache lost
+    the page, needs the whole page) and carry `@vary_on_headers("HX-Request")`, so that no
+    cache hands the fragment to a plain visit or the page to htmx.
+    """
+
+    htmx: HtmxDetails
 
 
 def human_seconds(seconds: float | None) -> str:

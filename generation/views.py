@@ -11,8 +11,9 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django.views.decorators.vary import vary_on_headers
 
-from evalsite.web import add_errors, human_seconds, is_htmx, researcher_required
+from evalsite.web import HtmxHttpRequest, add_errors, human_seconds, researcher_required
 from generation.forms import (
     ATTRIBUTES,
     AdapterForm,
@@ -44,7 +45,8 @@ from generation.services.prompts import prompt_copy_fields
 
 
 @researcher_required
-def prompt_list(request: HttpRequest) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def prompt_list(request: HtmxHttpRequest) -> HttpResponse:
     filters = PromptFilterForm(request.GET or None)
     values = filters.cleaned_data if filters.is_valid() else {}
     prompts = prompts_filtered(
@@ -56,7 +58,7 @@ def prompt_list(request: HttpRequest) -> HttpResponse:
         "total": Prompt.objects.count(),
         "filtered": any(values.values()),
     }
-    if is_htmx(request):
+    if request.htmx and not request.htmx.history_restore_request:
         return render(request, "generation/prompts.html#prompt-table", context)
     return render(request, "generation/prompts.html", context)
 
@@ -214,7 +216,8 @@ def config_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @researcher_required
-def config_detail(request: HttpRequest, pk: int) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def config_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     config = get_object_or_404(
         GenerationConfig.objects.prefetch_related("adapter_links__adapter"), pk=pk
     )
@@ -234,7 +237,7 @@ def config_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "studies": config.studies.all(),
         "images": config.images.values_list("status").annotate(n=Count("pk")).order_by(),
     }
-    if is_htmx(request) and request.GET.get("seed"):
+    if request.htmx and not request.htmx.history_restore_request and request.GET.get("seed"):
         return render(request, "generation/config_detail.html#grid", context)
     return render(request, "generation/config_detail.html", context)
 
@@ -265,7 +268,8 @@ def _builder_preview(form: FactorBuilderForm) -> dict[str, Any]:
 
 @researcher_required
 @require_http_methods(["GET", "POST"])
-def config_build(request: HttpRequest) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def config_build(request: HtmxHttpRequest) -> HttpResponse:
     form = FactorBuilderForm(request.POST or None)
     context: dict[str, Any] = {"form": form, "previewed": request.method == "POST"}
     if request.method == "POST":
@@ -286,7 +290,7 @@ def config_build(request: HttpRequest) -> HttpResponse:
                 return redirect(f"{_url('config-list')}?new={ids}")
         else:
             context["preview_errors"] = _error_lines(form)
-        if is_htmx(request):
+        if request.htmx:
             return render(request, "generation/config_build.html#preview", context)
     return render(request, "generation/config_build.html", context)
 

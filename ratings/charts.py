@@ -1,6 +1,8 @@
 """Server-side SVG charts: readable without JavaScript, every text escaped.
 
 Each chart carries a <title> and <desc> for screen readers and a text fallback in the page.
+Colours come from the stylesheet (static/loupe/analysis.css) through the classes below, so the
+charts follow the site's palette; the SVG names no colour.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ from html import escape
 
 from django.utils.safestring import SafeString, mark_safe
 
-INK = "#1d1b19"
-MUTED = "#6f6a64"
-LINE = "#e6e1da"
-ACCENT = "#8a6d3b"
-GOOD = "#2f7d4f"
-BAD = "#b3261e"
+# Classes the stylesheet colours (analysis.css): stroke and fill for each role.
+MUTED = "ch-muted"  # reference lines, axis text, "no difference"
+LINE = "ch-grid"  # grid and the full [0, 1] track
+ACCENT = "ch-accent"  # an interval that includes the reference
+GOOD = "ch-good"  # an interval wholly above the reference
+BAD = "ch-bad"  # an interval wholly below it
+BAND = "ch-band"  # alternate row shading
 
 
 def _num(x: float) -> str:
@@ -49,14 +52,14 @@ def interval_bar(
         f'<svg class="ibar" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" role="img">',
         f"<title>{escape(label)}</title>",
-        f'<line x1="{_num(x(0))}" x2="{_num(x(1))}" y1="{mid}" y2="{mid}" stroke="{LINE}" stroke-width="1"/>',
-        f'<line x1="{_num(x(reference))}" x2="{_num(x(reference))}" y1="2" y2="{height - 2}" '
-        f'stroke="{MUTED}" stroke-dasharray="2 2" stroke-width="1"/>',
-        f'<line x1="{_num(x(low))}" x2="{_num(x(high))}" y1="{mid}" y2="{mid}" stroke="{colour}" '
+        f'<line class="{LINE}" x1="{_num(x(0))}" x2="{_num(x(1))}" y1="{mid}" y2="{mid}" stroke-width="1"/>',
+        f'<line class="{MUTED}" x1="{_num(x(reference))}" x2="{_num(x(reference))}" y1="2" '
+        f'y2="{height - 2}" stroke-dasharray="2 2" stroke-width="1"/>',
+        f'<line class="{colour}" x1="{_num(x(low))}" x2="{_num(x(high))}" y1="{mid}" y2="{mid}" '
         f'stroke-width="4" stroke-linecap="round" opacity="0.45"/>',
     ]
     if point is not None:
-        parts.append(f'<circle cx="{_num(x(point))}" cy="{mid}" r="4" fill="{colour}"/>')
+        parts.append(f'<circle class="{colour}" cx="{_num(x(point))}" cy="{mid}" r="4"/>')
     parts.append("</svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped
 
@@ -110,28 +113,28 @@ def forest_plot(
         f'<svg class="forest" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
         f'width="100%" role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title><desc>{escape(desc)}</desc>",
-        f'<g font-family="system-ui, sans-serif" font-size="12" fill="{INK}">',
+        '<g class="ch-ink" font-family="system-ui, sans-serif" font-size="12">',
     ]
     axis_y = top + row_height * max(1, len(rows)) + 4
     for t in ticks:
         if lo <= t <= hi:
             parts.append(
-                f'<line x1="{_num(x(t))}" x2="{_num(x(t))}" y1="{top}" y2="{axis_y}" stroke="{LINE}"/>'
-                f'<text x="{_num(x(t))}" y="{axis_y + 14}" text-anchor="middle" fill="{MUTED}">'
+                f'<line class="{LINE}" x1="{_num(x(t))}" x2="{_num(x(t))}" y1="{top}" y2="{axis_y}"/>'
+                f'<text class="{MUTED}" x="{_num(x(t))}" y="{axis_y + 14}" text-anchor="middle">'
                 f"{escape(tick_format.format(t))}</text>"
             )
     parts.append(
-        f'<line x1="{_num(x(reference))}" x2="{_num(x(reference))}" y1="{top - 4}" y2="{axis_y}" '
-        f'stroke="{MUTED}" stroke-dasharray="4 3"/>'
-        f'<text x="{_num((plot_left + plot_right) / 2)}" y="{axis_y + 32}" text-anchor="middle" '
-        f'fill="{MUTED}">{escape(axis_label)}</text>'
+        f'<line class="{MUTED}" x1="{_num(x(reference))}" x2="{_num(x(reference))}" '
+        f'y1="{top - 4}" y2="{axis_y}" stroke-dasharray="4 3"/>'
+        f'<text class="{MUTED}" x="{_num((plot_left + plot_right) / 2)}" y="{axis_y + 32}" '
+        f'text-anchor="middle">{escape(axis_label)}</text>'
     )
     for i, r in enumerate(rows):
         cy = top + row_height * i + row_height / 2
         if i % 2 == 0:
             parts.append(
-                f'<rect x="0" y="{_num(cy - row_height / 2)}" width="{width}" height="{row_height}" '
-                f'fill="#f6f3ee" opacity="0.6"/>'
+                f'<rect class="{BAND}" x="0" y="{_num(cy - row_height / 2)}" width="{width}" '
+                f'height="{row_height}" opacity="0.6"/>'
             )
         colour = GOOD if r.low > reference else BAD if r.high < reference else ACCENT
         label = r.label if len(r.label) <= 56 else r.label[:55] + "…"
@@ -139,13 +142,13 @@ def forest_plot(
         parts.append(
             f'<text x="{label_width}" y="{_num(cy + 4)}" text-anchor="end"{weight}>'
             f"{escape(label)}</text>"
-            f'<line x1="{_num(x(r.low))}" x2="{_num(x(r.high))}" y1="{_num(cy)}" y2="{_num(cy)}" '
-            f'stroke="{colour}" stroke-width="2.5" stroke-linecap="round"/>'
-            f'<circle cx="{_num(x(r.point))}" cy="{_num(cy)}" r="5" fill="{colour}"/>'
+            f'<line class="{colour}" x1="{_num(x(r.low))}" x2="{_num(x(r.high))}" y1="{_num(cy)}" '
+            f'y2="{_num(cy)}" stroke-width="2.5" stroke-linecap="round"/>'
+            f'<circle class="{colour}" cx="{_num(x(r.point))}" cy="{_num(cy)}" r="5"/>'
         )
         if r.note:
             parts.append(
-                f'<text x="{plot_right + 8}" y="{_num(cy + 4)}" fill="{MUTED}">{escape(r.note)}</text>'
+                f'<text class="{MUTED}" x="{plot_right + 8}" y="{_num(cy + 4)}">{escape(r.note)}</text>'
             )
     parts.append("</g></svg>")
     return mark_safe("".join(parts))  # noqa: S308 - every text above is escaped

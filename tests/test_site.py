@@ -11,7 +11,7 @@ from django.test import Client
 
 from generation.models import GenerationConfig, Image, Prompt
 from ratings.models import Study
-from tests.factories import rater, researcher
+from tests.factories import PromptFactory, launched, rater, ready_study, researcher, vote
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -154,3 +154,65 @@ def test_api_accepts_token_auth_without_a_session(client: Client) -> None:
     # No credentials: 401 with the scheme to use (API token authentication is listed first).
     anonymous = client.get("/api/prompts/")
     assert anonymous.status_code == 401 and anonymous["WWW-Authenticate"] == "Token"
+
+
+HX = {"HTTP_HX_REQUEST": "true"}
+RESTORE = {**HX, "HTTP_HX_HISTORY_RESTORE_REQUEST": "true"}
+
+
+@pytest.mark.django_db
+def test_htmx_fragments_vary_on_hx_request_and_history_restores_get_whole_pages(
+    client: Client,
+) -> None:
+    client.force_login(researcher())
+    study = ready_study(n_configs=2)
+    PromptFactory()
+    urls = [
+        "/prompts/?q=earrings",  # the filter pushes its URL into the history
+        f"/studies/{study.pk}/progress/",
+        f"/configs/{study.baseline_id}/?seed=1",
+    ]
+    for url in urls:
+        page = client.get(url)
+        fragment = client.get(url, **HX)
+        restored = client.get(url, **RESTORE)
+        assert page.status_code == restored.status_code == 200, url
+        # 286: the progress fragment of a finished study also stops htmx's polling.
+        assert fragment.status_code in (200, 286), url
+        # Page, fragment and restore all say that the answer depends on HX-Request.
+        for response in (page, fragment, restored):
+            assert "HX-Request" in response.get("Vary", ""), url
+        assert b"<html" in page.content and b"<html" not in fragment.content, url
+        assert b"<html" in restored.content, url
+
+
+@pytest.mark.django_db
+def test_rate_card_is_a_fragment_for_htmx_and_a_page_for_a_history_restore(
+    client: Client,
+) -> None:
+    study = ready_study(n_configs=2)
+    client.force_login(rater())
+    url = f"/rate/{study.pk}/?go=1"
+    fragment = client.get(url, **HX)
+    restored = client.get(url, **RESTORE)
+    assert b"<html" not in fragment.content and b"data-presentation=" in fragment.content
+    assert b"<html" in restored.content and b"data-presentation=" in restored.content
+    assert "HX-Request" in restored["Vary"] and "HX-Request" in fragment["Vary"]
+
+
+@pytest.mark.django_db
+def test_dashboard_pair_pager_keeps_the_query_and_changes_only_the_page(client: Client) -> None:
+    study, comparisons, criterion = launched(n_configs=6)  # 15 pairs: two pages of 12
+    person = rater()
+    for comparison in comparisons:
+        vote(comparison, person, criterion, "a")
+    client.force_login(researcher())
+    url = f"/studies/{study.pk}/analysis/"
+    html = client.get(url, {"criterion": criterion.key, "outcome": "a"}).content.decode()
+    assert f'href="?criterion={criterion.key}&amp;outcome=a&amp;page=2#pairs"' in html
+    assert f'hx-get="{url}?criterion={criterion.key}&amp;outcome=a&amp;page=2"' in html
+    query = {"criterion": criterion.key, "outcome": "a", "page": 2}
+    second = client.get(url, query, **HX, HTTP_HX_TARGET="pairs")
+    page = second.content.decode()
+    assert "Page 2 of 2" in page and "<html" not in page
+    assert f'href="?criterion={criterion.key}&amp;outcome=a&amp;page=1#pairs"' in page

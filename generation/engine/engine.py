@@ -33,8 +33,9 @@ PipelineKey = tuple[str, str, str, str]  # base model, VAE, device, dtype
 # differently from the same rows inside a bigger batch, so an image rendered alone drifted by ~1e-6
 # from the same image in a batch and some uint8 pixels flipped. With every UNet call padded to a
 # multiple of 4 rows (padding rows are copies, sliced off afterwards) each row's result no longer
-# depends on its batch: alone == batch of 8 or 16 == fresh engine, bit for bit (tests assert it on
-# this CPU, AVX-512 MKL 2024.2 / oneDNN 3.12; another CPU could need another multiple). The VAE
+# depends on its batch: alone == batch of 8 or 16 == fresh engine, bit for bit (measured on
+# AVX-512 and AVX2 with MKL 2024.2 / oneDNN 3.12, testing.BIT_IDENTICAL_CPUS; another CPU could
+# need another multiple, and the tests compare within testing.RENDER_TOLERANCE there). The VAE
 # decodes one image at a time (enable_slicing) for the same reason. CUDA gets no padding; whether
 # its batched kernels are bit-identical is not verified here (bench/render.py prints it).
 CPU_ROW_MULTIPLE = 4

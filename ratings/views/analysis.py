@@ -16,8 +16,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from evalsite.roles import is_researcher
+from evalsite.web import HtmxHttpRequest
 from generation.media import media_url
 from generation.models import Image
 from ratings import analysis_apis, charts, reports
@@ -227,7 +229,8 @@ def _dashboard_context(
 
 
 @require_GET
-def study_analysis(request: HttpRequest, study_id: int) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def study_analysis(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _researcher_study(request, study_id)
     key = request.GET.get("criterion", "")
     # Compared in Python: PostgreSQL refuses a NUL character in a query.
@@ -235,16 +238,16 @@ def study_analysis(request: HttpRequest, study_id: int) -> HttpResponse:
         messages.error(request, f"Unknown criterion {key!r}: showing all.")
     context = _dashboard_context(request, study)
     template = "ratings/analysis/dashboard.html"
-    htmx = getattr(request, "htmx", None)
-    if htmx and htmx.target == "pairs":
-        template += "#pairs"
-    elif htmx and htmx.target == "dashboard":
-        template += "#dashboard"
+    if request.htmx and not request.htmx.history_restore_request:
+        if request.htmx.target == "pairs":
+            template += "#pairs"
+        elif request.htmx.target == "dashboard":
+            template += "#dashboard"
     return render(request, template, context)
 
 
 @require_POST
-def study_rater_toggle(request: HttpRequest, study_id: int, rater_id: int) -> HttpResponse:
+def study_rater_toggle(request: HtmxHttpRequest, study_id: int, rater_id: int) -> HttpResponse:
     study = _researcher_study(request, study_id)
     user = get_object_or_404(get_user_model(), pk=rater_id)
     action = request.POST.get("action")
@@ -260,8 +263,7 @@ def study_rater_toggle(request: HttpRequest, study_id: int, rater_id: int) -> Ht
     except ValidationError as error:
         messages.error(request, " ".join(error.messages))
         note = ""
-    htmx = getattr(request, "htmx", None)
-    if htmx:
+    if request.htmx:
         context = _dashboard_context(request, study, request.POST.get("criterion", "")) | {
             "rater_note": note
         }

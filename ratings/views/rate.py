@@ -21,8 +21,9 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import URLPattern, URLResolver, path, reverse
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
-from evalsite.web import markdown_html
+from evalsite.web import HtmxHttpRequest, markdown_html
 from ratings.models import Presentation, Study
 from ratings.pairs import rater_progress, rater_summary
 from ratings.rate_apis import rate_judgment_api, rate_next_api
@@ -178,11 +179,13 @@ def _card_context(
     return context
 
 
-def _card(request: HttpRequest, study: Study, *, status: int = 200, **extra: Any) -> HttpResponse:
+def _card(
+    request: HtmxHttpRequest, study: Study, *, status: int = 200, **extra: Any
+) -> HttpResponse:
     with transaction.atomic(savepoint=False):
         # One commit for the deal (new presentations, shown_at) instead of one per write.
         context = _card_context(request, study, **extra)
-    if request.htmx:  # type: ignore[attr-defined]
+    if request.htmx and not request.htmx.history_restore_request:
         # The fragment needs nothing from the context processors but the CSRF token.
         context["csrf_token"] = get_token(request)
         return HttpResponse(render_to_string(CARD, context), status=status)
@@ -199,14 +202,15 @@ def rate_home(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@vary_on_headers("HX-Request")
 @friendly_unavailable
-def rate_study(request: HttpRequest, study_id: int) -> HttpResponse:
+def rate_study(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     first_visit = (
         not _closed(study)
         and not Presentation.objects.filter(rater=_rater(request), comparison__study=study).exists()
     )
-    if first_visit and "go" not in request.GET and not request.htmx:  # type: ignore[attr-defined]
+    if first_visit and "go" not in request.GET and not request.htmx:
         return render(
             request,
             "ratings/rate/guide.html",
@@ -238,8 +242,8 @@ def _response_ms(request: HttpRequest) -> int | None:
     return int(raw) if raw.isdecimal() else None
 
 
-def _after_post(request: HttpRequest, study: Study, **extra: Any) -> HttpResponse:
-    if request.htmx:  # type: ignore[attr-defined]
+def _after_post(request: HtmxHttpRequest, study: Study, **extra: Any) -> HttpResponse:
+    if request.htmx:
         return _card(request, study, **extra)
     if extra.get("notice"):
         messages.info(request, extra["notice"])
@@ -250,7 +254,7 @@ def _after_post(request: HttpRequest, study: Study, **extra: Any) -> HttpRespons
 
 @require_POST
 @friendly_unavailable
-def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
+def rate_vote(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     try:
         vote_rate_check(rater_id=_rater(request).pk)
@@ -300,7 +304,7 @@ def rate_vote(request: HttpRequest, study_id: int) -> HttpResponse:
 
 @require_POST
 @friendly_unavailable
-def rate_skip(request: HttpRequest, study_id: int) -> HttpResponse:
+def rate_skip(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     if _closed(study):
         return _after_post(request, study, notice="This study has closed: nothing is left to skip.")
@@ -315,7 +319,7 @@ def rate_skip(request: HttpRequest, study_id: int) -> HttpResponse:
 
 @require_POST
 @friendly_unavailable
-def rate_undo(request: HttpRequest, study_id: int) -> HttpResponse:
+def rate_undo(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     if _closed(study):
         return _after_post(request, study, errors=["This study has closed: your vote stands."])

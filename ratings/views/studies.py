@@ -13,10 +13,17 @@ from django.urls import URLPattern, URLResolver, path, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
 from rest_framework.routers import SimpleRouter
 
-from evalsite.web import add_errors, human_seconds, is_htmx, markdown_html, researcher_required
+from evalsite.web import (
+    HtmxHttpRequest,
+    add_errors,
+    human_seconds,
+    markdown_html,
+    researcher_required,
+)
 from generation.models import GenerationConfig, Image
 from generation.selectors import (
     design_counts,
@@ -262,10 +269,11 @@ def _progress_context(study: Study) -> dict[str, Any]:
 
 
 @researcher_required
-def study_progress(request: HttpRequest, pk: int) -> HttpResponse:
+@vary_on_headers("HX-Request")
+def study_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     context = _progress_context(study)
-    if is_htmx(request):
+    if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "ratings/studies/progress.html#progress", context)
         if not context["poll"]:
             # 286: htmx swaps this last fragment in and stops polling.
@@ -276,7 +284,7 @@ def study_progress(request: HttpRequest, pk: int) -> HttpResponse:
 
 @researcher_required
 @require_POST
-def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def study_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
     wanted = request.POST.getlist("image")
@@ -287,7 +295,7 @@ def study_retry(request: HttpRequest, pk: int) -> HttpResponse:
     except RenderQueueUnavailable as error:
         messages.warning(request, str(error))
         return redirect("study-progress", pk=study.pk)
-    if is_htmx(request):
+    if request.htmx:
         return render(request, "ratings/studies/progress.html#progress", _progress_context(study))
     messages.success(request, f"Queued {count} failed image{'s' if count != 1 else ''} again.")
     return redirect("study-progress", pk=study.pk)
