@@ -55,9 +55,11 @@ def line(name: str, value: float, unit: str, baseline: float | str, ratio: float
     return f"{name}: {fmt(value)} {unit}  baseline {fmt(baseline)}  ratio {fmt(ratio)}"
 
 
-def coverage(quick: bool, seed: int = 12) -> tuple[list[str], list[str]]:
-    studies = 60 if quick else 400
-    old_studies = 15 if quick else 100
+def coverage(
+    quick: bool, seed: int = 12, studies: int | None = None, old_studies: int | None = None
+) -> tuple[list[str], list[str]]:
+    studies = studies or (60 if quick else 400)
+    old_studies = old_studies or (15 if quick else 100)
     rng = np.random.default_rng(seed)
     lines, table, p_best, best = [], [], [], []
     table.append(
@@ -108,8 +110,8 @@ def coverage(quick: bool, seed: int = 12) -> tuple[list[str], list[str]]:
     return lines, table
 
 
-def selection(quick: bool, seed: int = 34) -> list[str]:
-    studies = 12 if quick else 200
+def selection(quick: bool, seed: int = 34, studies: int | None = None) -> list[str]:
+    studies = studies or (12 if quick else 200)
     max_votes = 4000
     lines: list[str] = []
     runs: dict[str, list[simstudy.SelectionRun]] = {"adaptive": [], "uniform": []}
@@ -122,6 +124,10 @@ def selection(quick: bool, seed: int = 34) -> list[str]:
                     rng, truth, adaptive=arm == "adaptive", max_votes=max_votes
                 )
             )
+            done = len(runs[arm])
+            if not quick and done % 20 == 0:
+                so_far = np.median([r.votes_to_decision or max_votes for r in runs[arm]])
+                print(f"# {arm}: {done} studies, median so far {so_far:.0f}", flush=True)
     med = {
         arm: float(np.median([r.votes_to_decision or max_votes for r in rs]))
         for arm, rs in runs.items()
@@ -228,13 +234,22 @@ def helpers(quick: bool) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer simulated studies")
+    parser.add_argument(
+        "--only", choices=("coverage", "selection", "helpers"), help="run one part only"
+    )
+    parser.add_argument("--studies", type=int, help="simulated studies per scenario or arm")
+    parser.add_argument("--old-studies", type=int, help="studies for the old bootstrap")
     args = parser.parse_args()
     start = time.perf_counter()
-    lines, table = coverage(args.quick)
-    print("\n".join(table), flush=True)
-    print("\n".join(lines), flush=True)
-    for part in (selection, old_adaptive, helpers):
-        for text in part(args.quick):
+    if args.only in (None, "coverage"):
+        lines, table = coverage(args.quick, studies=args.studies, old_studies=args.old_studies)
+        print("\n".join(table), flush=True)
+        print("\n".join(lines), flush=True)
+    if args.only in (None, "selection"):
+        for text in selection(args.quick, studies=args.studies) + old_adaptive(args.quick):
+            print(text, flush=True)
+    if args.only in (None, "helpers"):
+        for text in helpers(args.quick):
             print(text, flush=True)
     print(f"# total {time.perf_counter() - start:.0f} s")
 
