@@ -13,7 +13,8 @@ Figures (one line each, `<name>: <value> <unit>  baseline <value>  ratio <x>`):
 - p_best_calibration: among (study, configuration) with P(best) ≥ 0.9, the share truly best.
 - votes_to_decision: median votes until the true best configuration reaches P(best) ≥ 0.9
   (12 configurations, 4 prompts × 2 seeds = 528 comparisons, 30 raters arriving at random,
-  strengths N(0, 0.5²)), adaptive (ratings.pairs.choose_candidate with top_two_weights from
+  strengths N(0, 0.5²), the same truths in both arms), adaptive (ratings.pairs.choose_candidate
+  with top_two_weights from
   the leaderboard's fit) against uniform pairing (the same function without weights).
 - top3_share_third<k>: votes on pairs among the current top three in each third of an
   adaptive study, against what uniform pairing would put there.
@@ -110,15 +111,20 @@ def coverage(
     return lines, table
 
 
-def selection(quick: bool, seed: int = 34, studies: int | None = None) -> list[str]:
+def selection(
+    quick: bool, seed: int = 34, studies: int | None = None, arms: tuple[str, ...] = ()
+) -> list[str]:
     studies = studies or (12 if quick else 200)
     max_votes = 4000
     lines: list[str] = []
-    runs: dict[str, list[simstudy.SelectionRun]] = {"adaptive": [], "uniform": []}
+    runs: dict[str, list[simstudy.SelectionRun]] = {
+        arm: [] for arm in arms or ("adaptive", "uniform")
+    }
     for arm in runs:
-        rng = np.random.default_rng(seed)  # the same truths for both arms
+        truths = np.random.default_rng(seed)  # the same truths for both arms
+        rng = np.random.default_rng(seed + 1000)
         for _ in range(studies):
-            truth = simstudy.make_truth(rng, n_configs=12, n_raters=30, n_prompts=4, spread=0.5)
+            truth = simstudy.make_truth(truths, n_configs=12, n_raters=30, n_prompts=4, spread=0.5)
             runs[arm].append(
                 simstudy.selection_study(
                     rng, truth, adaptive=arm == "adaptive", max_votes=max_votes
@@ -128,6 +134,10 @@ def selection(quick: bool, seed: int = 34, studies: int | None = None) -> list[s
             if not quick and done % 20 == 0:
                 so_far = np.median([r.votes_to_decision or max_votes for r in runs[arm]])
                 print(f"# {arm}: {done} studies, median so far {so_far:.0f}", flush=True)
+                decided = [r.votes_to_decision or max_votes for r in runs[arm]]
+                print(f"# {arm} votes: {decided}", flush=True)
+    if len(runs) < 2:
+        return []
     med = {
         arm: float(np.median([r.votes_to_decision or max_votes for r in rs]))
         for arm, rs in runs.items()
@@ -239,6 +249,9 @@ def main() -> None:
     )
     parser.add_argument("--studies", type=int, help="simulated studies per scenario or arm")
     parser.add_argument("--old-studies", type=int, help="studies for the old bootstrap")
+    parser.add_argument(
+        "--arm", choices=("adaptive", "uniform"), help="with --only selection: one arm"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     if args.only in (None, "coverage"):
@@ -246,7 +259,9 @@ def main() -> None:
         print("\n".join(table), flush=True)
         print("\n".join(lines), flush=True)
     if args.only in (None, "selection"):
-        for text in selection(args.quick, studies=args.studies) + old_adaptive(args.quick):
+        arms = (args.arm,) if args.arm else ()
+        old = [] if args.arm else old_adaptive(args.quick)
+        for text in selection(args.quick, studies=args.studies, arms=arms) + old:
             print(text, flush=True)
     if args.only in (None, "helpers"):
         for text in helpers(args.quick):
