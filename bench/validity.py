@@ -14,8 +14,8 @@ Figures (one line each, `<name>: <value> <unit>  baseline <value>  ratio <x>`):
 - votes_to_decision: median votes until the true best configuration reaches P(best) ≥ 0.9
   (12 configurations, 4 prompts × 2 seeds = 528 comparisons, 30 raters arriving at random,
   strengths N(0, 0.5²), the same truths in both arms), adaptive (ratings.pairs.choose_candidate
-  with top_two_weights from
-  the leaderboard's fit) against uniform pairing (the same function without weights).
+  with top_two_weights from the leaderboard's fit) against uniform pairing (the same function
+  without weights).
 - top3_share_third<k>: votes on pairs among the current top three in each third of an
   adaptive study, against what uniform pairing would put there.
 - over_target_picks: picks above the study's target while a same-kind comparison the rater
