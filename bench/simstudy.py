@@ -270,7 +270,7 @@ class SelectionRun:
     votes_to_decision: int | None  # votes until the true best's P(best) ≥ 0.9 (checked often)
     first_decision_right: bool | None  # the first config to reach P(best) ≥ 0.9 is truly best
     #: Per third of the study: votes on pairs among the current top three (by the latest fit),
-    #: and what uniform pairing would have put there (their share of the comparisons).
+    #: and what uniform pairing would have put there (their share of each rater's candidates).
     top3_votes: list[int]
     top3_uniform: list[float]
     thirds_votes: list[int]
@@ -326,7 +326,7 @@ def selection_study(
     weights: dict[tuple[int, int], float] | None = None
     contenders: frozenset[int] | None = None
     in_top = [a < 3 and b < 3 for a, b in zip(a_list, b_list, strict=True)]
-    top_share = sum(in_top) / n_comp
+    top_unseen = [sum(in_top[x] for x in row) for row in unseen]
     ids = list(range(k))
     true_best = int(np.argmax(estimand(truth, "population")))
     decided = None
@@ -347,7 +347,11 @@ def selection_study(
             pick = _old_choose(cands, py, contenders)
         else:
             pick = choose_candidate(
-                cands, rng=py, gold_rate=0.0, pair_weights=weights if adaptive else None
+                cands,
+                rng=py,
+                gold_rate=0.0,
+                pair_weights=(weights or {}) if adaptive else None,
+                target=target,
             )
         assert pick is not None
         c = pick.comparison_id
@@ -357,7 +361,7 @@ def selection_study(
             over += any(x.shown < target for x in same)
         third = min(3 * t // max_votes, 2)
         thirds[third] += 1
-        top3_uniform[third] += top_share
+        top3_uniform[third] += top_unseen[r] / len(open_)
         top3_votes[third] += in_top[c]
         a, b, p = a_list[c], b_list[c], p_list[c]
         s = strength[r][p]
@@ -369,6 +373,7 @@ def selection_study(
         cols["aw"].append(float(a_won))
         cols["bw"].append(float(not a_won and not tie))
         cols["t"].append(float(tie))
+        top_unseen[r] -= in_top[c]
         shown[c] += 1
         cand[c] = pick._replace(shown=shown[c])
         open_.remove(c)
@@ -385,7 +390,7 @@ def selection_study(
             fit = leaderboard_uncertainty(k, table)
             top3 = set(np.argsort(-fit.strengths)[:3].tolist())
             in_top = [a in top3 and b in top3 for a, b in zip(a_list, b_list, strict=True)]
-            top_share = sum(in_top) / n_comp
+            top_unseen = [sum(in_top[x] for x in row) for row in unseen]
             if adaptive and not old_contenders:
                 weights = top_two_weights(fit, ids, rng=rng, draws=1000)
             if old_contenders:

@@ -13,8 +13,9 @@ Figures (one line each, `<name>: <value> <unit>  baseline <value>  ratio <x>`):
 - p_best_calibration: among (study, configuration) with P(best) ≥ 0.9, the share truly best.
 - votes_to_decision: median votes until the true best configuration reaches P(best) ≥ 0.9
   (12 configurations, 4 prompts × 2 seeds = 528 comparisons, 30 raters arriving at random,
-  strengths N(0, 0.5²)), adaptive (ratings.pairs.choose_candidate with top_two_weights from
-  the leaderboard's fit) against uniform pairing (the same function without weights).
+  strengths N(0, 0.5²), the same truths in both arms), adaptive (ratings.pairs.choose_candidate
+  with top_two_weights from the leaderboard's fit) against uniform pairing (the same function
+  without weights).
 - top3_share_third<k>: votes on pairs among the current top three in each third of an
   adaptive study, against what uniform pairing would put there.
 - over_target_picks: picks above the study's target while a same-kind comparison the rater
@@ -55,9 +56,11 @@ def line(name: str, value: float, unit: str, baseline: float | str, ratio: float
     return f"{name}: {fmt(value)} {unit}  baseline {fmt(baseline)}  ratio {fmt(ratio)}"
 
 
-def coverage(quick: bool, seed: int = 12) -> tuple[list[str], list[str]]:
-    studies = 60 if quick else 400
-    old_studies = 15 if quick else 100
+def coverage(
+    quick: bool, seed: int = 12, studies: int | None = None, old_studies: int | None = None
+) -> tuple[list[str], list[str]]:
+    studies = studies or (60 if quick else 400)
+    old_studies = old_studies or (15 if quick else 100)
     rng = np.random.default_rng(seed)
     lines, table, p_best, best = [], [], [], []
     table.append(
@@ -108,20 +111,33 @@ def coverage(quick: bool, seed: int = 12) -> tuple[list[str], list[str]]:
     return lines, table
 
 
-def selection(quick: bool, seed: int = 34) -> list[str]:
-    studies = 12 if quick else 200
+def selection(
+    quick: bool, seed: int = 34, studies: int | None = None, arms: tuple[str, ...] = ()
+) -> list[str]:
+    studies = studies or (12 if quick else 200)
     max_votes = 4000
     lines: list[str] = []
-    runs: dict[str, list[simstudy.SelectionRun]] = {"adaptive": [], "uniform": []}
+    runs: dict[str, list[simstudy.SelectionRun]] = {
+        arm: [] for arm in arms or ("adaptive", "uniform")
+    }
     for arm in runs:
-        rng = np.random.default_rng(seed)  # the same truths for both arms
+        truths = np.random.default_rng(seed)  # the same truths for both arms
+        rng = np.random.default_rng(seed + 1000)
         for _ in range(studies):
-            truth = simstudy.make_truth(rng, n_configs=12, n_raters=30, n_prompts=4, spread=0.5)
+            truth = simstudy.make_truth(truths, n_configs=12, n_raters=30, n_prompts=4, spread=0.5)
             runs[arm].append(
                 simstudy.selection_study(
                     rng, truth, adaptive=arm == "adaptive", max_votes=max_votes
                 )
             )
+            done = len(runs[arm])
+            if not quick and done % 20 == 0:
+                so_far = np.median([r.votes_to_decision or max_votes for r in runs[arm]])
+                print(f"# {arm}: {done} studies, median so far {so_far:.0f}", flush=True)
+                decided = [r.votes_to_decision or max_votes for r in runs[arm]]
+                print(f"# {arm} votes: {decided}", flush=True)
+    if len(runs) < 2:
+        return []
     med = {
         arm: float(np.median([r.votes_to_decision or max_votes for r in rs]))
         for arm, rs in runs.items()
@@ -131,29 +147,19 @@ def selection(quick: bool, seed: int = 34) -> list[str]:
         line(
             "votes_to_decision_adaptive",
             med["adaptive"],
-            f"votes (median of {studies}; {capped['adaptive']} not decided by {max_votes})",
+            f"votes (median of {studies}; not decided by {max_votes}: {capped['adaptive']} "
+            f"adaptive, {capped['uniform']} uniform)",
             med["uniform"],
             med["uniform"] / med["adaptive"],
         )
     )
     for arm, rs in runs.items():
-        pooled = [(p, r.true_best) for r in rs for p in r.checks_p_best if p.max() >= 0.9]
-        right = np.mean([int(np.argmax(p)) == b for p, b in pooled]) if pooled else float("nan")
         first = [r.first_decision_right for r in rs if r.first_decision_right is not None]
-        lines.append(
-            line(
-                f"p_best_calibration_{arm}_checks",
-                float(right),
-                f"share truly best at checks with P(best) ≥ 0.9 (n={len(pooled)})",
-                0.9,
-                float(right) / 0.9,
-            )
-        )
         lines.append(
             line(
                 f"first_to_p_best_0.9_is_best_{arm}",
                 float(np.mean(first)) if first else float("nan"),
-                f"share (n={len(first)}; checked every 10 votes, no stopping correction)",
+                f"share (n={len(first)}; looked at every 10 votes, no correction for looking)",
                 0.9,
                 float(np.mean(first)) / 0.9 if first else "nan",
             )
@@ -161,7 +167,7 @@ def selection(quick: bool, seed: int = 34) -> list[str]:
     # The share of pairs among the top three per third, over whole adaptive studies (no stop).
     rng = np.random.default_rng(seed + 1)
     long_runs = []
-    for _ in range(4 if quick else 20):
+    for _ in range(4 if quick else 10):
         truth = simstudy.make_truth(rng, n_configs=12, n_raters=30, n_prompts=4, spread=0.5)
         long_runs.append(
             simstudy.selection_study(
@@ -181,6 +187,17 @@ def selection(quick: bool, seed: int = 34) -> list[str]:
                 got / uniform if uniform else "inf",
             )
         )
+    pooled = [(p, r.true_best) for r in long_runs for p in r.checks_p_best if p.max() >= 0.9]
+    right = float(np.mean([int(np.argmax(p)) == b for p, b in pooled])) if pooled else 0.0
+    lines.append(
+        line(
+            "p_best_calibration_adaptive",
+            right,
+            f"share truly best at checks with P(best) ≥ 0.9 (n={len(pooled)}, whole studies)",
+            0.9,
+            right / 0.9,
+        )
+    )
     over = sum(r.over_target for r in long_runs)
     over_u = sum(r.over_target for r in runs["uniform"])
     lines.append(
@@ -198,7 +215,7 @@ def selection(quick: bool, seed: int = 34) -> list[str]:
 
 def old_adaptive(quick: bool, seed: int = 34) -> list[str]:
     """The former adaptive rule (own fit, 80 % on interval-overlap contenders) as baseline."""
-    studies = 6 if quick else 60
+    studies = 6 if quick else 30
     rng = np.random.default_rng(seed)
     runs = []
     for _ in range(studies):
@@ -227,13 +244,27 @@ def helpers(quick: bool) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer simulated studies")
+    parser.add_argument(
+        "--only", choices=("coverage", "selection", "helpers"), help="run one part only"
+    )
+    parser.add_argument("--studies", type=int, help="simulated studies per scenario or arm")
+    parser.add_argument("--old-studies", type=int, help="studies for the old bootstrap")
+    parser.add_argument(
+        "--arm", choices=("adaptive", "uniform"), help="with --only selection: one arm"
+    )
     args = parser.parse_args()
     start = time.perf_counter()
-    lines, table = coverage(args.quick)
-    print("\n".join(table), flush=True)
-    print("\n".join(lines), flush=True)
-    for part in (selection, old_adaptive, helpers):
-        for text in part(args.quick):
+    if args.only in (None, "coverage"):
+        lines, table = coverage(args.quick, studies=args.studies, old_studies=args.old_studies)
+        print("\n".join(table), flush=True)
+        print("\n".join(lines), flush=True)
+    if args.only in (None, "selection"):
+        arms = (args.arm,) if args.arm else ()
+        old = [] if args.arm else old_adaptive(args.quick)
+        for text in selection(args.quick, studies=args.studies, arms=arms) + old:
+            print(text, flush=True)
+    if args.only in (None, "helpers"):
+        for text in helpers(args.quick):
             print(text, flush=True)
     print(f"# total {time.perf_counter() - start:.0f} s")
 

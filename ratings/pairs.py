@@ -84,6 +84,7 @@ def choose_candidate(
     gold_rate: float,
     pair_weights: PairWeights | None = None,
     adaptive_share: float = ADAPTIVE_SHARE,
+    target: int | None = None,
 ) -> Candidate | None:
     """Pick the next comparison: gold at `gold_rate`, then fewest presentations first.
 
@@ -93,6 +94,9 @@ def choose_candidate(
     first choose a configuration pair with probability proportional to its weight among the
     pairs this rater can still judge, then that pair's comparison with the fewest
     presentations (so a pair judged again and again spreads over its prompts and seeds).
+    The other picks of an adaptive design fill evenly up to `target` (the study's judgments
+    per comparison), then pick at random like uniform pairing: fewest first past the target
+    would steer away from the most-judged pairs, which are the leaders'.
     """
     if not 0.0 <= gold_rate <= 1.0:
         raise ValueError(f"gold_rate must be between 0 and 1, got {gold_rate!r}.")
@@ -117,6 +121,9 @@ def choose_candidate(
             pairs = list(by_pair)
             chosen = rng.choices(pairs, weights=[weight[p] for p in pairs])[0]
             return _fewest_shown(by_pair[chosen], rng)
+    if pair_weights is not None and target is not None:
+        below = [c for c in pool if c.shown < target]
+        return _fewest_shown(below, rng) if below else rng.choice(pool)
     return _fewest_shown(pool, rng)
 
 
@@ -322,8 +329,17 @@ def next_plan(
         repeat = _repeat_plan(shown, rng=rng)
         if repeat is not None:
             return repeat
-    weights = study_pair_weights(study=study) if study.design == Study.Design.ADAPTIVE else None
-    chosen = choose_candidate(candidates, rng=rng, gold_rate=study.gold_rate, pair_weights=weights)
+    # Adaptive studies without votes yet get no steering but the adaptive design's even share.
+    weights = (
+        (study_pair_weights(study=study) or {}) if study.design == Study.Design.ADAPTIVE else None
+    )
+    chosen = choose_candidate(
+        candidates,
+        rng=rng,
+        gold_rate=study.gold_rate,
+        pair_weights=weights,
+        target=study.target_judgments,
+    )
     assert chosen is not None  # candidates is not empty
     return Plan(
         comparison_id=chosen.comparison_id,

@@ -53,6 +53,8 @@ def test_dashboard_shows_every_section_for_researchers(client: Client, voted: St
     assert html.count('<svg class="forest"') == 2 and '<svg class="ibar"' in html
     assert f"/api/studies/{voted.pk}/judgments.csv?criterion=prompt_adherence" in html
     assert 'aria-current="page">Prompt adherence' in html
+    # Eight raters: the leaderboard says its intervals are about these raters' votes only.
+    assert "About these raters' votes only." in html and "fewer than 10" in html
 
 
 def test_dashboard_refuses_raters_and_anonymous(client: Client, voted: Study) -> None:

@@ -232,3 +232,20 @@ def test_gold_mark_obvious_marks_once_with_the_high_step_winner() -> None:
     assert gold_mark_obvious(study=study) == 0
     gold = Comparison.objects.get(study=study, is_gold=True)
     assert gold.gold_winner is not None and gold.gold_winner.config.name == "many"
+
+
+def test_choose_candidate_adaptive_even_share_fills_to_the_target_then_picks_at_random() -> None:
+    below = [_c(1, 1, 2, shown=5), _c(2, 3, 4, shown=4), _c(3, 5, 6, shown=2)]
+    rng = random.Random(5)
+    got = {
+        choose_candidate(below, rng=rng, gold_rate=0, pair_weights={}, target=5).comparison_id  # type: ignore[union-attr]
+        for _ in range(200)
+    }
+    assert got == {3}  # the fewest below the target first
+    full = [_c(1, 1, 2, shown=9), _c(2, 3, 4, shown=5), _c(3, 5, 6, shown=6)]
+    picks = Counter(
+        choose_candidate(full, rng=rng, gold_rate=0, pair_weights={}, target=5).comparison_id  # type: ignore[union-attr]
+        for _ in range(3000)
+    )
+    # Everything at the target: at random, so the most-judged (the leaders') pairs still come.
+    assert min(picks.values()) > 850
