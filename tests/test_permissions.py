@@ -81,6 +81,7 @@ TABLE: dict[str, Rule] = {
     "api-prompt-list": Rule(RESEARCH),
     "api-prompt-import-csv": Rule(RESEARCH),
     "api-prompt-detail": Rule(RESEARCH),
+    "api-prompt-copy": Rule(RESEARCH),
     "api-adapter-list": Rule(RESEARCH),
     "api-adapter-detail": Rule(RESEARCH),
     "api-config-list": Rule(RESEARCH),
