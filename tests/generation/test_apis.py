@@ -14,8 +14,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from generation.models import GenerationConfig, Image, LoraAdapter, Prompt
-from tests.browser.conftest import paint_done
-from tests.factories import PromptFactory, make_config, make_image, rater, researcher
+from tests.factories import PromptFactory, make_config, make_image, paint_done, rater, researcher
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"

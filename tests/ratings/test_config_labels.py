@@ -13,8 +13,7 @@ from generation.models import GenerationConfig, Image, LoraAdapter
 from ratings import reports
 from ratings.reports.configs import config_levels, study_labels
 from ratings.services.studies import study_create, study_launch
-from tests.factories import PromptFactory, make_config, rater, researcher
-from tests.ratings.test_reports import by_configs, vote
+from tests.factories import PromptFactory, by_configs, make_config, rater, researcher, vote
 
 pytestmark = pytest.mark.django_db
 

@@ -23,8 +23,7 @@ from bench.validity_raters import (
 )
 from ratings import reports
 from ratings.analysis import FACTOR_MIN_RATERS, FLAG_TESTS, factor_effects
-from tests.factories import rater, researcher
-from tests.ratings.test_reports import launched, vote
+from tests.factories import launched, rater, researcher, vote
 
 SCENARIOS = {s.name: s for s in EFFECT_SCENARIOS}
 
