@@ -27,7 +27,15 @@ AdapterScales = Sequence[tuple[LoraAdapter, float]]
 
 def active_adapters(adapters: AdapterScales) -> list[tuple[LoraAdapter, float]]:
     """The adapters that change anything: one at scale 0 is the same as none."""
-    return [(adapter, scale) for adapter, scale in adapters if round(float(scale), 4) != 0]
+    return [(adapter, scale) for adapter, scale in adapters if not _is_zero(scale)]
+
+
+def _is_zero(scale: Any) -> bool:
+    # Validation names a scale that is not a number; until then it counts as active.
+    try:
+        return round(float(scale), 4) == 0
+    except (TypeError, ValueError, OverflowError):
+        return False
 
 
 def trigger_tokens(*, prompt: Prompt, adapters: Iterable[tuple[LoraAdapter, float]]) -> list[str]:
