@@ -10,8 +10,7 @@ import pytest
 
 from generation.models import LoraAdapter
 from generation.services.configs import config_create
-from tests.browser.conftest import browser_login, ready_study
-from tests.factories import make_config, researcher
+from tests.factories import browser_login, make_config, ready_study, researcher
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTH = 1280
