@@ -261,6 +261,7 @@ def _builder_preview(form: FactorBuilderForm) -> dict[str, Any]:
         ],
         "factors": list(drafts[0].levels) if drafts else [],
         "reused": preview.reused,
+        "collapsed": sum(len(d.same_as) for d in drafts),
         "counts": [{"row": c, "duration": human_seconds(c.seconds)} for c in preview.counts],
         "estimate": preview.estimate,
     }

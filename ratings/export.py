@@ -31,6 +31,9 @@ from ratings.reports import ConfigInfo, study_configs, study_judgments
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK = 2000
 PARAM_COLUMNS = (*PARAM_FIELDS, "adapters")
+#: What each image was rendered from, as its render recorded it (Image.params and
+#: Image.versions, the same source as the pair browser's "Rendered from"); empty until rendered.
+RECIPE_COLUMNS = ("rendered_prompt", "rendered_negative_prompt", "rendered_seed", "versions")
 COLUMNS: tuple[str, ...] = (
     "study_id",
     "study",
@@ -49,6 +52,7 @@ COLUMNS: tuple[str, ...] = (
     *(f"config_b_{p}" for p in PARAM_COLUMNS),
     "image_a_id",
     "image_b_id",
+    *(f"image_{side}_{r}" for side in "ab" for r in RECIPE_COLUMNS),
     "left",
     "left_image_id",
     "left_config_id",
@@ -101,6 +105,14 @@ class _Row(NamedTuple):
     flagged_fast: bool
     is_repeat: bool
     created_at: datetime
+    a_prompt: str | None
+    a_negative_prompt: str | None
+    a_seed: int | None
+    a_versions: dict[str, str] | None
+    b_prompt: str | None
+    b_negative_prompt: str | None
+    b_seed: int | None
+    b_versions: dict[str, str] | None
 
 
 class JudgmentRecords:
@@ -156,6 +168,14 @@ class JudgmentRecords:
                 "flagged_fast",
                 "is_repeat",
                 "created_at",
+                "comparison__image_a__params__prompt",
+                "comparison__image_a__params__negative_prompt",
+                "comparison__image_a__params__seed",
+                "comparison__image_a__versions",
+                "comparison__image_b__params__prompt",
+                "comparison__image_b__params__negative_prompt",
+                "comparison__image_b__params__seed",
+                "comparison__image_b__versions",
             )
             .order_by("id")
         )
@@ -186,6 +206,8 @@ class JudgmentRecords:
                 "config_b": configs[config_b],
                 "image_a_id": image_a,
                 "image_b_id": image_b,
+                **_recipe("a", row.a_prompt, row.a_negative_prompt, row.a_seed, row.a_versions),
+                **_recipe("b", row.b_prompt, row.b_negative_prompt, row.b_seed, row.b_versions),
                 "left": side.get(row.left_id, ""),
                 "left_image_id": row.left_id,
                 "left_config_id": config_a if row.left_id == image_a else config_b,
@@ -198,6 +220,29 @@ class JudgmentRecords:
                 "is_repeat": row.is_repeat,
                 "created_at": row.created_at.isoformat(),
             }
+
+
+def _recipe(
+    side: str,
+    prompt: str | None,
+    negative_prompt: str | None,
+    seed: int | None,
+    versions: dict[str, str] | None,
+) -> dict[str, Any]:
+    """An image's recipe cells; an image not rendered yet has none ("" / null)."""
+    return {
+        f"image_{side}_rendered_prompt": prompt if prompt is not None else "",
+        f"image_{side}_rendered_negative_prompt": (
+            negative_prompt if negative_prompt is not None else ""
+        ),
+        f"image_{side}_rendered_seed": seed,
+        f"image_{side}_versions": dict(versions or {}),
+    }
+
+
+def versions_text(versions: dict[str, str]) -> str:
+    """Library versions in one cell, as the pair browser lists them: "diffusers 0.30, torch 2.4"."""
+    return ", ".join(f"{name} {version}" for name, version in versions.items())
 
 
 def judgment_records(*, study: Study, criterion: Criterion | None = None) -> JudgmentRecords:
@@ -237,6 +282,10 @@ def _flat(record: dict[str, Any]) -> list[Any]:
                 out.append(info.params[key])
         elif column == "tags":
             out.append("; ".join(map(str, record["tags"])))
+        elif column.endswith("_versions"):
+            out.append(versions_text(record[column]))
+        elif column.endswith("_rendered_seed"):
+            out.append("" if record[column] is None else record[column])
         else:
             out.append(record[column])
     return [neutralise(v) for v in out]
@@ -322,8 +371,26 @@ def _fast_lines(records: JudgmentRecords, fmt: str) -> Iterator[str]:
 
     Pieces = tuple[str, str, dict[int, str], dict[int | None, str], int, str, str]
 
+    def recipe_text(recipe: tuple[Any, ...]) -> str:
+        """Both images' recipe cells, as the records' dicts write them."""
+        cells = {**_recipe("a", *recipe[:4]), **_recipe("b", *recipe[4:])}
+        if csv_format:
+            return text(
+                *(
+                    versions_text(value) if key.endswith("_versions") else value
+                    for key, value in cells.items()
+                )
+            )
+        return ", ".join(f"{json.dumps(key)}: {text(value)}" for key, value in cells.items())
+
     def pieces(
-        comparison_id: int, is_gold: bool, prompt_id: int, seed: int, image_a: int, image_b: int
+        comparison_id: int,
+        is_gold: bool,
+        prompt_id: int,
+        seed: int,
+        image_a: int,
+        image_b: int,
+        recipe: tuple[Any, ...],
     ) -> Pieces:
         """What a comparison's lines share: before the criterion, after the rater, the left
         and winner cells by image id, and image b's config (the left config otherwise)."""
@@ -332,14 +399,14 @@ def _fast_lines(records: JudgmentRecords, fmt: str) -> Iterator[str]:
         gold = true if is_gold else false
         if csv_format:
             head = f"{study.pk},{study_text},{comparison_id},{gold},{prompt_id},{prompt},{seed},"
-            middle = f"{image_a},{image_b}"
+            middle = f"{image_a},{image_b},{recipe_text(recipe)}"
         else:
             head = (
                 f'{{"study_id": {study.pk}, "study": {study_text}, '
                 f'"comparison_id": {comparison_id}, "is_gold": {gold}, '
                 f'"prompt_id": {prompt_id}, "prompt": {prompt}, "seed": {seed}, "criterion": '
             )
-            middle = f'"image_a_id": {image_a}, "image_b_id": {image_b}'
+            middle = f'"image_a_id": {image_a}, "image_b_id": {image_b}, {recipe_text(recipe)}'
         lefts = {image_a: left_text(side_a, image_a, config_a)}
         lefts.setdefault(image_b, left_text(side_b, image_b, config_b))
         winners: dict[int | None, str] = {
@@ -378,13 +445,14 @@ def _fast_lines(records: JudgmentRecords, fmt: str) -> Iterator[str]:
         flagged_fast,
         is_repeat,
         created_at,
+        *recipe,
     ) in records._rows():
         shared = by_comparison.get(comparison_id)
         if shared is None:
             if len(by_comparison) >= _COMPARISON_CACHE:
                 by_comparison.clear()
             shared = by_comparison[comparison_id] = pieces(
-                comparison_id, is_gold, prompt_id, seed, image_a, image_b
+                comparison_id, is_gold, prompt_id, seed, image_a, image_b, tuple(recipe)
             )
         head, middle, lefts, winners, config_b, config_a_text, config_b_text = shared
         rater = pseudonyms.get(rater_id)

@@ -8,7 +8,7 @@ import io
 import json
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import product
 from math import prod
 from pathlib import Path
@@ -268,6 +268,8 @@ class ConfigDraft:
     adapters: tuple[tuple[LoraAdapter, float], ...]
     # Factor -> level, for every factor that has more than one level.
     levels: dict[str, Any]
+    # Other rows of the same expansion with identical settings (same fingerprint): made once.
+    same_as: tuple[str, ...] = ()
 
     @property
     def fingerprint(self) -> str:
@@ -373,7 +375,8 @@ def config_factor_levels_expand(
         params = GenerationConfig(**{**base, **chosen_params}).params()
         adapters: tuple[tuple[LoraAdapter, float], ...] = ()
         if adapter is not None:
-            adapters = ((adapter, float(combo["adapter_scale"])),)
+            # At scale 0 the adapter is no adapter, as config_create will make it.
+            adapters = tuple(active_adapters([(adapter, float(combo["adapter_scale"]))]))
         shown = {f: combo[f] for f in varying}
         if mode == "one_factor":
             moved = [f for f in varying if combo[f] != baseline[f]]
@@ -382,7 +385,20 @@ def config_factor_levels_expand(
             label = " · ".join(_level_text(f, combo[f]) for f in varying) or "single"
         name = f"{name_prefix}: {label}" if name_prefix else label
         drafts.append(ConfigDraft(name=name[:120], params=params, adapters=adapters, levels=shown))
-    return drafts
+    return _collapse_duplicates(drafts)
+
+
+def _collapse_duplicates(drafts: list[ConfigDraft]) -> list[ConfigDraft]:
+    """One draft per fingerprint, the first kept (the baseline stays first), naming the rest:
+    Create would make the first and hand back the same configuration for the others."""
+    kept: dict[str, ConfigDraft] = {}
+    for draft in drafts:
+        first = kept.get(draft.fingerprint)
+        if first is None:
+            kept[draft.fingerprint] = draft
+        else:
+            kept[draft.fingerprint] = replace(first, same_as=(*first.same_as, draft.name))
+    return list(kept.values())
 
 
 def config_drafts_validate(*, drafts: Sequence[ConfigDraft]) -> None:

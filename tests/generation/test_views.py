@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from generation.forms import FactorBuilderForm
 from generation.models import GenerationConfig, Image, LoraAdapter, Prompt
 from generation.selectors import design_counts
 from generation.services.configs import (
@@ -21,6 +22,7 @@ from generation.services.configs import (
     configs_create_from_drafts,
     prompts_import_csv,
 )
+from generation.views import _builder_preview
 from tests.factories import PromptFactory, make_config, make_image, rater, researcher
 
 pytestmark = pytest.mark.django_db
@@ -329,3 +331,52 @@ def test_config_build_preview_fragment_then_create(research_client: Client) -> N
     assert b"Created 11 configurations." in created.content
     assert b"Reused 1 existing configuration" in created.content
     assert GenerationConfig.objects.count() == 12
+
+
+def test_config_build_preview_rows_equal_what_create_makes(research_client: Client) -> None:
+    adapter = LoraAdapter.objects.create(
+        name="prongs", weights="/tmp/prongs.safetensors", sha256="ab" * 32,
+        trigger_token="prongz", default_scale=0.8,
+    )  # fmt: skip
+    existing = make_config(sampler="ddim", cfg=5.0, base_model="tiny-random", name="old ddim")
+    # "blurry  text" and "blurry text" render the same (whitespace is canonicalised); scale 0 is
+    # the configuration without the adapter.
+    form = {"mode": "factorial", "samplers": ["euler_a", "ddim"], "steps": "4", "cfg": "5",
+            "compel_levels": ["none"], "negative_prompts": "blurry text\nblurry  text",
+            "vaes": "", "adapter": str(adapter.pk), "adapter_scales": "0, 0.8",
+            "base_model": "tiny-random", "width": "256", "height": "256",
+            "insert_trigger": "on", "prompts": "2", "seeds": "1", "name_prefix": "lora"}  # fmt: skip
+    preview = research_client.post("/configs/build/", {**form, "action": "preview"}, **HX)
+    assert preview.status_code == 200
+    built = FactorBuilderForm({**form, "action": "preview"})
+    assert built.is_valid(), built.errors
+    rows = _builder_preview(built)["drafts"]
+    assert len(rows) == 4  # 2 samplers × 2 negatives × 2 scales, the whitespace twins collapsed
+    assert '<strong class="big">4</strong> configurations' in preview.content.decode()
+    assert "4 duplicate rows collapsed" in preview.content.decode()
+    assert all(len(row["draft"].same_as) == 1 for row in rows)
+    assert all(scale != 0 for row in rows for _, scale in row["draft"].adapters)
+    created = research_client.post("/configs/build/", {**form, "action": "create"})
+    assert created.status_code == 302
+    ids = [int(pk) for pk in created["Location"].split("new=")[1].split(",")]
+    made = [GenerationConfig.objects.get(pk=pk) for pk in ids]
+    assert len(made) == len(rows)
+    assert [c.fingerprint for c in made] == [row["draft"].fingerprint for row in rows]
+    for config, row in zip(made, rows, strict=True):
+        if row["existing"] is not None:
+            assert config.pk == row["existing"].pk
+        else:
+            assert config.name == row["draft"].name
+            assert config.pk != existing.pk
+    assert GenerationConfig.objects.count() == 1 + sum(row["existing"] is None for row in rows)
+    # Previewed again, every row names the configuration Create made for it, and Create adds none.
+    again = _builder_preview(built)["drafts"]
+    assert [row["existing"].pk for row in again] == ids
+    assert (
+        f"reuses existing config #{ids[0]}"
+        in research_client.post(
+            "/configs/build/", {**form, "action": "preview"}, **HX
+        ).content.decode()
+    )
+    research_client.post("/configs/build/", {**form, "action": "create"})
+    assert GenerationConfig.objects.count() == 1 + len(rows)

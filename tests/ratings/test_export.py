@@ -9,8 +9,10 @@ import json
 import pytest
 from django.core.cache import cache
 
+from generation.models import GenerationConfig, Image
+from generation.services.rendering import image_resolved_params
 from ratings import export
-from ratings.models import Judgment
+from ratings.models import Comparison, Judgment
 from tests.factories import launched, rater, vote
 
 pytestmark = pytest.mark.django_db
@@ -108,3 +110,57 @@ def test_export_is_a_lazy_stream() -> None:
     stream = export.csv_lines(export.judgment_records(study=study))
     assert next(stream).startswith("study_id,")  # header before any row is read
     assert sum(1 for _ in stream) == 5
+
+
+def _rendered(comp: Comparison, *, versions: dict[str, str]) -> None:
+    """Record image a's recipe as the worker does when it stores a render."""
+    image = Image.objects.get(pk=comp.image_a_id)
+    GenerationConfig.objects.filter(pk=image.config_id).update(negative_prompt="-blurry, worn")
+    image.refresh_from_db()
+    Image.objects.filter(pk=image.pk).update(params=image_resolved_params(image), versions=versions)
+
+
+def test_csv_lines_carry_each_image_rendered_text_seed_and_versions() -> None:
+    study, comps, crit = launched(n_configs=2)
+    (comp,) = comps
+    _rendered(comp, versions={"diffusers": "0.31.0", "torch": "2.5.1"})
+    vote(comp, rater(), crit, "a")
+    text = "".join(export.csv_lines(export.judgment_records(study=study)))
+    (row,) = csv.DictReader(io.StringIO(text))
+    assert row["image_a_rendered_prompt"] == comp.prompt.text
+    assert row["image_a_rendered_negative_prompt"] == "'-blurry, worn"  # neutralised
+    assert row["image_a_rendered_seed"] == str(comp.seed)
+    assert row["image_a_versions"] == "diffusers 0.31.0, torch 2.5.1"
+    # Image b has no recorded render: its recipe cells are empty, not guessed from the config.
+    assert row["image_b_rendered_prompt"] == "" and row["image_b_rendered_seed"] == ""
+    assert row["image_b_versions"] == ""
+
+
+def test_jsonl_lines_carry_each_image_rendered_recipe() -> None:
+    study, comps, crit = launched(n_configs=2)
+    (comp,) = comps
+    _rendered(comp, versions={"diffusers": "0.31.0"})
+    vote(comp, rater(), crit, "b")
+    (line,) = export.jsonl_lines(export.judgment_records(study=study))
+    record = json.loads(line)
+    assert record["image_a_rendered_prompt"] == comp.prompt.text
+    assert record["image_a_rendered_negative_prompt"] == "-blurry, worn"
+    assert record["image_a_rendered_seed"] == comp.seed
+    assert record["image_a_versions"] == {"diffusers": "0.31.0"}
+    assert record["image_b_rendered_seed"] is None and record["image_b_versions"] == {}
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_fast_lines_equal_the_records_written_one_by_one(fmt: str) -> None:
+    study, comps, crit = launched(n_configs=3)
+    _rendered(comps[0], versions={"diffusers": "0.31.0", "torch": "2.5.1"})
+    user = rater()
+    for i, comp in enumerate(comps):
+        vote(comp, user, crit, "ab"[i % 2], left="ab"[(i + 1) % 2], ms=900 + i)
+    vote(comps[0], user, crit, "tie", repeat=True)
+    write = export.csv_lines if fmt == "csv" else export.jsonl_lines
+    fast = list(write(export.judgment_records(study=study)))
+    plain = list(write(list(export.judgment_records(study=study))))
+    assert len(fast) == len(plain) >= 4
+    assert fast == plain
+    assert "0.31.0" in "".join(fast)
