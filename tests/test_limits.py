@@ -65,6 +65,9 @@ def test_json_depth_counts_lists_and_objects() -> None:
     assert json_depth({"a": [1, {"b": []}]}) == 4
 
 
+# Outside a test transaction, as in production (no ATOMIC_REQUESTS): on PostgreSQL a
+# DataError inside the test's own transaction would abort it for the error page too.
+@pytest.mark.django_db(transaction=True)
 def test_out_of_range_id_on_a_page_is_a_400_not_a_database_outage() -> None:
     client = Client(raise_request_exception=False)
     client.force_login(rater())
@@ -73,6 +76,9 @@ def test_out_of_range_id_on_a_page_is_a_400_not_a_database_outage() -> None:
     assert b"cannot reach its database" not in answer.content
 
 
+# Outside a test transaction, as in production (no ATOMIC_REQUESTS): on PostgreSQL a
+# DataError inside the test's own transaction would abort it for the error page too.
+@pytest.mark.django_db(transaction=True)
 def test_out_of_range_id_in_an_api_body_is_a_400_or_404() -> None:
     study = ready_study(n_configs=3)
     client = Client(raise_request_exception=False)
