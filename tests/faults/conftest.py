@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import kombu.pools
 import pytest
 from django.db import connection
 from django.db.models import Count
@@ -176,6 +177,9 @@ def point_broker(url: str) -> None:
         celery_app._pool.force_close_all()
         celery_app._pool = None
     celery_app.amqp._producer_pool = None
+    # kombu keeps producer pools in a module-wide registry keyed by connection: one made for
+    # the old broker would come back for the same URL with its connections closed.
+    kombu.pools.reset()
 
 
 @pytest.fixture
