@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import secrets
+import socket
 from collections.abc import Sequence
 from itertools import combinations
 from typing import Any
@@ -244,3 +245,10 @@ def csp_watch(page: Any) -> list[str]:
 
 def csp_violations(messages: list[str]) -> list[str]:
     return [m for m in messages if "Content Security Policy" in m or "page error" in m]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now (for a test's own server)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

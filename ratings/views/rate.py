@@ -94,7 +94,7 @@ def friendly_unavailable(view: View) -> View:
     """
 
     @wraps(view)
-    def wrapped(request: HttpRequest, study_id: int, **kwargs: Any) -> HttpResponse:
+    def wrapped(request: HtmxHttpRequest, study_id: int, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, study_id, **kwargs)
         except Unavailable as missing:
@@ -102,7 +102,7 @@ def friendly_unavailable(view: View) -> View:
             response = render(
                 request, "ratings/rate/unavailable.html", {"lost_answer": lost}, status=404
             )
-            if request.htmx:  # type: ignore[attr-defined]
+            if request.htmx:
                 target = reverse("rate-study", args=[study_id])
                 response["HX-Redirect"] = target + ("?unsaved=1" if lost else "")
             return response

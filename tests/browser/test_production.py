@@ -25,6 +25,8 @@ from typing import Any
 
 import pytest
 
+from tests.factories import free_port
+
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
@@ -35,12 +37,6 @@ class Served:
     url: str
     db: Path
     seed: dict[str, Any]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
 
 
 def _run(args: list[str], env: dict[str, str]) -> str:
@@ -54,7 +50,7 @@ def _run(args: list[str], env: dict[str, str]) -> str:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     base = tmp_path_factory.mktemp("production")
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()

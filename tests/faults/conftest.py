@@ -24,6 +24,7 @@ from django.db.models import Count
 
 from evalsite.celery import app as celery_app
 from generation.models import Image
+from tests.factories import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,12 +107,6 @@ def wait_until(predicate: Callable[[], bool], *, timeout: float, what: str, crew
 
 def all_finished() -> bool:
     return not Image.objects.exclude(status__in=["done", "failed"]).exists()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class PrivateRedis:
