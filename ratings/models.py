@@ -23,6 +23,14 @@ DEFAULT_CRITERIA: tuple[tuple[str, str, str], ...] = (
 
 
 class Study(models.Model):
+    class Kind(models.TextChoices):
+        # What a rater is asked: which of two images is better (pairwise, also used by series
+        # studies over a LoRA checkpoint series), or a checklist about one image; a rerank
+        # study is pairwise between a scorer's top pick and a random candidate of one config.
+        PAIRWISE = "pairwise", "Pairwise"
+        CHECKLIST = "checklist", "Key-term checklist"
+        RERANK = "rerank", "Best-of-N reranking"
+
     class Design(models.TextChoices):
         ALL_PAIRS = "all_pairs", "All pairs"
         VS_BASELINE = "vs_baseline", "Each vs baseline"
@@ -41,6 +49,9 @@ class Study(models.Model):
         CLOSED = "closed"
 
     name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(
+        max_length=12, choices=Kind.choices, default=Kind.PAIRWISE, editable=False
+    )
     instructions = models.TextField(blank=True, help_text="Markdown, shown to raters.")
     prompts = models.ManyToManyField(Prompt, related_name="studies")
     configs = models.ManyToManyField(GenerationConfig, related_name="studies")
