@@ -236,13 +236,17 @@ def _recipe(
             negative_prompt if negative_prompt is not None else ""
         ),
         f"image_{side}_rendered_seed": seed,
-        f"image_{side}_versions": dict(versions or {}),
+        f"image_{side}_versions": dict(sorted((versions or {}).items())),
     }
 
 
 def versions_text(versions: dict[str, str]) -> str:
-    """Library versions in one cell, as the pair browser lists them: "diffusers 0.30, torch 2.4"."""
-    return ", ".join(f"{name} {version}" for name, version in versions.items())
+    """Library versions in one cell, as the pair browser lists them: "diffusers 0.30, torch 2.4".
+
+    Sorted by name: PostgreSQL's jsonb keeps keys in its own order (shortest first), not the
+    order the worker wrote them in.
+    """
+    return ", ".join(f"{name} {version}" for name, version in sorted(versions.items()))
 
 
 def judgment_records(*, study: Study, criterion: Criterion | None = None) -> JudgmentRecords:

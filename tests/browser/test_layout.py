@@ -31,11 +31,6 @@ def _overflow(page: Any) -> int:
     return max(page_over, clipped)
 
 
-@pytest.mark.xfail(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="fails on the PostgreSQL CI run since the merge of 2026-12-03; passes on SQLite; not yet diagnosed",
-    strict=False,
-)
 def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: Any) -> None:
     page = browser_page
     page.set_viewport_size({"width": WIDTH, "height": 900})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 
 import pytest
 from django.core.cache import cache
@@ -121,11 +120,6 @@ def _rendered(comp: Comparison, *, versions: dict[str, str]) -> None:
     Image.objects.filter(pk=image.pk).update(params=image_resolved_params(image), versions=versions)
 
 
-@pytest.mark.xfail(
-    os.environ.get("DATABASE_URL", "").startswith("postgres"),
-    reason="fails on the PostgreSQL CI run since the merge of 2026-12-03; passes on SQLite; not yet diagnosed",
-    strict=False,
-)
 def test_csv_lines_carry_each_image_rendered_text_seed_and_versions() -> None:
     study, comps, crit = launched(n_configs=2)
     (comp,) = comps
