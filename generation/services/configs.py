@@ -190,7 +190,14 @@ def _adapter_save(
         default_scale=default_scale,
     )
     adapter.full_clean()
-    adapter.save()
+    try:
+        with transaction.atomic():
+            adapter.save()
+    except IntegrityError:
+        # Another request registered the same name between full_clean() and the insert.
+        raise ValidationError(
+            {"name": "An adapter with this name already exists; choose another name."}
+        ) from None
     return adapter
 
 
@@ -526,6 +533,8 @@ def adapter_upload(
             default_scale=default_scale,
             field="upload",
         )
-    except ValidationError:
+    except BaseException:
+        # Whatever refused it (validation, a lost race on the name, an interrupted request),
+        # the file must not outlive the row it was stored for.
         target.unlink(missing_ok=True)
         raise

@@ -302,3 +302,22 @@ def test_upload_validators_work_on_a_model_field_file() -> None:
     with pytest.raises(ValidationError, match="LOUPE_MAX_IMAGE_PIXELS"):
         validate_image_pixels(reference.image)
     assert ReferenceImage.objects.count() == 0
+
+
+# --- a name taken between the check and the insert -------------------------------------------
+
+
+def test_adapter_upload_that_loses_the_name_race_says_so_and_keeps_no_file(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from generation.services.configs import adapter_upload
+
+    LoraAdapter.objects.create(name="phol", weights="w.safetensors", sha256="b" * 64)
+    # The uniqueness check passes, as it does for two requests racing for one name: the
+    # database's unique constraint is what refuses the second insert.
+    monkeypatch.setattr(LoraAdapter, "validate_unique", lambda self, exclude=None: None)
+    before = snapshot(settings)
+    with pytest.raises(ValidationError) as refused:
+        adapter_upload(name="phol", upload=SimpleUploadedFile("w.safetensors", safetensors_bytes()))
+    assert "already exists" in refused.value.message_dict["name"][0]
+    assert snapshot(settings) == before
