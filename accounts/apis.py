@@ -7,7 +7,6 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.urls import URLPattern, path, reverse
@@ -27,7 +26,6 @@ from accounts.services import (
     team_member_assign,
     team_member_set_active,
 )
-from generation.apis import _as_drf
 from ratings.models import Study
 
 
@@ -110,23 +108,20 @@ class TeamRaterDetailApi(APIView):
         incoming = TeamRaterUpdateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        try:
-            with transaction.atomic():
-                if "studies" in data or "groups" in data:
-                    named = member.user.rater_studies.all()
-                    current_groups = member.user.groups.filter(pk__in=rater_groups())
-                    team_member_assign(
-                        actor=request.user,
-                        member=member.user,
-                        studies=data.get("studies", list(named)),
-                        groups=data.get("groups", list(current_groups)),
-                    )
-                if "is_active" in data:
-                    team_member_set_active(
-                        actor=request.user, member=member.user, active=data["is_active"]
-                    )
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        with transaction.atomic():
+            if "studies" in data or "groups" in data:
+                named = member.user.rater_studies.all()
+                current_groups = member.user.groups.filter(pk__in=rater_groups())
+                team_member_assign(
+                    actor=request.user,
+                    member=member.user,
+                    studies=data.get("studies", list(named)),
+                    groups=data.get("groups", list(current_groups)),
+                )
+            if "is_active" in data:
+                team_member_set_active(
+                    actor=request.user, member=member.user, active=data["is_active"]
+                )
         return Response(TeamMemberSerializer(self._member(user_id)).data)
 
 
@@ -140,17 +135,14 @@ class TeamInvitesApi(APIView):
         incoming = InviteCreateSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         data = incoming.validated_data
-        try:
-            issued = invite_create(
-                actor=request.user,
-                role=data["role"],
-                studies=data.get("studies", []),
-                groups=data.get("groups", []),
-                days=data.get("days"),
-                note=data.get("note", ""),
-            )
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        issued = invite_create(
+            actor=request.user,
+            role=data["role"],
+            studies=data.get("studies", []),
+            groups=data.get("groups", []),
+            days=data.get("days"),
+            note=data.get("note", ""),
+        )
         body = dict(InviteSerializer(issued.invite).data)
         body["token"] = issued.token
         body["url"] = request.build_absolute_uri(reverse("invite-accept", args=[issued.token]))

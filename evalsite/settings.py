@@ -224,6 +224,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    "EXCEPTION_HANDLER": "evalsite.api_errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Loupe API",

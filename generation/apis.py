@@ -45,10 +45,6 @@ from generation.validation import (
 )
 
 
-def _as_drf(error: DjangoValidationError) -> ValidationError:
-    return ValidationError(error.message_dict if hasattr(error, "error_dict") else error.messages)
-
-
 class PromptSerializer(serializers.ModelSerializer[Prompt]):
     class Meta:
         model = Prompt
@@ -59,10 +55,7 @@ class PromptSerializer(serializers.ModelSerializer[Prompt]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None:
-            try:
-                prompt_check_editable(prompt=self.instance, changes=attrs)
-            except DjangoValidationError as error:
-                raise _as_drf(error) from error
+            prompt_check_editable(prompt=self.instance, changes=attrs)
         return attrs
 
 
@@ -89,12 +82,9 @@ class LoraAdapterSerializer(serializers.ModelSerializer[LoraAdapter]):
 
     def create(self, validated_data: dict[str, Any]) -> LoraAdapter:
         upload = validated_data.pop("upload", None)
-        try:
-            if upload is not None:
-                return adapter_upload(upload=upload, **validated_data)
-            return adapter_register(**validated_data)
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        if upload is not None:
+            return adapter_upload(upload=upload, **validated_data)
+        return adapter_register(**validated_data)
 
     def update(self, instance: LoraAdapter, validated_data: dict[str, Any]) -> LoraAdapter:
         if "weights" in validated_data or "upload" in validated_data:
@@ -134,12 +124,9 @@ class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
 
     def create(self, validated_data: dict[str, Any]) -> GenerationConfig:
         links = validated_data.pop("adapter_links", [])
-        try:
-            config, created = config_create(
-                adapters=[(link["adapter"], link["scale"]) for link in links], **validated_data
-            )
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        config, created = config_create(
+            adapters=[(link["adapter"], link["scale"]) for link in links], **validated_data
+        )
         config._reused = not created  # type: ignore[attr-defined]
         return config
 
@@ -154,10 +141,7 @@ class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
             else [(link["adapter"], link["scale"]) for link in links]
         )
         name = validated_data.pop("name", instance.name)
-        try:
-            return config_update(config=instance, name=name, adapters=adapters, **validated_data)
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        return config_update(config=instance, name=name, adapters=adapters, **validated_data)
 
 
 class PromptImportSerializer(serializers.Serializer[Any]):
@@ -312,17 +296,14 @@ class GenerationConfigViewSet(viewsets.ModelViewSet[GenerationConfig]):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         base = {k: data[k] for k in ("base_model", "width", "height", "insert_trigger")}
-        try:
-            drafts = config_factor_levels_expand(
-                base=base,
-                levels=data["levels"],
-                mode=data["mode"],
-                adapter=data.get("adapter"),
-                name_prefix=data["name_prefix"],
-            )
-            config_drafts_validate(drafts=drafts)
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        drafts = config_factor_levels_expand(
+            base=base,
+            levels=data["levels"],
+            mode=data["mode"],
+            adapter=data.get("adapter"),
+            name_prefix=data["name_prefix"],
+        )
+        config_drafts_validate(drafts=drafts)
         preview = builder_preview(
             drafts=drafts,
             prompts=data["prompts"],

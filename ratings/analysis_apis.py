@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -363,10 +362,7 @@ class RaterExclusionApi(APIView):
     def post(self, request: Request, study_id: int, rater_id: int) -> Response:
         study = get_object_or_404(Study, pk=study_id)
         user = get_object_or_404(get_user_model(), pk=rater_id)
-        try:
-            changed = rater_exclude(study=study, rater=user, actor=request.user)
-        except DjangoValidationError as error:
-            raise ValidationError({"rater": error.messages}) from error
+        changed = rater_exclude(study=study, rater=user, actor=request.user)
         return Response({"excluded": True, "changed": changed})
 
     @extend_schema(

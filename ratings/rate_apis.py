@@ -23,6 +23,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalsite.api_errors import validation_body
 from evalsite.roles import is_rater
 from ratings.models import Study
 from ratings.pairs import rater_progress
@@ -32,7 +33,6 @@ from ratings.services.judging import (
     DEFECT_TAGS,
     SIDES,
     Deck,
-    NotYours,
     deck_deal,
     judgments_record,
 )
@@ -168,20 +168,13 @@ def rate_judgment_api(request: Request) -> Response:
             tags=data["tags"],
             response_ms=data.get("response_ms"),
         )
-    except NotYours:
-        return Response(
-            {"presentation": ["No such presentation was issued to you."]},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
     except ValidationError as error:
-        detail: dict[str, Any] = (
-            {k: list(v) for k, v in error.message_dict.items()}
-            if hasattr(error, "error_dict")
-            else {"detail": " ".join(error.messages)}
-        )
-        if data["criterion"] in detail:
-            detail = {"criterion": detail.pop(data["criterion"]), **detail}
-        return Response(detail, status=status.HTTP_400_BAD_REQUEST)
+        # The service names the field by the criterion's key; this API's field is "criterion".
+        detail = validation_body(error)
+        if data["criterion"] not in detail:
+            raise
+        detail = {"criterion": detail.pop(data["criterion"]), **detail}
+        raise serializers.ValidationError(detail) from error
     body = {"presentation": data["presentation"], "criterion": data["criterion"]}
     if result.already_recorded:
         return Response(

@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
@@ -16,7 +15,6 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from generation.apis import _as_drf
 from generation.models import GenerationConfig, Image, Prompt
 from generation.selectors import render_progress, study_images
 from generation.services.rendering import RenderQueueUnavailable, images_retry
@@ -110,33 +108,27 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         groups = validated_data.pop("rater_groups", [])
         criteria = self._criteria(validated_data.pop("criteria", None)) or list(DEFAULT_CRITERIA)
         request = self.context.get("request")
-        try:
-            with transaction.atomic():
-                study = study_create(
-                    prompts=validated_data.pop("prompts", []),
-                    configs=validated_data.pop("configs", []),
-                    criteria=criteria,
-                    created_by=getattr(request, "user", None),
-                    **validated_data,
-                )
-                study_update(study=study, raters=raters, rater_groups=groups)
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        with transaction.atomic():
+            study = study_create(
+                prompts=validated_data.pop("prompts", []),
+                configs=validated_data.pop("configs", []),
+                criteria=criteria,
+                created_by=getattr(request, "user", None),
+                **validated_data,
+            )
+            study_update(study=study, raters=raters, rater_groups=groups)
         return study
 
     def update(self, instance: Study, validated_data: dict[str, Any]) -> Study:
-        try:
-            return study_update(
-                study=instance,
-                prompts=validated_data.pop("prompts", None),
-                configs=validated_data.pop("configs", None),
-                raters=validated_data.pop("raters", None),
-                rater_groups=validated_data.pop("rater_groups", None),
-                criteria=self._criteria(validated_data.pop("criteria", None)),
-                **validated_data,
-            )
-        except DjangoValidationError as error:
-            raise _as_drf(error) from error
+        return study_update(
+            study=instance,
+            prompts=validated_data.pop("prompts", None),
+            configs=validated_data.pop("configs", None),
+            raters=validated_data.pop("raters", None),
+            rater_groups=validated_data.pop("rater_groups", None),
+            criteria=self._criteria(validated_data.pop("criteria", None)),
+            **validated_data,
+        )
 
 
 class RetrySerializer(serializers.Serializer[Any]):
@@ -213,8 +205,6 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
         study = self.get_object()
         try:
             result = study_launch(study=study, actor=request.user)
-        except DjangoValidationError as error:
-            return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
         except RenderQueueUnavailable as error:
             return _queue_unavailable(error, study)
         study.refresh_from_db()
@@ -254,8 +244,5 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
 
     def _set(self, service: Any) -> Response:
         study = self.get_object()
-        try:
-            service(study=study, actor=self.request.user)
-        except DjangoValidationError as error:
-            return Response({"detail": error.messages}, status=status.HTTP_400_BAD_REQUEST)
+        service(study=study, actor=self.request.user)
         return Response(self.get_serializer(study).data)

@@ -22,36 +22,45 @@ def rater_exclude(*, study: Study, rater: Any, actor: Actor = None) -> bool:
     """
     if not Judgment.objects.filter(comparison__study=study, rater=rater).exists():
         raise ValidationError(
-            f"{rater} has not judged anything in this study: there is nothing to exclude.",
-            code="no_judgments",
+            {
+                "rater": ValidationError(
+                    f"{rater} has not judged anything in this study: there is nothing to exclude.",
+                    code="no_judgments",
+                )
+            }
         )
-    if study.excluded_raters.filter(pk=rater.pk).exists():
-        return False
-    with transaction.atomic():
-        study.excluded_raters.add(rater)
-        audit_record(
-            action=AuditEvent.Action.RATER_EXCLUDED,
-            actor=actor,
-            study=study,
-            rater_id=rater.pk,
-            rater=rater.get_username(),
-        )
-    logger.info("Study %s: rater %s excluded by %s", study.pk, rater.pk, getattr(actor, "pk", None))
-    return True
+    return _excluded_set(study=study, rater=rater, actor=actor, excluded=True)
 
 
 def rater_restore(*, study: Study, rater: Any, actor: Actor = None) -> bool:
     """Count the rater's judgments again. Safe to run twice (False when nothing changed)."""
-    if not study.excluded_raters.filter(pk=rater.pk).exists():
+    return _excluded_set(study=study, rater=rater, actor=actor, excluded=False)
+
+
+def _excluded_set(*, study: Study, rater: Any, actor: Actor, excluded: bool) -> bool:
+    """Add the rater to the study's excluded raters or take them out, audited; False when
+    they already were where asked."""
+    if study.excluded_raters.filter(pk=rater.pk).exists() == excluded:
         return False
     with transaction.atomic():
-        study.excluded_raters.remove(rater)
+        if excluded:
+            study.excluded_raters.add(rater)
+        else:
+            study.excluded_raters.remove(rater)
         audit_record(
-            action=AuditEvent.Action.RATER_RESTORED,
+            action=AuditEvent.Action.RATER_EXCLUDED
+            if excluded
+            else AuditEvent.Action.RATER_RESTORED,
             actor=actor,
             study=study,
             rater_id=rater.pk,
             rater=rater.get_username(),
         )
-    logger.info("Study %s: rater %s restored by %s", study.pk, rater.pk, getattr(actor, "pk", None))
+    logger.info(
+        "Study %s: rater %s %s by %s",
+        study.pk,
+        rater.pk,
+        "excluded" if excluded else "restored",
+        getattr(actor, "pk", None),
+    )
     return True

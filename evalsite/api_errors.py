@@ -1,0 +1,44 @@
+"""The one place the API turns a service's refusal into an HTTP answer.
+
+Services raise Django's ValidationError (or their own exception) and know nothing of HTTP;
+API views let it propagate and this handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]) answers:
+
+- ValidationError with field messages: 400 ``{field: [message, ...]}``;
+- ValidationError without fields: 400 ``{"detail": [message, ...]}``;
+- a presentation that was not issued to the rater (``NotYours``): 400 on ``presentation``;
+- Http404 and PermissionDenied, and DRF's own exceptions: as DRF answers them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def validation_body(error: DjangoValidationError) -> dict[str, list[str]]:
+    """The 400 body of a service's ValidationError: its field messages, else ``detail``."""
+    if not hasattr(error, "error_dict"):
+        return {"detail": list(error.messages)}
+    return {field: list(messages) for field, messages in error.message_dict.items()}
+
+
+def as_api_exception(exc: Exception) -> Exception:
+    """The DRF exception a service's exception stands for (itself when it has none)."""
+    # Imported here: evalsite is imported by every app, and the apps import evalsite.
+    from ratings.services.judging import NotYours
+
+    if isinstance(exc, DjangoValidationError):
+        return exceptions.ValidationError(validation_body(exc))
+    if isinstance(exc, NotYours):
+        return exceptions.ValidationError(
+            {"presentation": ["No such presentation was issued to you."]}
+        )
+    return exc
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    return drf_exception_handler(as_api_exception(exc), context)
