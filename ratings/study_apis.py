@@ -7,7 +7,6 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -104,20 +103,15 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         return [(r["key"], r["label"], r["question"]) for r in rows]
 
     def create(self, validated_data: dict[str, Any]) -> Study:
-        raters = validated_data.pop("raters", [])
-        groups = validated_data.pop("rater_groups", [])
         criteria = self._criteria(validated_data.pop("criteria", None)) or list(DEFAULT_CRITERIA)
         request = self.context.get("request")
-        with transaction.atomic():
-            study = study_create(
-                prompts=validated_data.pop("prompts", []),
-                configs=validated_data.pop("configs", []),
-                criteria=criteria,
-                created_by=getattr(request, "user", None),
-                **validated_data,
-            )
-            study_update(study=study, raters=raters, rater_groups=groups)
-        return study
+        return study_create(
+            prompts=validated_data.pop("prompts", []),
+            configs=validated_data.pop("configs", []),
+            criteria=criteria,
+            created_by=getattr(request, "user", None),
+            **validated_data,
+        )
 
     def update(self, instance: Study, validated_data: dict[str, Any]) -> Study:
         return study_update(

@@ -23,18 +23,21 @@ def study_create(
     configs: Sequence[GenerationConfig],
     baseline: GenerationConfig | None = None,
     criteria: Sequence[tuple[str, str, str]] = DEFAULT_CRITERIA,
+    raters: Sequence[Any] = (),
+    rater_groups: Sequence[Any] = (),
     **fields: Any,
 ) -> Study:
+    """A draft study with its prompts, configurations, criteria, raters and rater groups, all
+    or nothing. Not safe to run twice: each run is a new study."""
     with transaction.atomic():
         study = Study(name=name, baseline=baseline, **fields)
         study.full_clean()
         study.save()
         study.prompts.set(prompts)
         study.configs.set(configs)
-        Criterion.objects.bulk_create(
-            Criterion(study=study, key=key, label=label, question=question, order=i)
-            for i, (key, label, question) in enumerate(criteria)
-        )
+        study.raters.set(raters)
+        study.rater_groups.set(rater_groups)
+        _criteria_set(study=study, criteria=criteria)
     return study
 
 

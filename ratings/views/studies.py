@@ -6,7 +6,6 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import URLPattern, URLResolver, path, reverse
@@ -87,31 +86,19 @@ def _save_study(
     if not (form.is_valid() and criteria.is_valid()):
         return None
     data = form.cleaned_data
+    chosen: dict[str, Any] = {
+        "prompts": list(data["prompts"]),
+        "configs": list(data["configs"]),
+        "criteria": criteria.criteria(),
+        "raters": list(data["raters"]),
+        "rater_groups": list(data["rater_groups"]),
+        **form.service_fields(),
+    }
     try:
-        with transaction.atomic():
-            if study is None:
-                study = study_create(
-                    prompts=list(data["prompts"]),
-                    configs=list(data["configs"]),
-                    criteria=criteria.criteria(),
-                    created_by=request.user,
-                    **form.service_fields(),
-                )
-                study_update(
-                    study=study,
-                    raters=list(data["raters"]),
-                    rater_groups=list(data["rater_groups"]),
-                )
-            else:
-                study_update(
-                    study=study,
-                    prompts=list(data["prompts"]),
-                    configs=list(data["configs"]),
-                    criteria=criteria.criteria(),
-                    raters=list(data["raters"]),
-                    rater_groups=list(data["rater_groups"]),
-                    **form.service_fields(),
-                )
+        if study is None:
+            study = study_create(created_by=request.user, **chosen)
+        else:
+            study_update(study=study, **chosen)
     except ValidationError as error:
         if hasattr(error, "error_dict") and "criteria" in error.error_dict:
             criteria._non_form_errors = criteria.error_class(error.error_dict.pop("criteria")[0])
