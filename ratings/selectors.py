@@ -42,7 +42,13 @@ def studies_overview() -> list[StudyRow]:
 
 
 def studies_accessible_by(*, user: Any) -> QuerySet[Study]:
-    """Studies the user may judge while they are open, whatever their status now."""
+    """Studies the user may judge while they are open, whatever their status now.
+
+    The one rater access rule: a named rater or a member of a rater group, and not excluded.
+    Every other check (the rating pages and API, the media files, the vote services, the
+    team page) asks it through the functions below; ratings.rater_sql.rater_study is its
+    one-query copy for the rating page's hot path, tested against it.
+    """
     if not user.is_authenticated:
         return Study.objects.none()
     return (
@@ -56,3 +62,8 @@ def studies_for_rater(*, user: Any, closed_too: bool = False) -> QuerySet[Study]
     """Studies this user may judge now (open); `closed_too` adds the closed ones they could."""
     statuses = [Study.Status.OPEN, Study.Status.CLOSED] if closed_too else [Study.Status.OPEN]
     return studies_accessible_by(user=user).filter(status__in=statuses)
+
+
+def rater_may_judge(*, user: Any, study_id: int, closed_too: bool = False) -> bool:
+    """Whether the user may judge this study now (`closed_too`: or could, before it closed)."""
+    return studies_for_rater(user=user, closed_too=closed_too).filter(pk=study_id).exists()

@@ -32,7 +32,7 @@ from ratings.rater_sql import (
     presentation_for_vote,
     presentation_stamp,
 )
-from ratings.selectors import studies_for_rater
+from ratings.selectors import rater_may_judge
 
 SIDES = ("left", "right", "tie", "both_bad")
 DEFECT_TAGS: dict[str, str] = {
@@ -187,7 +187,7 @@ class VoteResult:
 def _check_access(*, rater: User, study: Study, closed_ok: bool = False) -> None:
     if study.status not in _VOTABLE[closed_ok]:
         raise ValidationError("This study is closed to votes.", code="closed")
-    if not studies_for_rater(user=rater, closed_too=closed_ok).filter(pk=study.pk).exists():
+    if not rater_may_judge(user=rater, study_id=study.pk, closed_too=closed_ok):
         raise NotYours
 
 

@@ -1,0 +1,55 @@
+"""The one rater access rule (ratings.selectors) and the callers that must agree with it."""
+
+from __future__ import annotations
+
+from itertools import product
+
+import pytest
+from django.contrib.auth.models import Group
+
+from ratings.models import Study
+from ratings.rater_sql import rater_study
+from ratings.selectors import rater_may_judge, studies_for_rater
+from tests.factories import make_study, rater
+
+pytestmark = pytest.mark.django_db
+
+
+def test_rater_may_judge_named_or_grouped_and_not_excluded() -> None:
+    study = make_study(n_configs=2)
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.OPEN)
+    named, grouped, outsider = rater(), rater(), rater()
+    team = Group.objects.create(name="panel")
+    grouped.groups.add(team)
+    study.raters.add(named)
+    study.rater_groups.add(team)
+    assert rater_may_judge(user=named, study_id=study.pk)
+    assert rater_may_judge(user=grouped, study_id=study.pk)
+    assert not rater_may_judge(user=outsider, study_id=study.pk)
+    study.excluded_raters.add(grouped)
+    assert not rater_may_judge(user=grouped, study_id=study.pk)
+    Study.objects.filter(pk=study.pk).update(status=Study.Status.CLOSED)
+    assert not rater_may_judge(user=named, study_id=study.pk)
+    assert rater_may_judge(user=named, study_id=study.pk, closed_too=True)
+
+
+def test_rater_study_sql_agrees_with_the_rule_in_every_case() -> None:
+    # rater_sql.rater_study is the rating page's one-query copy of the rule: the ORM rule
+    # (studies_for_rater) is its oracle over every combination that decides access.
+    team = Group.objects.create(name="panel")
+    cases = product(Study.Status.values, (False, True), (False, True), (False, True))
+    for status, named, grouped, excluded in cases:
+        study = make_study(n_configs=2)
+        Study.objects.filter(pk=study.pk).update(status=status)
+        person = rater()
+        if named:
+            study.raters.add(person)
+        if grouped:
+            person.groups.add(team)
+            study.rater_groups.add(team)
+        if excluded:
+            study.excluded_raters.add(person)
+        for closed_too in (False, True):
+            expected = studies_for_rater(user=person, closed_too=closed_too).filter(pk=study.pk)
+            found = rater_study(user=person, study_id=study.pk, closed_too=closed_too)
+            assert (found is not None) == expected.exists(), (status, named, grouped, excluded)
