@@ -346,14 +346,10 @@ def seed(n_judgments: int, rng: np.random.Generator) -> Seeded:
 
 def dashboard(study_id: int, key: str) -> dict[str, Any]:
     """Every number the dashboard page shows, as the view computes them (template apart)."""
-    from django.test import RequestFactory
-
     from ratings.models import Study
-    from ratings.views.analysis import _dashboard_context
+    from ratings.reports.dashboard import study_dashboard
 
-    study = Study.objects.get(pk=study_id)
-    request = RequestFactory().get(f"/studies/{study_id}/analysis/", {"criterion": key})
-    return _dashboard_context(request, study, key)
+    return study_dashboard(study=Study.objects.get(pk=study_id), criterion_key=key)
 
 
 #: The level strings of ratings.reports.configs.config_levels, from raw parameter values.
@@ -760,7 +756,7 @@ def breakdown(study_id: int, key: str) -> None:
         "raters": lambda: reports.study_raters(study=study),
         "metrics": lambda: reports.study_metric_agreement(study=study, criterion=criterion),
         "configs": lambda: reports.study_configs(study=study),
-        "pairs": lambda: reports.study_pairs(study=study, criterion=criterion, limit=12),
+        "pairs": lambda: reports.study_pair_tallies(study=study, criterion=criterion)[:12],
         "count": lambda: reports.judgment_count(study=study),
     }
     spent = {name: timed(fn) for name, fn in parts.items()}

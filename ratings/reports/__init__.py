@@ -52,7 +52,7 @@ from ratings.reports.metrics import (
     MetricAgreementReport,
     study_metric_agreement,
 )
-from ratings.reports.pairs import PairItem, study_pairs
+from ratings.reports.pairs import PairItem, PairTallies, study_pair_tallies
 from ratings.reports.raters import AlphaItem, RaterItem, RaterReport, study_raters
 from ratings.reports.win_rates import WinRateItem, WinRateReport, study_win_rates
 
@@ -74,6 +74,7 @@ __all__ = [
     "MetricAgreementItem",
     "MetricAgreementReport",
     "PairItem",
+    "PairTallies",
     "RaterItem",
     "RaterReport",
     "WinRateItem",
@@ -90,7 +91,7 @@ __all__ = [
     "study_leaderboard",
     "study_leaderboard_fit",
     "study_metric_agreement",
-    "study_pairs",
+    "study_pair_tallies",
     "study_raters",
     "study_win_rates",
     "varying_levels",

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 import numpy as np
 
 from ratings.models import Comparison, Criterion, Study
-from ratings.reports.judgments import _version, _votes
+from ratings.reports.judgments import StudyVotes, _version, _votes
 
 
 @dataclass(frozen=True)
@@ -21,20 +23,61 @@ class PairItem:
     both_bad: int
 
 
-def study_pairs(
+class PairTallies(Sequence[PairItem]):
+    """The chosen comparisons with their tallies, in comparison id order: counted without a
+    query, and each slice loads only its own comparisons (what Django's Paginator asks)."""
+
+    def __init__(
+        self, votes: StudyVotes, chosen: np.ndarray, tallies: tuple[np.ndarray, ...]
+    ) -> None:
+        self._votes, self._chosen, self._tallies = votes, chosen, tallies
+
+    def __len__(self) -> int:
+        return int(self._chosen.size)
+
+    @overload
+    def __getitem__(self, index: int) -> PairItem: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[PairItem]: ...
+
+    def __getitem__(self, index: int | slice) -> PairItem | list[PairItem]:
+        if isinstance(index, slice):
+            return self._items(self._chosen[index].tolist())
+        return self._items([int(self._chosen[index])])[0]
+
+    def _items(self, rows: list[int]) -> list[PairItem]:
+        votes = self._votes
+        a, b, t, bb = self._tallies
+        found = Comparison.objects.select_related("prompt", "image_a", "image_b").in_bulk(
+            votes.comparison_id[rows].tolist()
+        )
+        return [
+            PairItem(
+                comparison=found[int(votes.comparison_id[i])],
+                config_a=int(votes.config_a[i]),
+                config_b=int(votes.config_b[i]),
+                a_wins=int(a[i]),
+                b_wins=int(b[i]),
+                ties=int(t[i]),
+                both_bad=int(bb[i]),
+            )
+            for i in rows
+        ]
+
+
+def study_pair_tallies(
     *,
     study: Study,
     criterion: Criterion | None = None,
     config_id: int | None = None,
     outcome: str | None = None,
-    limit: int = 24,
-    offset: int = 0,
-) -> tuple[list[PairItem], int]:
-    """Comparisons with their vote tallies, filtered by config and outcome; (page, total).
+) -> PairTallies:
+    """Comparisons with their vote tallies, filtered by config and outcome.
 
     outcome: "a" / "b" (that side has more wins), "tie", "both_bad" (at least one such vote),
     "split" (both sides won at least once), "all" (every pair, judged or not: gold is marked
-    before anyone votes).
+    before anyone votes). Page it with Django's Paginator: only a page's comparisons load.
     """
     votes = _votes(study, _version(study))
     counted = ~votes.excluded
@@ -57,20 +100,4 @@ def study_pairs(
         keep &= bb > 0
     elif outcome == "split":
         keep &= (a > 0) & (b > 0)
-    chosen = np.flatnonzero(keep)  # in comparison id order
-    page = chosen[offset : offset + limit].tolist()
-    found = Comparison.objects.select_related("prompt", "image_a", "image_b").in_bulk(
-        votes.comparison_id[page].tolist()
-    )
-    return [
-        PairItem(
-            comparison=found[int(votes.comparison_id[i])],
-            config_a=int(votes.config_a[i]),
-            config_b=int(votes.config_b[i]),
-            a_wins=int(a[i]),
-            b_wins=int(b[i]),
-            ties=int(t[i]),
-            both_bad=int(bb[i]),
-        )
-        for i in page
-    ], int(chosen.size)
+    return PairTallies(votes, np.flatnonzero(keep), (a, b, t, bb))

@@ -199,20 +199,22 @@ def test_study_raters_quality_alpha_and_exclusion() -> None:
     assert after.self_agreement is None
 
 
-def test_study_pairs_filters_by_config_and_outcome() -> None:
+def test_study_pair_tallies_filters_by_config_and_outcome() -> None:
     study, comps, crit = launched(n_configs=3)
     user, other = rater(), rater()
     vote(comps[0], user, crit, "a")
     vote(comps[0], other, crit, "b")
     vote(comps[1], user, crit, "tie")
-    page, total = reports.study_pairs(study=study, criterion=crit)
-    assert total == 2 and [p.comparison.pk for p in page] == [comps[0].pk, comps[1].pk]
+    tallies = reports.study_pair_tallies(study=study, criterion=crit)
+    page = tallies[0:24]
+    assert len(tallies) == 2 and [p.comparison.pk for p in page] == [comps[0].pk, comps[1].pk]
+    assert tallies[1] == page[1]
     assert (page[0].a_wins, page[0].b_wins, page[1].ties) == (1, 1, 1)
-    assert reports.study_pairs(study=study, outcome="tie")[1] == 1
-    assert reports.study_pairs(study=study, outcome="split")[1] == 1
-    assert reports.study_pairs(study=study, outcome="both_bad")[1] == 0
+    assert len(reports.study_pair_tallies(study=study, outcome="tie")) == 1
+    assert len(reports.study_pair_tallies(study=study, outcome="split")) == 1
+    assert len(reports.study_pair_tallies(study=study, outcome="both_bad")) == 0
     c2 = comps[2].image_a.config_id
-    in_config = reports.study_pairs(study=study, config_id=c2)[0]
+    in_config = list(reports.study_pair_tallies(study=study, config_id=c2))
     assert all(c2 in (p.config_a, p.config_b) for p in in_config)
 
 
@@ -271,3 +273,24 @@ def test_vote_tally_backfill_counts_what_the_triggers_kept() -> None:
     with connection.cursor() as cursor:
         cursor.execute(importlib.import_module("ratings.migrations.0006_vote_tally").BACKFILL)
     assert sorted(VoteTally.objects.values_list("study_id", "rater_id", "changes")) == kept
+
+
+def test_study_dashboard_pages_the_pairs_with_django_paginator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ratings.reports import dashboard
+
+    study, comps, crit = launched(n_configs=3)
+    monkeypatch.setattr(dashboard, "PAIRS_PER_PAGE", 2)
+    first = dashboard.study_dashboard(study=study, outcome="all")
+    assert (first["pair_total"], first["pair_page"], first["pair_pages"]) == (3, 1, 2)
+    assert [c["pair"].comparison.pk for c in first["pair_cards"]] == [comps[0].pk, comps[1].pk]
+    # A page past the end, or not a number, is the last or the first page (Paginator.get_page).
+    last = dashboard.study_dashboard(study=study, outcome="all", page="9")
+    assert last["pair_page"] == 2 and [c["pair"].comparison.pk for c in last["pair_cards"]] == [
+        comps[2].pk
+    ]
+    assert dashboard.study_dashboard(study=study, outcome="all", page="x")["pair_page"] == 1
+    vote(comps[1], rater(), crit, "a")
+    judged = dashboard.study_dashboard(study=study, criterion_key=crit.key)
+    assert judged["criterion"] == crit and judged["pair_total"] == 1 and judged["pair_pages"] == 1
