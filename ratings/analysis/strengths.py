@@ -29,7 +29,7 @@ scale), the t degrees of freedom `df` (None: normal), the estimand and the count
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -332,16 +332,17 @@ def leaderboard_uncertainty(
     raters, rater_idx = np.unique(np.asarray(table.rater, np.int64), return_inverse=True)
     prompts = int(np.unique(np.asarray(table.prompt, np.int64)).size)
     g = int(raters.size)
+    these_raters = StrengthUncertainty(
+        strengths=theta,
+        cov=model_cov,
+        df=None,
+        estimand=THESE_RATERS,
+        raters=g,
+        prompts=prompts,
+        votes=votes,
+    )
     if g < min_raters:
-        return StrengthUncertainty(
-            strengths=theta,
-            cov=model_cov,
-            df=None,
-            estimand=THESE_RATERS,
-            raters=g,
-            prompts=prompts,
-            votes=votes,
-        )
+        return these_raters
     # Each rater's score (gradient of their votes' log-likelihood), summed sparsely per rater.
     resid = a_score - n * p
     rater_idx = rater_idx.reshape(-1)
@@ -359,15 +360,7 @@ def leaderboard_uncertainty(
     diff = (robust - floor + (robust - floor).T) / 2
     values, vectors = np.linalg.eigh(diff)
     cov = floor + (vectors * np.clip(values, 0.0, None)) @ vectors.T
-    return StrengthUncertainty(
-        strengths=theta,
-        cov=cov,
-        df=df,
-        estimand=POPULATION,
-        raters=g,
-        prompts=prompts,
-        votes=votes,
-    )
+    return replace(these_raters, cov=cov, df=df, estimand=POPULATION)
 
 
 @dataclass(frozen=True)

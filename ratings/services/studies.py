@@ -59,6 +59,18 @@ def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Com
     )
 
 
+def config_design_params(configs: Sequence[GenerationConfig]) -> dict[int, dict[str, Any]]:
+    """What a design compares configurations by: their parameters and adapters (weights by
+    hash, with scale). Prefetch adapter_links__adapter."""
+    return {
+        c.pk: {
+            **c.params(),
+            "adapters": tuple((a.adapter.sha256, a.scale) for a in c.adapter_links.all()),
+        }
+        for c in configs
+    }
+
+
 def study_launch_problems(study: Study) -> list[str]:
     problems = []
     if not study.prompts.exists():
@@ -93,17 +105,10 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     if problems:
         raise ValidationError(problems)
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
-    params = {
-        c.pk: {
-            **c.params(),
-            "adapters": tuple((a.adapter.sha256, a.scale) for a in c.adapter_links.all()),
-        }
-        for c in configs
-    }
     pairs = design_pairs(
         design=study.design,
         config_ids=[c.pk for c in configs],
-        params=params,
+        params=config_design_params(configs),
         baseline_id=study.baseline_id,
     )
     wanted_configs = sorted({cid for pair in pairs for cid in pair})

@@ -23,7 +23,7 @@ from evalsite.web import (
     markdown_html,
     researcher_required,
 )
-from generation.models import GenerationConfig, Image
+from generation.models import Image
 from generation.selectors import (
     design_counts,
     render_estimate,
@@ -36,6 +36,7 @@ from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
 from ratings.services.judging import comparison_gold_set, study_gold_missing
 from ratings.services.studies import (
+    config_design_params,
     study_close,
     study_create,
     study_launch,
@@ -47,17 +48,6 @@ from ratings.study_apis import StudyViewSet
 
 POLL_SECONDS = 2
 HISTORY_ROWS = 50
-
-
-def config_design_params(configs: list[GenerationConfig]) -> dict[int, dict[str, Any]]:
-    """What the one-factor design compares: the same shape study_launch builds."""
-    return {
-        c.pk: {
-            **c.params(),
-            "adapters": tuple((a.adapter.sha256, a.scale) for a in c.adapter_links.all()),
-        }
-        for c in configs
-    }
 
 
 def audit_note(event: AuditEvent) -> str:
