@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -12,24 +12,14 @@ from ratings.reports.configs import FACTOR_LABELS, level_label, study_configs, v
 from ratings.reports.judgments import StudyVotes, _cached
 
 
-@dataclass(frozen=True)
-class FactorEffectItem:
-    factor: str
+@dataclass(frozen=True, kw_only=True)
+class FactorEffectItem(analysis.FactorCoefficient):
+    """A coefficient of ratings.analysis.factor_effects with its levels as people read them.
+    p_holm is adjusted over the fit's coefficients: the report's rows."""
+
     factor_label: str
-    level: str
     level_label: str
-    reference: str
     reference_label: str
-    beta: float
-    se: float
-    ci_low: float
-    ci_high: float
-    p_vs_baseline: float
-    p_low: float
-    p_high: float
-    p_value: float
-    #: Holm-adjusted over the report's rows (each row one contrast against its reference).
-    p_holm: float
 
 
 @dataclass(frozen=True)
@@ -89,21 +79,10 @@ def _factor_effects(
     order = list(FACTOR_LABELS)
     rows = [
         FactorEffectItem(
-            factor=c.factor,
+            **asdict(c),
             factor_label=FACTOR_LABELS.get(c.factor, c.factor),
-            level=c.level,
             level_label=level_label(c.factor, c.level),
-            reference=c.reference,
             reference_label=level_label(c.factor, c.reference),
-            beta=c.beta,
-            se=c.se,
-            ci_low=c.ci_low,
-            ci_high=c.ci_high,
-            p_vs_baseline=c.p_vs_baseline,
-            p_low=c.p_low,
-            p_high=c.p_high,
-            p_value=c.p_value,
-            p_holm=c.p_holm,
         )
         for c in sorted(fit.coefficients, key=lambda c: order.index(c.factor))
     ]

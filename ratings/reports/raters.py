@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -12,28 +12,16 @@ from ratings.models import Criterion, Study
 from ratings.reports.judgments import StudyVotes, _cached
 
 
-@dataclass(frozen=True)
-class RaterItem:
-    rater_id: int
+@dataclass(frozen=True, kw_only=True)
+class RaterItem(analysis.RaterQuality):
+    """A rater's ratings.analysis.rater_quality with their name and whether they are excluded."""
+
     username: str
     excluded: bool
-    judgments: int
-    median_ms: float | None
-    fast_share: float
-    decisive: int
-    left_rate: float | None
-    left_p: float | None
-    repeats: int
-    flip_rate: float | None
-    gold: int
-    gold_accuracy: float | None
-    agreement_n: int
-    agreement: float | None
-    flags: list[str]
-    flip_p: float | None = None
-    gold_p: float | None = None
-    agreement_p: float | None = None
-    fast_p: float | None = None
+
+    @property
+    def rater_id(self) -> int:
+        return self.rater
 
 
 @dataclass(frozen=True)
@@ -129,26 +117,9 @@ def _raters(study: Study, table: StudyVotes) -> RaterReport:
     )
     rows = [
         RaterItem(
-            rater_id=q.rater,
+            **asdict(q),
             username=names.get(q.rater, str(q.rater)),
             excluded=q.rater in excluded,
-            judgments=q.judgments,
-            median_ms=q.median_ms,
-            fast_share=q.fast_share,
-            decisive=q.decisive,
-            left_rate=q.left_rate,
-            left_p=q.left_p,
-            repeats=q.repeats,
-            flip_rate=q.flip_rate,
-            gold=q.gold,
-            gold_accuracy=q.gold_accuracy,
-            agreement_n=q.agreement_n,
-            agreement=q.agreement,
-            flags=list(q.flags),
-            flip_p=q.flip_p,
-            gold_p=q.gold_p,
-            agreement_p=q.agreement_p,
-            fast_p=q.fast_p,
         )
         for q in quality
     ]

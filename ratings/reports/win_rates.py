@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ratings import analysis
 from ratings.models import Criterion, Study
@@ -10,25 +10,12 @@ from ratings.reports.configs import FACTOR_LABELS, level_label, study_configs, v
 from ratings.reports.judgments import StudyVotes, _cached
 
 
-@dataclass(frozen=True)
-class WinRateItem:
-    factor: str
+@dataclass(frozen=True, kw_only=True)
+class WinRateItem(analysis.WinRateRow):
+    """A row of ratings.analysis.win_rate_table with its factor and level as people read them."""
+
     factor_label: str
-    level: str
     level_label: str
-    wins: float
-    losses: float
-    ties: float
-    both_bad: float
-    votes: float
-    win_rate: float | None
-    ci_low: float
-    ci_high: float
-    p_value: float
-    p_holm: float
-    votes_needed: int
-    confounded_share: float
-    descriptive: bool
 
 
 @dataclass(frozen=True)
@@ -57,23 +44,9 @@ def _win_rates(study: Study, criterion: Criterion | None, votes: StudyVotes) -> 
     table = analysis.win_rate_table(levels, tallies)
     rows = [
         WinRateItem(
-            factor=r.factor,
+            **asdict(r),
             factor_label=FACTOR_LABELS.get(r.factor, r.factor),
-            level=r.level,
             level_label=level_label(r.factor, r.level),
-            wins=r.wins,
-            losses=r.losses,
-            ties=r.ties,
-            both_bad=r.both_bad,
-            votes=r.votes,
-            win_rate=r.win_rate,
-            ci_low=r.ci_low,
-            ci_high=r.ci_high,
-            p_value=r.p_value,
-            p_holm=r.p_holm,
-            votes_needed=r.votes_needed,
-            confounded_share=r.confounded_share,
-            descriptive=r.descriptive,
         )
         for r in table
     ]
