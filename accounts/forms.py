@@ -5,15 +5,24 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm
-from django.contrib.auth.models import Group
 
 from accounts.models import Invite
 from accounts.selectors import rater_groups, studies_for_assignment
 from accounts.services import INVITE_MAX_DAYS
-from ratings.models import Study
+from ratings.forms import RaterGroupChoices
 
 
 class StudyChoices(forms.ModelMultipleChoiceField):
+    """The studies a rater is named on, to pick from every study (checkboxes, optional)."""
+
+    def __init__(self, *, help_text: str) -> None:
+        super().__init__(
+            queryset=studies_for_assignment(),
+            widget=forms.CheckboxSelectMultiple,
+            required=False,
+            help_text=help_text,
+        )
+
     def label_from_instance(self, obj: Any) -> str:
         return f"{obj.name} ({obj.get_status_display().lower()})"
 
@@ -22,18 +31,9 @@ class InviteForm(forms.Form):
     role = forms.ChoiceField(
         choices=Invite.Role.choices, initial=Invite.Role.RATER, widget=forms.RadioSelect
     )
-    studies = StudyChoices(
-        queryset=Study.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        help_text="The new account is named on these studies.",
-    )
-    groups = forms.ModelMultipleChoiceField(
-        queryset=Group.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        label="Rater groups",
-        help_text="Studies open to a group are open to everyone in it.",
+    studies = StudyChoices(help_text="The new account is named on these studies.")
+    groups = RaterGroupChoices(
+        queryset=rater_groups(), help_text="Studies open to a group are open to everyone in it."
     )
     days = forms.IntegerField(
         min_value=1, max_value=INVITE_MAX_DAYS, label="Valid for (days)", initial=7
@@ -45,8 +45,6 @@ class InviteForm(forms.Form):
     def __init__(self, *args: Any, can_invite_researchers: bool = False, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["studies"].queryset = studies_for_assignment()  # type: ignore[attr-defined]
-        self.fields["groups"].queryset = rater_groups()  # type: ignore[attr-defined]
         self.fields["days"].initial = settings.LOUPE_INVITE_DAYS
         if not can_invite_researchers:
             self.fields["role"].choices = [(Invite.Role.RATER.value, Invite.Role.RATER.label)]  # type: ignore[attr-defined]
@@ -55,23 +53,13 @@ class InviteForm(forms.Form):
 
 class AssignForm(forms.Form):
     studies = StudyChoices(
-        queryset=Study.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        help_text="Studies this rater is named on (a rater group can open others too).",
+        help_text="Studies this rater is named on (a rater group can open others too)."
     )
-    groups = forms.ModelMultipleChoiceField(
-        queryset=Group.objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        label="Rater groups",
-    )
+    groups = RaterGroupChoices(queryset=rater_groups())
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self.fields["studies"].queryset = studies_for_assignment()  # type: ignore[attr-defined]
-        self.fields["groups"].queryset = rater_groups()  # type: ignore[attr-defined]
 
 
 class AcceptInviteForm(forms.Form):

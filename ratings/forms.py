@@ -43,6 +43,20 @@ class ConfigChoices(forms.ModelMultipleChoiceField):
         return _config_label(obj)
 
 
+class RaterGroupChoices(forms.ModelMultipleChoiceField):
+    """The picker of groups whose members may judge a study: every form that opens studies
+    to groups (the study form, invites, a rater's assignment) declares it with this."""
+
+    def __init__(self, *, queryset: Any, help_text: str = "") -> None:
+        super().__init__(
+            queryset=queryset,
+            widget=forms.CheckboxSelectMultiple,
+            required=False,
+            label="Rater groups",
+            help_text=help_text,
+        )
+
+
 class StudyForm(forms.ModelForm[Study]):
     prompts = PromptChoices(
         queryset=Prompt.objects.all(), widget=forms.CheckboxSelectMultiple, required=False
@@ -59,12 +73,9 @@ class StudyForm(forms.ModelForm[Study]):
         required=False,
         help_text="Raters who may judge this study.",
     )
-    rater_groups = forms.ModelMultipleChoiceField(
-        queryset=Group.objects.all(),
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        label="Rater groups",
-        help_text="Everyone in these groups may judge it.",
+    # All groups: the raters' role group (everyone with the rater role) is one of them.
+    rater_groups = RaterGroupChoices(
+        queryset=Group.objects.all(), help_text="Everyone in these groups may judge it."
     )
 
     class Meta:

@@ -302,19 +302,27 @@ def rate_vote(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
         return _after_post(request, study, errors=error.messages)
 
 
+def _presentation_change(
+    request: HtmxHttpRequest, study: Study, change: Callable[..., Any], *, done: str
+) -> HttpResponse:
+    """Skip or undo the presentation the POST names: one not issued to this rater is the
+    unavailable page, a refusal (already answered, nothing to undo) a message on the card."""
+    try:
+        change(rater=_rater(request), presentation_id=_presentation_id(request))
+    except NotYours:
+        raise Unavailable() from None
+    except ValidationError as error:
+        return _after_post(request, study, errors=error.messages)
+    return _after_post(request, study, notice=done)
+
+
 @require_POST
 @friendly_unavailable
 def rate_skip(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     if _closed(study):
         return _after_post(request, study, notice="This study has closed: nothing is left to skip.")
-    try:
-        presentation_skip(rater=_rater(request), presentation_id=_presentation_id(request))
-    except NotYours:
-        raise Unavailable() from None
-    except ValidationError as error:
-        return _after_post(request, study, errors=error.messages)
-    return _after_post(request, study, notice="Skipped.")
+    return _presentation_change(request, study, presentation_skip, done="Skipped.")
 
 
 @require_POST
@@ -323,13 +331,9 @@ def rate_undo(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     if _closed(study):
         return _after_post(request, study, errors=["This study has closed: your vote stands."])
-    try:
-        presentation_undo(rater=_rater(request), presentation_id=_presentation_id(request))
-    except NotYours:
-        raise Unavailable() from None
-    except ValidationError as error:
-        return _after_post(request, study, errors=error.messages)
-    return _after_post(request, study, notice="Vote undone: judge this pair again.")
+    return _presentation_change(
+        request, study, presentation_undo, done="Vote undone: judge this pair again."
+    )
 
 
 urlpatterns: list[URLPattern | URLResolver] = [
