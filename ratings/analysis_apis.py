@@ -55,12 +55,14 @@ def _study_and_criterion(request: Request, study_id: int) -> tuple[Study, Criter
 
 def _report_api(
     name: str,
-    report: Callable[[Study, Criterion | None], Any],
+    report: Callable[..., Any],
     serializer: type[serializers.Serializer[Any]],
     description: str | None = None,
+    *,
+    per_criterion: bool = True,
 ) -> type[APIView]:
-    """The GET endpoint of one report: the study (404), the criterion (400 when unknown),
-    the report serialized."""
+    """The GET endpoint of one report: the study (404), the criterion (400 when unknown; a
+    report over all criteria checks it too), the report serialized."""
 
     class ReportApi(APIView):
         @extend_schema(
@@ -71,7 +73,10 @@ def _report_api(
         )
         def get(self, request: Request, study_id: int) -> Response:
             study, criterion = _study_and_criterion(request, study_id)
-            return Response(serializer(report(study, criterion)).data)
+            found = (
+                report(study=study, criterion=criterion) if per_criterion else report(study=study)
+            )
+            return Response(serializer(found).data)
 
     ReportApi.__name__ = ReportApi.__qualname__ = (
         "".join(w.title() for w in name.split("_")) + "Api"
@@ -79,38 +84,29 @@ def _report_api(
     return ReportApi
 
 
-WinRatesApi = _report_api(
-    "win_rates",
-    lambda study, criterion: reports.study_win_rates(study=study, criterion=criterion),
-    WinRateReportSerializer,
-)
-LeaderboardApi = _report_api(
-    "leaderboard",
-    lambda study, criterion: reports.study_leaderboard(study=study, criterion=criterion),
-    LeaderboardReportSerializer,
-)
+WinRatesApi = _report_api("win_rates", reports.study_win_rates, WinRateReportSerializer)
+LeaderboardApi = _report_api("leaderboard", reports.study_leaderboard, LeaderboardReportSerializer)
 FactorEffectsApi = _report_api(
-    "factor_effects",
-    lambda study, criterion: reports.study_factor_effects(study=study, criterion=criterion),
-    FactorEffectsReportSerializer,
+    "factor_effects", reports.study_factor_effects, FactorEffectsReportSerializer
 )
 RatersApi = _report_api(
     "raters",
-    lambda study, criterion: reports.study_raters(study=study),
+    reports.study_raters,
     RaterReportSerializer,
     "Rater quality over all criteria (the criterion parameter is accepted and checked, for "
     "symmetry with the other endpoints); α is reported per criterion.",
+    per_criterion=False,
 )
 MetricsApi = _report_api(
     "metrics",
-    lambda study, criterion: reports.study_metric_agreement(study=study, criterion=criterion),
+    reports.study_metric_agreement,
     MetricAgreementReportSerializer,
     "How often each automatic metric (LOUPE_SCORERS) scores the human winner higher, "
     "tie-aware, beside the human ceiling from swapped-sides repeats.",
 )
 StoppingApi = _report_api(
     "stopping",
-    lambda study, criterion: study_stopping(study=study, criterion=criterion),
+    study_stopping,
     StoppingReportSerializer,
     "The study's decision rule on its counted votes: decided (with the winner) or about how "
     "many more votes, anytime-valid (ratings.analysis.stopping).",

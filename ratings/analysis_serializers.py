@@ -8,11 +8,16 @@ from typing import Any
 from rest_framework import serializers
 
 
-class WinRateRowSerializer(serializers.Serializer[Any]):
+# A row about one level of one factor (a setting that varies across configurations). A
+# comment, not a docstring: the schema would show it as each row's description.
+class FactorLevelSerializer(serializers.Serializer[Any]):
     factor = serializers.CharField()
     factor_label = serializers.CharField()
     level = serializers.CharField()
     level_label = serializers.CharField()
+
+
+class WinRateRowSerializer(FactorLevelSerializer):
     wins = serializers.FloatField()
     losses = serializers.FloatField()
     ties = serializers.FloatField()
@@ -84,11 +89,7 @@ class LeaderboardReportSerializer(serializers.Serializer[Any]):
     rows = LeaderboardRowSerializer(many=True)
 
 
-class FactorEffectRowSerializer(serializers.Serializer[Any]):
-    factor = serializers.CharField()
-    factor_label = serializers.CharField()
-    level = serializers.CharField()
-    level_label = serializers.CharField()
+class FactorEffectRowSerializer(FactorLevelSerializer):
     reference = serializers.CharField()
     reference_label = serializers.CharField()
     beta = serializers.FloatField(help_text="Log-odds effect of this level against the reference.")
