@@ -16,7 +16,8 @@ from django.db.models import Value as V
 from ratings.analysis.stopping import DecisionRule, StoppingState, stopping_state
 from ratings.models import Criterion, Judgment, Study
 from ratings.reports.configs import ConfigInfo, study_configs
-from ratings.reports.judgments import StudyVotes, _cached, _fetch, study_judgments
+from ratings.reports.int_rows import int_rows
+from ratings.reports.judgments import StudyVotes, _cached, study_judgments
 
 
 @dataclass(frozen=True)
@@ -124,7 +125,7 @@ def _stopping(study: Study, criterion: Criterion | None, _votes: StudyVotes) -> 
     )
     # Integers only, in the order cast (binary COPY on PostgreSQL): rater, the two configs,
     # and the outcome (0 image a won, 1 image b, 2 tie or both bad, 3 a win for neither).
-    rows = _fetch(
+    rows = int_rows(
         study_judgments(study=study, criterion=criterion)
         .filter(comparison__is_gold=False)
         .annotate(

@@ -237,8 +237,8 @@ def test_criterion_for_unknown_key() -> None:
 
 
 def test_study_votes_read_matches_the_orm_row_for_row() -> None:
-    """_fetch (binary COPY on PostgreSQL, tuples elsewhere) gives the ORM's integers exactly."""
-    from ratings.reports.judgments import _fetch
+    """int_rows (binary COPY on PostgreSQL, tuples elsewhere) gives the ORM's integers exactly."""
+    from ratings.reports.int_rows import int_rows
 
     study, comps, crit = launched(n_configs=3)
     users = [rater() for _ in range(3)]
@@ -247,14 +247,14 @@ def test_study_votes_read_matches_the_orm_row_for_row() -> None:
             vote(comp, user, crit, ("a", "b", "tie", "both_bad")[(i + j) % 4], ms=1000 + i + j)
     rows = Judgment.objects.filter(comparison__study=study).order_by("id")
     fields = ("id", "comparison_id", "rater_id", "criterion_id", "response_ms")
-    got = _fetch(rows.values_list(*fields), len(fields))
+    got = int_rows(rows.values_list(*fields), len(fields))
     assert got.dtype == np.int64 and got.shape == (len(comps) * 3, 5)
     assert got.tolist() == [list(r) for r in rows.values_list(*fields)]
-    assert _fetch(rows.filter(pk=-1).values_list(*fields), len(fields)).shape == (0, 5)
+    assert int_rows(rows.filter(pk=-1).values_list(*fields), len(fields)).shape == (0, 5)
     # A NULL would shift every value after it: refused, not misread.
     Judgment.objects.filter(pk=rows[0].pk).update(response_ms=None)
     with pytest.raises((ValueError, TypeError)):
-        _fetch(rows.values_list(*fields), len(fields))
+        int_rows(rows.values_list(*fields), len(fields))
 
 
 def test_vote_tally_backfill_counts_what_the_triggers_kept() -> None:
