@@ -2,7 +2,7 @@
 
 rates.py (proportions, sign tests, Holm, the win-rate table), strengths.py (Bradley–Terry fits,
 their uncertainty and the leaderboard), effects.py (the factor-effects logistic model), agreement.py
-(Krippendorff's alpha, rater quality, metrics against people). Every public name is importable
+(Krippendorff's alpha, rater quality), metrics.py (metrics against people). Every public name is importable
 from here.
 
 Conventions used throughout:
@@ -21,11 +21,8 @@ from ratings.analysis.agreement import (
     QualityThresholds,
     RaterQuality,
     RaterVotes,
-    cluster_mean_interval,
     krippendorff_alpha_nominal,
     leave_one_out_p_values,
-    metric_agreement,
-    metric_credit,
     panel_majority,
     rater_quality,
 )
@@ -37,6 +34,7 @@ from ratings.analysis.effects import (
     FactorObservation,
     factor_effects,
 )
+from ratings.analysis.metrics import cluster_mean_interval, metric_agreement, metric_credit
 from ratings.analysis.rates import (
     DETECTABLE_WIN_RATE,
     PairTally,
