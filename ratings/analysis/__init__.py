@@ -1,9 +1,10 @@
 """Statistics for pairwise judgments. Pure: plain numbers and numpy arrays in, numbers out.
 
-rates.py (proportions, sign tests, Holm, the win-rate table), strengths.py (Bradley–Terry fits,
-their uncertainty and the leaderboard), effects.py (the factor-effects logistic model), agreement.py
-(Krippendorff's alpha, rater quality), metrics.py (metrics against people). Every public name is importable
-from here.
+rates.py (proportions, sign tests, Holm, the win-rate table), bradley_terry.py (Bradley–Terry
+fits), strengths.py (their uncertainty and the leaderboard), effects.py (the factor-effects
+logistic model), agreement.py (Krippendorff's alpha, rater quality), metrics.py (metrics
+against people). Every public name is importable from here (stopping.py, the anytime-valid
+stopping rules, is imported as its own module).
 
 Conventions used throughout:
 - A *tie* and a *both bad* vote each count half a win to either side in win rates and in the
@@ -26,6 +27,14 @@ from ratings.analysis.agreement import (
     panel_majority,
     rater_quality,
 )
+from ratings.analysis.bradley_terry import (
+    BT_RIDGE,
+    BTFit,
+    bradley_terry,
+    bradley_terry_batch,
+    bt_win_probability,
+    wins_matrix,
+)
 from ratings.analysis.effects import (
     FACTOR_MIN_RATERS,
     FACTOR_RIDGE,
@@ -46,23 +55,17 @@ from ratings.analysis.rates import (
     win_rate_table,
 )
 from ratings.analysis.strengths import (
-    BT_RIDGE,
     LEADERBOARD_RIDGE,
     POPULATION,
     POPULATION_MIN_RATERS,
     THESE_RATERS,
-    BTFit,
     Leaderboard,
     PairRecord,
     PairTable,
     StrengthUncertainty,
-    bradley_terry,
-    bradley_terry_batch,
     bt_leaderboard,
-    bt_win_probability,
     cluster_bootstrap_strengths,
     leaderboard_uncertainty,
-    wins_matrix,
 )
 
 __all__ = [
