@@ -100,7 +100,7 @@ def rate_next_api(request: Request) -> Response:
     """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
     raw = request.query_params.get("study", "")
     if not raw.isdecimal():
-        return Response({"study": ["A study id is required."]}, status=status.HTTP_400_BAD_REQUEST)
+        raise serializers.ValidationError({"study": ["A study id is required."]})
     rater = request.user
     assert isinstance(rater, User)  # CanRate admits signed-in users only
     study = rater_study(user=rater, study_id=int(raw), closed_too=True)
