@@ -114,3 +114,22 @@ def test_study_default_criteria() -> None:
         "Which image better matches the prompt?",
         "Which looks more modern and clean?",
     ]
+
+
+def test_study_create_names_raters_and_groups_all_or_nothing() -> None:
+    from django.contrib.auth.models import Group
+
+    from ratings.services.studies import study_create
+
+    prompts, configs = [PromptFactory()], [make_config(steps=10), make_config(steps=20)]
+    person, team = rater(), Group.objects.create(name="panel")
+    study = study_create(
+        name="named", prompts=prompts, configs=configs, raters=[person], rater_groups=[team]
+    )
+    assert list(study.raters.all()) == [person] and list(study.rater_groups.all()) == [team]
+    assert [c.key for c in study.criteria.all()] == ["prompt_adherence", "modern_aesthetic"]
+    twice = [("same", "Same", "One?"), ("same", "Same", "Two?")]
+    with pytest.raises(ValidationError) as refused:
+        study_create(name="dup", prompts=prompts, configs=configs, criteria=twice, raters=[person])
+    assert "criteria" in refused.value.message_dict
+    assert not Study.objects.filter(name="dup").exists()
