@@ -302,7 +302,7 @@ def simulate_flag_study(
 
 
 def legacy_flags(quality: list[RaterQuality], votes: list[RaterVotes]) -> dict[int, set[str]]:
-    """Today's rules (before issue 12), applied to the same per-rater figures."""
+    """The earlier rules (fixed cut-offs, model-based errors), applied to the same per-rater figures."""
     by = {v.rater: v for v in votes}
     repeats = sum(q.repeats for q in quality)
     flips = sum(by[q.rater].repeat_flips for q in quality)

@@ -1,4 +1,4 @@
-# The study's decision rule for anytime-valid stopping (issue 12, item 7): "best
+# The study's decision rule for anytime-valid stopping: "best
 # configuration" or "one configuration against another", with its confidence.
 
 import django.db.models.deletion

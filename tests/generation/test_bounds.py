@@ -1,4 +1,4 @@
-"""The factor builder counts combinations before building them (issue 11, item 7)."""
+"""The factor builder counts combinations before building them (an immediate 400, nothing built)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Free text has maximum lengths, with messages naming the field (issue 11, item 7)."""
+"""Free text has maximum lengths, with messages naming the field."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
-"""Issue 12 items 2–4 checked by simulation with known truth (fixed seeds, reduced sizes).
+"""Factor effects, Holm and rater flags checked by simulation with known truth (fixed seeds, reduced sizes).
 
 The simulations are bench/validity_raters.py's, run through ratings.analysis itself; the
-bench runs them at full size. Each test here failed on the code before issue 12: model-based
+bench runs them at full size. Each test here failed on the earlier rules: model-based
 standard errors (γ's about 0.6 of its true spread with one side-biased rater), Holm over
 mirrored rows, and flags from fixed cut-offs (the 60 % gold cut raised 7 % of honest raters).
 """
