@@ -14,6 +14,11 @@
   let flickerTimer = null;
   let undoTimer = null;
   let autoSubmitTimer = null;
+  // The card element last readied: each swap brings a new element, so identity tells them apart.
+  let readiedCard = null;
+  // True from sending a card's form until its response has been handled: keys then do nothing.
+  let busy = false;
+  let pendingKind = null;
 
   const card = () => document.getElementById("pair-card");
   const form = () => document.getElementById("vote-form");
@@ -36,9 +41,52 @@
     // leaving the card locked: only a complete form is submitted.
     if (!f || submitting || markActive() || !f.checkValidity()) return;
     submitting = true;
-    f.querySelector("input[name=response_ms]").value = String(Math.round(performance.now() - shownAt));
+    send(f, f.getAttribute("action"), "vote");
+  }
+
+  // Every submission of the card's forms goes through htmx here, never the browser's own form
+  // submission (a full page load): htmx wires up a swapped-in form only when it settles, and a
+  // key or click can come before that.
+  // The skip button is the source of a skip, so htmx leaves the unanswered form unvalidated.
+  function send(f, url, kind, source = f) {
+    if (busy || !window.htmx) return;
+    busy = true;
+    pendingKind = kind;
+    const ms = f.querySelector("input[name=response_ms]");
+    if (ms) ms.value = String(Math.round(performance.now() - shownAt));
     f.classList.add("is-sending");
-    f.requestSubmit();
+    window.htmx.ajax("POST", url, { source, target: "#pair-card", swap: "outerHTML" });
+  }
+
+  function submitKind(f, submitter) {
+    if (f.classList.contains("undo-form")) return "undo";
+    return submitter && submitter.hasAttribute("formaction") ? "skip" : "vote";
+  }
+
+  // Capture phase, so it runs before htmx's own listener on the form: one path for every submit
+  // (Enter in a field, a mouse click on a button, requestSubmit) and no native fallback.
+  document.addEventListener("submit", (event) => {
+    const f = event.target;
+    const current = card();
+    if (!(f instanceof HTMLFormElement) || !current || !current.contains(f)) return;
+    event.preventDefault();
+    event.stopImmediatePropagation();
+    cardReady();
+    const submitter = event.submitter;
+    const url = (submitter && submitter.getAttribute("formaction")) || f.getAttribute("action");
+    if (submitKind(f, submitter) === "vote") submitting = true;
+    const kind = submitKind(f, submitter);
+    send(f, url, kind, kind === "skip" ? submitter : f);
+  }, true);
+
+  const ANNOUNCEMENTS = { vote: "Vote recorded", skip: "Pair skipped", undo: "Vote undone" };
+
+  function announce(text) {
+    const region = document.getElementById("rate-status");
+    if (!region) return;
+    // Emptied first so the same words are announced again for the next vote.
+    region.textContent = "";
+    region.textContent = text;
   }
 
   // The last answer submits after a beat, so the pick is seen. The timer belongs to this form:
@@ -175,11 +223,9 @@
 
   function cardReady() {
     const current = card();
-    if (!current || current.dataset.ready) return;
+    if (!current || current === readiedCard) return;
+    readiedCard = current;
     current.dataset.ready = "1";
-    // Keys can come before htmx has wired up the new card: without this, Enter would send the
-    // form the browser's own way (a full page load) instead of through htmx.
-    if (window.htmx) window.htmx.process(current);
     window.clearTimeout(autoSubmitTimer);
     shownAt = performance.now();
     submitting = false;
@@ -210,22 +256,32 @@
     const target = event.target;
     if (target instanceof HTMLElement && target.matches("input[type=text], textarea, select")) return;
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
+    const inCard = !(target instanceof Element) || target === document.body || (card() && card().contains(target));
+    if (busy && inCard && (key in ANSWER_KEYS || ["Enter", " ", "Backspace", "s", "u"].includes(key))) {
+      // The card on screen is on its way out: no answer may land on it, no key may act natively.
+      event.preventDefault();
+      return;
+    }
+    if (key === "Enter" && form() && inCard && !(target instanceof HTMLElement && target.matches("summary, a"))) {
+      // Enter never reaches the browser (implicit submission, a focused button's click).
+      event.preventDefault();
+      if (!markActive()) submitVote();
+      return;
+    }
     if (key in ANSWER_KEYS && form()) {
       event.preventDefault();
       answer(ANSWER_KEYS[key]);
     } else if (key === "Backspace" && form()) {
       event.preventDefault();
       clearLast();
-    } else if (key === "Enter" && form() && !markActive()) {
-      event.preventDefault();
-      submitVote();
     } else if (key === "s" && form()) {
       event.preventDefault();
-      const skip = form().querySelector("button[formaction]");
-      if (skip && !submitting) { submitting = true; skip.click(); }
+      const f = form();
+      const skip = f.querySelector("button[formaction]");
+      if (skip && !submitting) { submitting = true; send(f, skip.getAttribute("formaction"), "skip", skip); }
     } else if (key === "u") {
       const undo = document.querySelector("#pair-card .undo-form");
-      if (undo) { event.preventDefault(); undo.requestSubmit(); }
+      if (undo) { event.preventDefault(); send(undo, undo.getAttribute("action"), "undo"); }
     } else if (key === "z") {
       toggleLens();
     } else if (key === "f") {
@@ -254,18 +310,32 @@
       event.detail.isError = false;
     }
   });
-  document.addEventListener("htmx:afterSwap", cardReady);
+  document.addEventListener("htmx:afterSwap", () => {
+    const before = readiedCard;
+    cardReady();
+    // A new card takes the focus (a screen reader starts reading it; the old one is gone).
+    const current = card();
+    if (current && current !== before) current.focus({ preventScroll: true });
+  });
   document.addEventListener("htmx:afterSettle", cardReady);
-  document.addEventListener("htmx:responseError", () => {
+  // After the swap (htmx handles the response before this event): the new card takes keys.
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (!busy) return;
+    busy = false;
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
+    if (status >= 200 && status < 300 && pendingKind) announce(ANNOUNCEMENTS[pendingKind]);
+    pendingKind = null;
+  });
+  const unlock = () => {
+    busy = false;
+    pendingKind = null;
     submitting = false;
     const f = form();
     if (f) f.classList.remove("is-sending");
-  });
-  document.addEventListener("htmx:sendError", () => {
-    submitting = false;
-    const f = form();
-    if (f) f.classList.remove("is-sending");
-  });
+  };
+  document.addEventListener("htmx:responseError", unlock);
+  document.addEventListener("htmx:sendError", unlock);
+  document.addEventListener("htmx:validation:halted", unlock);
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", cardReady);
   else cardReady();

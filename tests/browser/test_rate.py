@@ -203,3 +203,40 @@ def test_enter_right_after_the_last_answer_never_locks_the_card(
         _wait_for_new_card(page, current)
     assert Judgment.objects.filter(rater=person).count() == 8
     assert not page.eval_on_selector("#vote-form", "f => f.classList.contains('is-sending')")
+
+
+def test_keys_the_moment_a_card_lands_vote_through_htmx(
+    browser_page: Any, live_server: Any
+) -> None:
+    # A fast rater (or a held key) answers the instant a card lands, before htmx has wired up
+    # the swapped-in form; no key may then send the form the browser's own way (a page load).
+    study = ready_study(n_configs=8, name="Huggie hoops at speed")  # 28 pairs
+    person = _first_card(browser_page, live_server, study, "speedy")
+    page = browser_page
+    page.evaluate("window.__loaded = true")
+    navigations: list[str] = []
+    page.on(
+        "framenavigated",
+        lambda frame: navigations.append(frame.url) if frame == page.main_frame else None,
+    )
+    judged = 25
+    current = _card_id(page)
+    for _ in range(judged):
+        assert current is not None, "ran out of pairs"
+        for key in ("ArrowRight", "b", "Enter"):
+            page.keyboard.press(key)
+        # No pause: the next keys go in as soon as the new card is in the page.
+        handle = page.wait_for_function(
+            "old => { const c = document.getElementById('pair-card');"
+            " return c && (c.dataset.presentation || 'done') !== old && c.dataset.presentation; }",
+            arg=current,
+            polling="raf",
+        )
+        current = handle.json_value()
+    assert navigations == []
+    assert page.evaluate("window.__loaded === true")
+    assert Judgment.objects.filter(rater=person).count() == 2 * judged
+    assert Presentation.objects.filter(rater=person, answered_at__isnull=False).count() == judged
+    page.wait_for_function("document.getElementById('pair-card').dataset.ready")
+    assert page.evaluate("document.getElementById('pair-card').contains(document.activeElement)")
+    assert page.text_content("#rate-status") == "Vote recorded"
