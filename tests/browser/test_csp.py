@@ -96,7 +96,7 @@ def test_rater_pages_and_a_keyboard_vote_have_no_cspcsp_violations(
     _visit(page, f"{live_server.url}/rate/{study.pk}/")
     page.wait_for_selector("text=Before you start")
     page.keyboard.press("Enter")  # guide.js: Enter starts judging
-    page.wait_for_selector("#vote-form")
+    page.wait_for_selector("#pair-card[data-ready] #vote-form")  # rate.js is deferred
     first = page.eval_on_selector("#pair-card", "el => el.dataset.presentation")
     page.locator("#pair-card .shot[data-side=left] .frame img").hover()  # the loupe
     page.keyboard.press("ArrowLeft")
@@ -112,6 +112,7 @@ def test_rater_pages_and_a_keyboard_vote_have_no_cspcsp_violations(
     # Past the vote rate limit the card comes back with a message (a 429 htmx swaps in).
     settings.LOUPE_VOTE_RATE_PER_MINUTE = 1
     second = page.eval_on_selector("#pair-card", "el => el.dataset.presentation")
+    page.wait_for_selector("#pair-card[data-ready] #vote-form")
     page.keyboard.press("ArrowRight")
     page.keyboard.press("ArrowRight")
     page.wait_for_selector("#pair-card .toast-error >> text=votes in a minute")

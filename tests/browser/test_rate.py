@@ -57,7 +57,7 @@ def test_rater_judges_ten_pairs_with_the_keyboard(browser_page: Any, live_server
     pages.append(page.content())
     page.screenshot(path=f"{SHOTS}/loupe-rate-guide.png", full_page=True)
     page.keyboard.press("Enter")
-    page.wait_for_selector("#vote-form")
+    page.wait_for_selector("#pair-card[data-ready] #vote-form")  # rate.js is deferred
 
     pressed: dict[int, tuple[str, str]] = {}
     plan = [("ArrowLeft", "t"), ("ArrowRight", "b"), ("ArrowRight", "ArrowLeft"), ("b", "t")]
@@ -115,7 +115,7 @@ def test_undo_loupe_flicker_and_done_summary(browser_page: Any, live_server: Any
     page = browser_page
     browser_login(page, live_server, "looker")
     page.goto(f"{live_server.url}/rate/{study.pk}/?go=1")
-    page.wait_for_selector("#vote-form")
+    page.wait_for_selector("#pair-card[data-ready] #vote-form")  # rate.js is deferred
     first = _card_id(page)
     assert first is not None
 
@@ -182,7 +182,7 @@ def _first_card(page: Any, live_server: Any, study: Any, username: str) -> Any:
     browser_login(page, live_server, username)
     page.goto(f"{live_server.url}/rate/{study.pk}/")
     page.keyboard.press("Enter")
-    page.wait_for_selector("#vote-form")
+    page.wait_for_selector("#pair-card[data-ready] #vote-form")  # rate.js is deferred
     return person
 
 
@@ -202,7 +202,12 @@ def test_enter_right_after_the_last_answer_never_locks_the_card(
             page.keyboard.press(key)
         _wait_for_new_card(page, current)
     assert Judgment.objects.filter(rater=person).count() == 8
-    assert not page.eval_on_selector("#vote-form", "f => f.classList.contains('is-sending')")
+    # htmx settles a swap by giving the new #vote-form the old one's attributes for a moment
+    # (its settle delay), so "is-sending" may be there at first: it must go, not stay stuck.
+    page.wait_for_function(
+        "() => !document.getElementById('vote-form').classList.contains('is-sending')",
+        timeout=3000,
+    )
 
 
 def test_keys_the_moment_a_card_lands_vote_through_htmx(
