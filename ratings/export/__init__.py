@@ -1,0 +1,87 @@
+"""Streaming export of judgments as CSV and JSON lines, in constant memory.
+
+Rows are read from the database in chunks and written one at a time; configurations,
+prompts, criteria and each image's configuration (a few hundred rows at most) are looked up
+from small dictionaries. csv_lines and jsonl_lines write the lines of judgment_records
+straight from the rows, with what repeats between rows rendered once (per configuration,
+prompt, rater, and per comparison for at most _COMPARISON_CACHE comparisons at a time), so
+memory stays flat whatever the number of judgments. Excluded raters are left out, as
+everywhere in the analysis. Raters appear under a pseudonym that is stable within a study
+and reveals nothing without the server's key.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from ratings.export.cells import (
+    COLUMNS,
+    LineWriter,
+    flat_cells,
+    neutralise,
+    rater_pseudonym,
+    versions_text,
+)
+from ratings.export.fast import fast_lines
+from ratings.export.records import JudgmentRecords, judgment_records
+from ratings.models import Criterion, Study
+from ratings.reports import ConfigInfo
+
+__all__ = [
+    "COLUMNS",
+    "JudgmentRecords",
+    "csv_lines",
+    "encoded_chunks",
+    "export_filename",
+    "judgment_records",
+    "jsonl_lines",
+    "neutralise",
+    "rater_pseudonym",
+    "versions_text",
+]
+
+
+def csv_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    writer = csv.writer(LineWriter())
+    yield writer.writerow(COLUMNS)
+    if isinstance(records, JudgmentRecords):
+        yield from fast_lines(records, "csv")
+        return
+    for record in records:
+        yield writer.writerow(flat_cells(record))
+
+
+def jsonl_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
+    if isinstance(records, JudgmentRecords):
+        yield from fast_lines(records, "jsonl")
+        return
+    for record in records:
+        out = dict(record)
+        for side in ("config_a", "config_b"):
+            info: ConfigInfo = out.pop(side)
+            out[side] = {"id": info.id, "label": info.label, **info.params}
+        yield json.dumps(out, ensure_ascii=False, default=str) + "\n"
+
+
+def encoded_chunks(lines: Iterable[str], size: int = 64 * 1024) -> Iterator[bytes]:
+    """Lines joined into UTF-8 chunks of about `size` characters: a response writes a few
+    large pieces instead of one small piece per judgment."""
+    batch: list[str] = []
+    length = 0
+    for line in lines:
+        batch.append(line)
+        length += len(line)
+        if length >= size:
+            yield "".join(batch).encode()
+            batch.clear()
+            length = 0
+    if batch:
+        yield "".join(batch).encode()
+
+
+def export_filename(study: Study, criterion: Criterion | None, ext: str) -> str:
+    suffix = f"-{criterion.key}" if criterion else ""
+    return f"loupe-study-{study.pk}-judgments{suffix}.{ext}"
