@@ -16,7 +16,7 @@ from accounts.models import ApiToken, Invite
 from accounts.services import ROLE_GROUPS, secret_hash
 from evalsite.roles import RATERS
 from ratings.models import Presentation, Study
-from ratings.selectors import studies_accessible_by
+from ratings.selectors import access_by_user
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,8 @@ def _study_totals(study_ids: set[int]) -> dict[int, tuple[int, int]]:
 def team_members(*, user_ids: list[int] | None = None) -> list[TeamMember]:
     """Raters (active or not) with their studies and progress, by username.
 
-    Access is the rating rule itself (ratings.selectors.studies_accessible_by), asked once per
-    member: a team is tens of people, and one rule is worth the few queries.
+    Access is the rating rule itself, asked for every member at once
+    (ratings.selectors.access_by_user): the queries do not grow with the team.
     """
     User = get_user_model()
     users = (
@@ -88,8 +88,10 @@ def team_members(*, user_ids: list[int] | None = None) -> list[TeamMember]:
     )
     if user_ids is not None:
         users = users.filter(pk__in=user_ids)
-    accessible = {user.pk: list(studies_accessible_by(user=user)) for user in users}
-    study_ids = {s.pk for studies in accessible.values() for s in studies}
+    access = access_by_user(user_ids=[user.pk for user in users])
+    study_ids = set().union(*access.values())
+    in_order = list(Study.objects.filter(pk__in=study_ids))
+    accessible = {uid: [s for s in in_order if s.pk in ids] for uid, ids in access.items()}
     totals = _study_totals(study_ids)
     judged: dict[tuple[int, int], int] = defaultdict(int)
     for rater_id, study_id, n in (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,12 @@ def studies_overview() -> list[StudyRow]:
     return rows
 
 
+#: The rater access rule as paths from a study to users: a named rater, or a member of one of
+#: its rater groups; and not one of its excluded raters.
+_GRANTED_BY = ("raters", "rater_groups__user")
+_EXCLUDED_BY = "excluded_raters"
+
+
 def studies_accessible_by(*, user: Any) -> QuerySet[Study]:
     """Studies the user may judge while they are open, whatever their status now.
 
@@ -51,11 +58,25 @@ def studies_accessible_by(*, user: Any) -> QuerySet[Study]:
     """
     if not user.is_authenticated:
         return Study.objects.none()
-    return (
-        Study.objects.filter(Q(raters=user) | Q(rater_groups__in=user.groups.all()))
-        .exclude(excluded_raters=user)
-        .distinct()
-    )
+    granted = Q()
+    for path in _GRANTED_BY:
+        granted |= Q(**{path: user})
+    return Study.objects.filter(granted).exclude(**{_EXCLUDED_BY: user}).distinct()
+
+
+def access_by_user(*, user_ids: Collection[int]) -> dict[int, set[int]]:
+    """studies_accessible_by for many users at once: user id → ids of the studies they may
+    judge while open. A fixed number of queries (one per path of the rule, one for the
+    exclusions), however many users: the team page asks it for everyone."""
+    granted: dict[int, set[int]] = {uid: set() for uid in user_ids}
+    for path in _GRANTED_BY:
+        rows = Study.objects.filter(**{f"{path}__in": granted}).values_list(path, "pk")
+        for user_id, study_id in rows:
+            granted[user_id].add(study_id)
+    rows = Study.objects.filter(**{f"{_EXCLUDED_BY}__in": granted}).values_list(_EXCLUDED_BY, "pk")
+    for user_id, study_id in rows:
+        granted[user_id].discard(study_id)
+    return granted
 
 
 def studies_for_rater(*, user: Any, closed_too: bool = False) -> QuerySet[Study]:

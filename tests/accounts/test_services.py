@@ -238,3 +238,23 @@ def test_invite_accept_loses_a_race_cleanly(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(ValidationError, match="already used"):
         invite_accept(token=issued.token, username="ana", password=STRONG)
     assert not User.objects.filter(username="ana").exists()
+
+
+def test_team_members_queries_do_not_grow_with_the_team() -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    study = ready_study(n_configs=3)
+    first = rater(username="r0")
+    study.raters.add(first)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as seen:
+            members = team_members()
+        assert all(m.shares and m.shares[0].study == study for m in members)
+        return len(seen.captured_queries)
+
+    few = queries()
+    for i in range(1, 9):
+        study.raters.add(rater(username=f"r{i}"))
+    assert queries() == few

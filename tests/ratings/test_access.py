@@ -9,7 +9,12 @@ from django.contrib.auth.models import Group
 
 from ratings.models import Study
 from ratings.rater_sql import rater_study
-from ratings.selectors import rater_may_judge, studies_for_rater
+from ratings.selectors import (
+    access_by_user,
+    rater_may_judge,
+    studies_accessible_by,
+    studies_for_rater,
+)
 from tests.factories import make_study, rater
 
 pytestmark = pytest.mark.django_db
@@ -53,3 +58,44 @@ def test_rater_study_sql_agrees_with_the_rule_in_every_case() -> None:
             expected = studies_for_rater(user=person, closed_too=closed_too).filter(pk=study.pk)
             found = rater_study(user=person, study_id=study.pk, closed_too=closed_too)
             assert (found is not None) == expected.exists(), (status, named, grouped, excluded)
+
+
+def test_access_by_user_agrees_with_the_rule_for_many_users_at_once() -> None:
+    # The team page asks the rule for everyone in one go; per user it must give what
+    # studies_accessible_by gives, in every combination that decides access.
+    team = Group.objects.create(name="panel")
+    people = []
+    for status, named, grouped, excluded in product(
+        Study.Status.values, (False, True), (False, True), (False, True)
+    ):
+        study = make_study(n_configs=2)
+        Study.objects.filter(pk=study.pk).update(status=status)
+        person = rater()
+        if named:
+            study.raters.add(person)
+        if grouped:
+            person.groups.add(team)
+            study.rater_groups.add(team)
+        if excluded:
+            study.excluded_raters.add(person)
+        people.append(person)
+    found = access_by_user(user_ids=[p.pk for p in people])
+    for person in people:
+        expected = set(studies_accessible_by(user=person).values_list("pk", flat=True))
+        assert found[person.pk] == expected
+    assert any(found.values()), "the cases must include someone with access"
+
+
+def test_access_by_user_asks_a_fixed_number_of_queries(django_assert_num_queries) -> None:
+    study = make_study(n_configs=2)
+    team = Group.objects.create(name="panel")
+    study.rater_groups.add(team)
+    few = [rater() for _ in range(2)]
+    many = [rater() for _ in range(12)]
+    for person in few + many:
+        person.groups.add(team)
+    with django_assert_num_queries(3):
+        access_by_user(user_ids=[p.pk for p in few])
+    with django_assert_num_queries(3):
+        found = access_by_user(user_ids=[p.pk for p in many])
+    assert all(ids == {study.pk} for ids in found.values())
