@@ -1,0 +1,96 @@
+"""The decision report: selector, page, self-contained download and API."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+
+from ratings.models import Comparison, Study
+from ratings.reports.decision import NO_CLEAR_WINNER, study_decision
+from tests.factories import rater, ready_study, vote
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    # Reports are cached by study id and vote counts; rolled-back tests can reuse both.
+    cache.clear()
+
+
+def _config_ids(study: Study) -> list[int]:
+    return sorted(study.configs.values_list("id", flat=True))
+
+
+def decided_study() -> Study:
+    """Three configs, 12 raters: the first wins every pair on prompt adherence; on the
+    aesthetic criterion every vote is a tie (no configuration ahead)."""
+    study = ready_study(n_configs=3, n_prompts=2)
+    first = _config_ids(study)[0]
+    adherence = study.criteria.get(key="prompt_adherence")
+    aesthetic = study.criteria.exclude(pk=adherence.pk).get()
+    comparisons = list(study.comparisons.select_related("image_a", "image_b"))
+    for i in range(12):
+        user = rater(username=f"r{i}")
+        for comp in comparisons:
+            if first in (comp.image_a.config_id, comp.image_b.config_id):
+                winner = "a" if comp.image_a.config_id == first else "b"
+            else:
+                winner = "a" if i % 2 else "b"
+            vote(comp, user, adherence, winner, left="a" if i % 2 else "b")
+            vote(comp, user, aesthetic, "tie", left="a" if i % 2 else "b")
+    return study
+
+
+def test_study_decision_recommends_the_clear_winner() -> None:
+    study = decided_study()
+    first, second, third = _config_ids(study)
+    report = study_decision(study=study)
+    adherence = next(d for d in report.criteria if d.key == "prompt_adherence")
+    assert adherence.clear and adherence.recommended is not None
+    assert adherence.recommended.config_id == first
+    assert adherence.leader is not None and adherence.leader.rank_high == 1
+    assert adherence.leader.ci_low < adherence.leader.strength < adherence.leader.ci_high
+    assert adherence.leader.p_best > 0.95
+    assert adherence.summary.startswith("Use ")
+    # What it beat: both others, every direct vote won (12 raters × 2 prompts).
+    assert {b.config_id for b in adherence.beaten} == {second, third}
+    for beaten in adherence.beaten:
+        assert (beaten.wins, beaten.losses, beaten.ties) == (24, 0, 0)
+        assert beaten.p_leader_wins > 0.9 and beaten.odds_ratio > 9
+    # The grid: the winner and the runner-up on the same prompt and seed, display files only.
+    assert adherence.runner_up is not None
+    assert len(adherence.grid) == 2
+    for row in adherence.grid:
+        assert row.leader_file.startswith("img/") and row.runner_up_file.startswith("img/")
+        assert row.leader_file != row.runner_up_file
+        assert row.leader_url.endswith(row.leader_file)
+    # Recipes of the named configurations, with fingerprint and adapters.
+    assert {r.config_id for r in report.recipes} >= {first}
+    recipe = next(r for r in report.recipes if r.config_id == first)
+    assert len(recipe.fingerprint) == 64 and recipe.params["sampler"] == "euler_a"
+    assert recipe.adapters == []
+    assert report.raters.rows and len(report.raters.rows) == 12
+    assert report.judgments == 12 * 3 * 2 * 2
+    assert not report.empty
+
+
+def test_study_decision_says_no_clear_winner_when_votes_are_ties() -> None:
+    report = study_decision(study=decided_study())
+    aesthetic = next(d for d in report.criteria if d.key != "prompt_adherence")
+    assert not aesthetic.clear and aesthetic.recommended is None
+    assert aesthetic.leader is not None and aesthetic.leader.rank_high > 1
+    assert aesthetic.summary.startswith(NO_CLEAR_WINNER)
+    assert len(aesthetic.grid) == 2  # the two leading ones are still shown side by side
+
+
+def test_study_decision_without_votes_is_empty() -> None:
+    study = ready_study(n_configs=3)
+    report = study_decision(study=study)
+    assert report.empty and report.judgments == 0
+    for decision in report.criteria:
+        assert decision.leader is None and decision.recommended is None
+        assert decision.beaten == [] and decision.grid == []
+        assert decision.summary == "No votes on this criterion yet."
+    assert report.recipes == []
+    assert Comparison.objects.filter(study=study).count() == 3
