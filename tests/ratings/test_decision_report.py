@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.core.cache import cache
+from django.test import Client
 
 from ratings.models import Comparison, Study
 from ratings.reports.decision import NO_CLEAR_WINNER, study_decision
-from tests.factories import rater, ready_study, vote
+from ratings.views.report import STANDALONE_CSP
+from tests.factories import rater, ready_study, researcher, vote
 
 pytestmark = pytest.mark.django_db
 
@@ -94,3 +98,67 @@ def test_study_decision_without_votes_is_empty() -> None:
         assert decision.summary == "No votes on this criterion yet."
     assert report.recipes == []
     assert Comparison.objects.filter(study=study).count() == 3
+
+
+# --- The page and the self-contained download ----------------------------------------------
+
+
+def _login(client: Client) -> None:
+    researcher(username="rita")
+    assert client.login(username="rita", password="pw")
+
+
+def test_study_report_page_shows_the_decision(client: Client) -> None:
+    study = decided_study()
+    first = _config_ids(study)[0]
+    _login(client)
+    page = client.get(f"/studies/{study.pk}/report/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'data-recommended="{first}"' in html
+    assert "Recommended configuration" in html
+    assert "No configuration is ahead with confidence." in html  # the all-ties criterion
+    assert "report.css" in html and "/media/img/" in html
+    assert "Recipe to reproduce" in html and "Method, in plain words" in html
+    assert f"/studies/{study.pk}/report/download/" in html
+    assert "style=" not in html  # the site's CSP allows no style attributes
+    assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+def test_study_report_empty_state(client: Client) -> None:
+    study = ready_study(n_configs=2)
+    _login(client)
+    html = client.get(f"/studies/{study.pk}/report/").content.decode()
+    assert "No votes yet" in html and "Recommended configuration" not in html
+
+
+def test_study_report_linked_from_dashboard_and_study_detail(client: Client) -> None:
+    study = ready_study(n_configs=2)
+    _login(client)
+    link = f'href="/studies/{study.pk}/report/"'
+    assert link in client.get(f"/studies/{study.pk}/analysis/").content.decode()
+    assert link in client.get(f"/studies/{study.pk}/").content.decode()
+
+
+def test_study_report_download_is_self_contained(client: Client) -> None:
+    study = decided_study()
+    _login(client)
+    response = client.get(f"/studies/{study.pk}/report/download/")
+    assert response.status_code == 200
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Security-Policy"] == STANDALONE_CSP
+    html = response.content.decode()
+    # Every src/href is inline: no http(s), no /media/, no /static/.
+    refs = re.findall(r'(?:src|href)="([^"]*)"', html)
+    assert refs and all(ref.startswith("data:image/webp;base64,") for ref in refs)
+    assert "/media/" not in html and "/static/" not in html and "<script" not in html
+    assert "<style>" in html and ".report-grid-row" in html and "@media print" in html
+    assert html.count("<img ") == 2 * 2 * 2  # two criteria × two rows × two images
+
+
+def test_study_report_refuses_raters(client: Client) -> None:
+    study = ready_study(n_configs=2)
+    rater(username="rob")
+    assert client.login(username="rob", password="pw")
+    for url in (f"/studies/{study.pk}/report/", f"/studies/{study.pk}/report/download/"):
+        assert client.get(url).status_code == 403
