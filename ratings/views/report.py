@@ -1,7 +1,7 @@
 """The decision report (researchers): one page per study, printable, and the same report as one
 self-contained HTML file (styles inline, images as data: URIs, no external request).
 
-Its routes are this module's urlpatterns: the page and the download.
+Its routes are this module's urlpatterns: the page, the download and the JSON API.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
@@ -23,6 +24,7 @@ from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from evalsite.roles import is_researcher
+from ratings import report_apis
 from ratings.models import Study
 from ratings.reports.decision import DecisionReport, study_decision
 
@@ -103,5 +105,11 @@ urlpatterns: list[URLPattern] = [
         "studies/<int:study_id>/report/download/",
         study_report_download,
         name="study-report-download",
+    ),
+    # DRF authenticates (session or token) and answers 401/403 itself, as the analysis API.
+    path(
+        "api/studies/<int:study_id>/decision/",
+        login_not_required(report_apis.DecisionApi.as_view()),
+        name="api-study-decision",
     ),
 ]

@@ -162,3 +162,37 @@ def test_study_report_refuses_raters(client: Client) -> None:
     assert client.login(username="rob", password="pw")
     for url in (f"/studies/{study.pk}/report/", f"/studies/{study.pk}/report/download/"):
         assert client.get(url).status_code == 403
+
+
+# --- The API -------------------------------------------------------------------------------
+
+
+def test_decision_api_returns_the_report(client: Client) -> None:
+    study = decided_study()
+    first = _config_ids(study)[0]
+    _login(client)
+    data = client.get(f"/api/studies/{study.pk}/decision/").json()
+    assert data["study_id"] == study.pk and data["empty"] is False
+    adherence, aesthetic = (
+        next(c for c in data["criteria"] if c["key"] == key)
+        for key in (
+            "prompt_adherence",
+            next(c["key"] for c in data["criteria"] if c["key"] != "prompt_adherence"),
+        )
+    )
+    assert adherence["clear"] and adherence["recommended"]["config_id"] == first
+    assert adherence["recommended"]["rank_high"] == 1
+    assert [b["wins"] for b in adherence["beaten"]] == [24, 24]
+    assert adherence["grid"][0]["leader_url"].startswith("/media/img/")
+    assert aesthetic["clear"] is False and aesthetic["recommended"] is None
+    recipe = next(r for r in data["recipes"] if r["config_id"] == first)
+    assert recipe["params"]["sampler"] == "euler_a" and len(recipe["fingerprint"]) == 64
+    assert len(data["raters"]["rows"]) == 12
+
+
+def test_decision_api_is_in_the_openapi_schema(client: Client) -> None:
+    _login(client)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    text = schema.content.decode()
+    assert "/api/studies/{study_id}/decision/" in text and "study_decision" in text
