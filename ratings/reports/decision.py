@@ -26,6 +26,8 @@ from ratings.reports.raters import RaterReport, study_raters
 #: Rows of the winner / runner-up grid (same prompt and seed on each row).
 GRID_ROWS = 6
 NO_CLEAR_WINNER = "No configuration is ahead with confidence."
+#: Strengths closer than this are level: neither is said to lead.
+LEVEL = 1e-6
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,11 @@ class CriterionDecision:
     def recommended(self) -> LeaderboardItem | None:
         return self.leader if self.clear else None
 
+    @property
+    def reason(self) -> str:
+        """The summary without the no-clear-winner headline (the page shows that apart)."""
+        return self.summary.removeprefix(NO_CLEAR_WINNER).strip()
+
 
 @dataclass(frozen=True)
 class RecipeItem:
@@ -127,6 +134,11 @@ def _summary(board: LeaderboardReport, clear: bool) -> str:
         return (
             f"Use {name}: first in every plausible ranking (95 % rank interval 1–1), "
             f"P(best) {_pct(leader.p_best)}."
+        )
+    if len(board.rows) > 1 and leader.strength - board.rows[1].strength < LEVEL:
+        return (
+            f"{NO_CLEAR_WINNER} The leading configurations are level on the votes so far: "
+            "more votes, or a larger difference between the settings, are needed to decide."
         )
     return (
         f"{NO_CLEAR_WINNER} {name} leads (P(best) {_pct(leader.p_best)}), but its 95 % rank "
@@ -260,8 +272,9 @@ def _method(study: Study, raters: RaterReport) -> list[str]:
         "with the sides drawn at random, and answered one question per criterion (or called a "
         "tie, or both bad). They never saw which configuration made which image.",
         "Only first votes count: gold pairs (known answers, used to check raters), swapped-side "
-        f"repeats and the {raters.excluded} excluded rater{'s' if raters.excluded != 1 else ''} "
-        "are left out. A tie or “both bad” counts half to each side.",
+        "repeats and the votes of raters a researcher excluded "
+        f"({raters.excluded or 'none'} here) are left out. A tie or “both bad” counts half to "
+        "each side.",
         "A Bradley–Terry model turns the votes into one strength per configuration; the "
         "intervals are 95 % intervals and P(best) is the share of plausible strength draws in "
         "which a configuration comes first.",

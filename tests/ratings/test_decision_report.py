@@ -85,7 +85,34 @@ def test_study_decision_says_no_clear_winner_when_votes_are_ties() -> None:
     assert not aesthetic.clear and aesthetic.recommended is None
     assert aesthetic.leader is not None and aesthetic.leader.rank_high > 1
     assert aesthetic.summary.startswith(NO_CLEAR_WINNER)
+    # All ties: the strengths are level, so no configuration is even said to lead.
+    assert "level" in aesthetic.summary and "leads" not in aesthetic.summary
+    assert not aesthetic.reason.startswith(NO_CLEAR_WINNER)
     assert len(aesthetic.grid) == 2  # the two leading ones are still shown side by side
+
+
+def test_study_decision_names_a_leader_without_crowning_it() -> None:
+    """Four raters, the first configuration wins 5 of 8 against each other: it leads, but
+    not with confidence."""
+    study = ready_study(n_configs=3)
+    first = _config_ids(study)[0]
+    adherence = study.criteria.get(key="prompt_adherence")
+    comparisons = list(study.comparisons.select_related("image_a", "image_b"))
+    for i in range(8):
+        user = rater(username=f"r{i}")
+        for comp in comparisons:
+            if first in (comp.image_a.config_id, comp.image_b.config_id):
+                leader_side = "a" if comp.image_a.config_id == first else "b"
+                other_side = "b" if leader_side == "a" else "a"
+                vote(comp, user, adherence, leader_side if i < 5 else other_side)
+            else:
+                vote(comp, user, adherence, "a" if i % 2 else "b")
+    decision = next(d for d in study_decision(study=study).criteria if d.key == adherence.key)
+    assert decision.leader is not None and decision.leader.config_id == first
+    assert not decision.clear and decision.recommended is None
+    assert decision.leader.rank_high > 1
+    assert decision.summary.startswith(NO_CLEAR_WINNER) and "leads" in decision.summary
+    assert [(b.wins, b.losses) for b in decision.beaten] == [(5, 3), (5, 3)]
 
 
 def test_study_decision_without_votes_is_empty() -> None:
@@ -117,7 +144,8 @@ def test_study_report_page_shows_the_decision(client: Client) -> None:
     html = page.content.decode()
     assert f'data-recommended="{first}"' in html
     assert "Recommended configuration" in html
-    assert "No configuration is ahead with confidence." in html  # the all-ties criterion
+    # The all-ties criterion: said once, as the headline.
+    assert html.count("No configuration is ahead with confidence.") == 1
     assert "report.css" in html and "/media/img/" in html
     assert "Recipe to reproduce" in html and "Method, in plain words" in html
     assert f"/studies/{study.pk}/report/download/" in html
