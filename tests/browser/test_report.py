@@ -73,6 +73,11 @@ def test_report_page_and_offline_download(
     page.emulate_media(media="print")
     assert not page.locator(".topbar").is_visible()
     assert not page.locator("#report-download").is_visible()
+    # A grid row (prompt, leader's image, runner-up's image) is never split across pages.
+    breaks = page.eval_on_selector_all(
+        ".report-grid-row", "els => els.map(el => getComputedStyle(el).breakInside)"
+    )
+    assert breaks and set(breaks) == {"avoid"}
     page.screenshot(path=str(SHOTS / "report_print.png"), full_page=True)
     page.emulate_media(media="screen")
 
