@@ -3,11 +3,12 @@
 from django.urls import URLPattern, URLResolver
 
 from ratings import media
-from ratings.views import analysis, rate, studies
+from ratings.views import analysis, rate, report, studies
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *studies.urlpatterns,
     *rate.urlpatterns,
     *analysis.urlpatterns,
+    *report.urlpatterns,
     *media.urlpatterns,
 ]

@@ -118,6 +118,10 @@ TABLE: dict[str, Rule] = {
     "api-study-rater-exclusion": Rule(RESEARCH),
     "api-study-csv": Rule(RESEARCH),
     "api-study-jsonl": Rule(RESEARCH),
+    # --- decision report (page, one-file download, API)
+    "study-report": Rule(RESEARCH),
+    "study-report-download": Rule(RESEARCH),
+    "api-study-decision": Rule(RESEARCH),
     # --- team, invites, password, API tokens (accounts)
     "team": Rule(RESEARCH),
     "team-member": Rule(RESEARCH),

@@ -1,0 +1,115 @@
+"""The decision report (researchers): one page per study, printable, and the same report as one
+self-contained HTML file (styles inline, images as data: URIs, no external request).
+
+Its routes are this module's urlpatterns: the page, the download and the JSON API.
+"""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.staticfiles import finders
+from django.core.exceptions import PermissionDenied
+from django.core.files.storage import default_storage
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.template.loader import render_to_string
+from django.urls import URLPattern, path, reverse
+from django.utils.text import slugify
+from django.views.decorators.http import require_GET
+
+from evalsite.roles import is_researcher
+from ratings import report_apis
+from ratings.models import Study
+from ratings.reports.decision import DecisionReport, study_decision
+
+#: The downloaded file's own policy: it may show inline styles and data: images, nothing else
+#: (no script, no request anywhere), whether opened from disk or served.
+STANDALONE_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def _researcher_study(request: HttpRequest, study_id: int) -> Study:
+    if not is_researcher(request.user):
+        raise PermissionDenied("Only researchers can read a study's decision report.")
+    return get_object_or_404(Study, pk=study_id)
+
+
+def data_uri(name: str) -> str:
+    """A stored display image as a data: URI, read through the storage ('' if missing)."""
+    try:
+        with default_storage.open(name, "rb") as handle:
+            payload = handle.read()
+    except (FileNotFoundError, OSError):
+        return ""
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return f"data:{kind};base64,{base64.b64encode(payload).decode('ascii')}"
+
+
+def _context(report: DecisionReport, *, inline: bool) -> dict[str, Any]:
+    sections = []
+    for decision in report.criteria:
+        grid = [
+            (
+                row,
+                data_uri(row.leader_file) if inline else row.leader_url,
+                data_uri(row.runner_up_file) if inline else row.runner_up_url,
+            )
+            for row in decision.grid
+        ]
+        sections.append({"d": decision, "grid": grid})
+    return {"report": report, "sections": sections, "standalone": inline}
+
+
+@require_GET
+def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _researcher_study(request, study_id)
+    context = _context(study_decision(study=study), inline=False) | {
+        "study": study,
+        "download_url": reverse("study-report-download", args=[study.pk]),
+    }
+    return render(request, "ratings/report/page.html", context)
+
+
+def _stylesheet() -> str:
+    found = finders.find("loupe/report.css")
+    if not found:
+        found = str(Path(settings.STATIC_ROOT or "") / "loupe" / "report.css")
+    return Path(str(found)).read_text(encoding="utf-8")
+
+
+@require_GET
+def study_report_download(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _researcher_study(request, study_id)
+    context = _context(study_decision(study=study), inline=True) | {
+        "stylesheet": _stylesheet(),
+        "policy": STANDALONE_CSP,
+    }
+    html = render_to_string("ratings/report/standalone.html", context)
+    response = HttpResponse(html, content_type="text/html; charset=utf-8")
+    name = f"loupe-decision-{study.pk}-{slugify(study.name) or 'study'}.html"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    # Set before the site's middleware (which only fills a missing header): the file's inline
+    # styles and data: images are allowed, and nothing else.
+    response["Content-Security-Policy"] = STANDALONE_CSP
+    return response
+
+
+urlpatterns: list[URLPattern] = [
+    path("studies/<int:study_id>/report/", study_report, name="study-report"),
+    path(
+        "studies/<int:study_id>/report/download/",
+        study_report_download,
+        name="study-report-download",
+    ),
+    # DRF authenticates (session or token) and answers 401/403 itself, as the analysis API.
+    path(
+        "api/studies/<int:study_id>/decision/",
+        login_not_required(report_apis.DecisionApi.as_view()),
+        name="api-study-decision",
+    ),
+]
