@@ -14,6 +14,11 @@ from generation.engine import (
 )
 from generation.engine.testing import pixels, save_pipeline, save_single_file, tiny_spec
 
+# Exact pixel equality here holds on any CPU: each comparison renders the same float32 weights
+# with the same batch shapes in one process on one machine, so the arithmetic is the same in the
+# same order. Comparisons across batch shapes or machines use same_render, which is exact only on
+# the CPUs in BIT_IDENTICAL_CPUS and within RENDER_TOLERANCE elsewhere (test_engine_determinism).
+
 
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
