@@ -14,8 +14,15 @@ from django.utils import timezone
 from generation.models import Image
 from generation.services.rendering import leases_sweep
 from ratings.models import Comparison
-from tests.factories import make_study, researcher
-from tests.faults.conftest import PrivateRedis, Workers, all_finished, queued_messages, wait_until
+from tests.factories import (
+    PrivateRedis,
+    Workers,
+    all_finished,
+    make_study,
+    queued_messages,
+    researcher,
+    wait_until,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -14,8 +14,7 @@ from django.test import Client
 from evalsite import cache as fail_open
 from ratings.models import Judgment, Study
 from ratings.reports.judgments import judgment_count
-from tests.factories import rater, ready_study, researcher
-from tests.faults.conftest import PrivateRedis
+from tests.factories import PrivateRedis, rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 

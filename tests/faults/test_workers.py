@@ -11,11 +11,11 @@ import pytest
 
 from generation.models import Image
 from ratings.services.studies import study_launch
-from tests.factories import make_study
-from tests.faults.conftest import (
+from tests.factories import (
     PrivateRedis,
     Workers,
     all_finished,
+    make_study,
     queued_messages,
     wait_until,
 )
