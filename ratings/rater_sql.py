@@ -45,8 +45,8 @@ from django.utils.dateparse import parse_datetime
 from generation.media import media_url
 from generation.models import Image
 from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
-from ratings.pairs import Candidate, Shown
-from ratings.statements import CompiledRead, prepared_execute
+from ratings.pairs import Candidate, Shown, rater_shown, ready_pairs
+from ratings.statements import CompiledRead, prepared_execute, using_plain_orm
 
 M = TypeVar("M", bound=Model)
 
@@ -143,6 +143,18 @@ def rater_study(
     """
     if not user.is_authenticated:
         return None
+    if using_plain_orm():
+        from ratings.selectors import studies_for_rater
+
+        found = (
+            studies_for_rater(user=user, closed_too=closed_too)
+            .filter(pk=study_id)
+            .prefetch_related("criteria")
+            .first()
+        )
+        if found is not None:
+            found.rating_criteria = list(found.criteria.all())  # type: ignore[attr-defined]
+        return found
     with connection.cursor() as cursor:
         _RATER_STUDY.execute(
             cursor,
@@ -221,7 +233,7 @@ _held_pairs: dict[int, _HeldPairs] = {}
 _held_lock = threading.Lock()
 
 
-def _study_pairs(cursor: Any, study: Study) -> list[Candidate]:
+def _ready_pairs(cursor: Any, study: Study) -> list[Candidate]:
     """The study's ready pairs and their counts, read at most every LOUPE_DEAL_PAIRS_SECONDS.
 
     A deal reads every pair of the study, the one read that grows with it. Between reads the
@@ -263,11 +275,13 @@ def pair_presented(*, study_id: int, comparison_id: int) -> None:
 def deal_state(*, study: Study, rater: User) -> tuple[list[Shown], list[Candidate]]:
     """What a deal reads before choosing: the rater's presentations in the study (oldest
     first, always read afresh) and the study's ready pairs with their first-presentation
-    counts (see _study_pairs). The same lists as ratings.pairs.rater_shown and study_pairs."""
+    counts (see _ready_pairs). The same lists as ratings.pairs.rater_shown and ready_pairs."""
+    if using_plain_orm():
+        return rater_shown(study=study, rater=rater), ready_pairs(study=study)
     with connection.cursor() as cursor:
         _DEAL_SHOWN.execute(cursor, rater_id=rater.pk, study_id=study.pk)
         shown = list(map(Shown._make, cursor.fetchall()))
-        pairs = _study_pairs(cursor, study)
+        pairs = _ready_pairs(cursor, study)
     if connection.vendor == "sqlite":  # booleans come back as 0 / 1
         shown = [s._replace(is_repeat=bool(s.is_repeat), answered=bool(s.answered),
                             skipped=bool(s.skipped)) for s in shown]  # fmt: skip
@@ -319,6 +333,8 @@ def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[i
         return {}
     if len(ids) > 2:
         raise ValueError("A deck holds two cards at most.")
+    if using_plain_orm():
+        return _cards_orm(ids, on_screen_at)
     with connection.cursor() as cursor:
         if on_screen_at is None:
             _CARDS.execute(cursor, first=ids[0], last=ids[-1])
@@ -335,6 +351,28 @@ def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[i
         pk: Card(pk, text, _terms(terms), media_url(left), media_url(right))
         for pk, text, terms, left, right in rows
     }
+
+
+def _cards_orm(ids: Sequence[int], on_screen_at: datetime | None) -> dict[int, Card]:
+    if on_screen_at is not None:
+        Presentation.objects.filter(pk=ids[0]).update(shown_at=on_screen_at)
+    found = Presentation.objects.select_related(
+        "comparison__prompt", "comparison__image_a", "comparison__image_b"
+    ).filter(pk__in=ids)
+    made = {}
+    for p in found:
+        c = p.comparison
+        left, right = (
+            (c.image_a, c.image_b) if p.left_id == c.image_a_id else (c.image_b, c.image_a)
+        )
+        made[p.pk] = Card(
+            p.pk,
+            c.prompt.text,
+            _terms(c.prompt.key_terms),
+            media_url(left.display_file),
+            media_url(right.display_file),
+        )
+    return made
 
 
 def _terms(raw: Any) -> list[str]:
@@ -376,6 +414,13 @@ _PRESENTATION = CompiledRead(
 def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation | None:
     """The rater's presentation with its comparison (study and images), locked until the
     transaction ends where the database can (PostgreSQL); None if it is not theirs."""
+    if using_plain_orm():
+        return (
+            Presentation.objects.select_related("comparison")
+            .select_for_update(of=("self",))
+            .filter(pk=presentation_id, rater=rater)
+            .first()
+        )
     with connection.cursor() as cursor:
         _PRESENTATION.execute(cursor, presentation_id=presentation_id, rater_id=rater.pk)
         row = cursor.fetchone()
