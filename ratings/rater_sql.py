@@ -1,13 +1,15 @@
-"""The statements behind every vote, in hand-written SQL: the access check, the locked
-presentation, the inserts, the deal, the cards.
+"""The statements behind every vote: the access check, the locked presentation, the inserts,
+the deal, the cards.
 
-A vote answers with the next pair, so these run on every vote of every rater. Through the ORM
-each cost about a millisecond of CPU to build (more than the database took to answer), made a
-model instance per row, and each insert that may collide needed a savepoint; here they are one
-plain statement each, rows become tuples, and inserts skip collisions with ON CONFLICT DO
-NOTHING. bench/rate_load.py measures the path. Table and column names come from the models'
-_meta, so a rename follows; the SQL runs on PostgreSQL and SQLite (3.35+: RETURNING) alike.
-tests/ratings/test_rate_perf.py checks the reads against their ORM twins in ratings.pairs.
+A vote answers with the next pair, so these run on every vote of every rater. The reads are
+querysets compiled once (ratings.statements.CompiledRead: the ORM builds the SQL, not every
+vote) whose rows become tuples or, through Model.from_db, model instances; on PostgreSQL they
+run as prepared statements (ratings.statements.prepared_execute). The inserts stay
+hand-written: one statement each, colliding rows skipped with ON CONFLICT DO NOTHING (no
+savepoint), RETURNING the ids, and a vote's `answered_at` stamped in the same statement on
+PostgreSQL. Within ratings.statements.plain_orm() the reads run as ordinary querysets instead
+(bench/rate_load.py --orm compares the two). tests/ratings/test_rate_perf.py checks the reads
+against their ORM twins in ratings.pairs and the query counts per database.
 """
 
 from __future__ import annotations
