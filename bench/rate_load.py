@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/rate_load.py [--quick] [--raters 50] [--seconds 25]
     .venv/bin/python bench/rate_load.py --raters 100 --seconds 60     # the long load run
+    .venv/bin/python bench/rate_load.py --orm    # also every other vote through plain querysets
 
 Creates a throwaway database on 127.0.0.1:5432 (user postgres), seeds an open study whose
 images are "done" (then ANALYZE, as a live database has statistics), starts gunicorn on a free
@@ -84,8 +85,12 @@ def _wsgi() -> Callable[..., Iterable[bytes]]:
     settings.ROOT_URLCONF = __name__
     django_app = get_wsgi_application()
 
+    from ratings.statements import plain_orm
+
     def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         started, cpu = time.perf_counter(), time.thread_time()
+        # --orm: this request's rating reads go through plain querysets (ratings.statements).
+        plain = environ.get("HTTP_X_LOUPE_PLAIN_ORM") == "1"
 
         def timed(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             ms = (time.perf_counter() - started) * 1000
@@ -93,7 +98,8 @@ def _wsgi() -> Callable[..., Iterable[bytes]]:
             timing = f"app;dur={ms:.3f}, cpu;dur={cpu_ms:.3f}"
             return start_response(status, [*headers, ("Server-Timing", timing)], *rest)
 
-        return django_app(environ, timed)
+        with plain_orm(plain):
+            return django_app(environ, timed)
 
     return application
 
@@ -177,11 +183,20 @@ class Rater(threading.Thread):
     """One simulated rater on its own keep-alive connection."""
 
     def __init__(
-        self, port: int, study: int, session: str, stop_at: float, mode: str, think: float
+        self,
+        port: int,
+        study: int,
+        session: str,
+        stop_at: float,
+        mode: str,
+        think: float,
+        orm: bool = False,
     ) -> None:
         super().__init__(daemon=True)
         self.port, self.study, self.stop_at, self.mode = port, study, stop_at, mode
         self.think = think
+        self.orm = orm  # every other vote through the plain-ORM path
+        self.votes = 0
         self.random = random.Random(session)
         token = secrets.token_hex(16)
         self.headers = {
@@ -191,7 +206,7 @@ class Rater(threading.Thread):
             "Host": HOST,
         }
         self.conn = http.client.HTTPConnection(HOST, port, timeout=REQUEST_TIMEOUT)
-        self.samples: dict[str, list[Sample]] = {"vote": [], "ping": []}
+        self.samples: dict[str, list[Sample]] = {"vote": [], "ping": [], "orm": []}
         self.acked: list[int] = []  # presentations whose vote the server confirmed
         self.already = 0
         self.errors = 0
@@ -200,9 +215,11 @@ class Rater(threading.Thread):
         self.cpu: dict[str, list[float]] = {}  # server CPU ms by kind of request
 
     def _request(
-        self, method: str, path: str, body: str | None = None
+        self, method: str, path: str, body: str | None = None, plain: bool = False
     ) -> tuple[int, str, float, float]:
         headers = dict(self.headers)
+        if plain:
+            headers["X-Loupe-Plain-ORM"] = "1"
         if body is not None:
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         started = time.perf_counter()
@@ -218,6 +235,7 @@ class Rater(threading.Thread):
         header = response.getheader("Server-Timing") or ""
         timing, cpu = SERVER_TIMING.search(header), CPU_TIMING.search(header)
         kind = "vote" if path.endswith("vote/") else "ping" if "/ping/" in path else "other"
+        kind = "orm" if plain and kind == "vote" else kind
         self.cpu.setdefault(kind, []).append(float(cpu.group(1)) if cpu else math.nan)
         return response.status, text, rtt, float(timing.group(1)) if timing else math.nan
 
@@ -252,8 +270,10 @@ class Rater(threading.Thread):
             shown = int(match.group(1))
             body = urlencode({"presentation": shown, **{f"c-{key}": self.random.choice(
                 ["left", "right", "tie", "both_bad"]) for key in CRITERIA}, "response_ms": "1500"})  # fmt: skip
+            plain = self.orm and self.votes % 2 == 1
+            self.votes += 1
             try:
-                status, page, rtt, server = self._request("POST", base + "vote/", body)
+                status, page, rtt, server = self._request("POST", base + "vote/", body, plain)
             except (OSError, http.client.HTTPException):
                 self.errors += 1
                 self.unsure.append(shown)
@@ -261,7 +281,7 @@ class Rater(threading.Thread):
                 continue
             if status == 200 and "Vote recorded." in page:
                 self.acked.append(shown)
-                self.samples["vote"].append((time.time(), rtt, server))
+                self.samples["orm" if plain else "vote"].append((time.time(), rtt, server))
                 html = page
             elif status == 200 and "Already recorded" in page:
                 self.already += 1
@@ -330,6 +350,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument(
+        "--orm",
+        action="store_true",
+        help="every other vote runs its reads through plain querysets; prints both and the ratio",
+    )
+    parser.add_argument(
         "--think", type=float, default=2.0, help="mean seconds a rater looks at a pair"
     )
     args = parser.parse_args()
@@ -383,9 +408,11 @@ def main() -> None:
         warm = Rater(port, study, sessions[0], time.time() + 1.5, "mixed", 0.0)
         warm.run()
 
-        def phase(mode: str, length: float, think: float = 0.0) -> tuple[list[Rater], float]:
+        def phase(
+            mode: str, length: float, think: float = 0.0, orm: bool = False
+        ) -> tuple[list[Rater], float]:
             stop_at = time.time() + length
-            group = [Rater(port, study, s, stop_at, mode, think) for s in sessions]
+            group = [Rater(port, study, s, stop_at, mode, think, orm) for s in sessions]
             for rater in group:
                 rater.start()
             for rater in group:
@@ -393,7 +420,7 @@ def main() -> None:
             return group, length
 
         started = time.time()
-        load, _ = phase("mixed", seconds, args.think)
+        load, _ = phase("mixed", seconds, args.think, args.orm)
         ended = time.time()
         rates: dict[str, list[float]] = {"ping": [], "vote": []}
         bursts: list[Rater] = []
@@ -432,6 +459,17 @@ def main() -> None:
             cand = statistics.median(_pct([s[index] for s in part], q) for part in vote_parts)
             base = statistics.median(_pct([s[index] for s in part], q) for part in ping_parts)
             print(_figure(f"vote+next {label} {name}", cand, base, "ms"))
+    orm_votes = [s for r in load for s in r.samples["orm"]]
+    if orm_votes:
+        # The same views with plain querysets (ratings.statements.plain_orm), the same run.
+        orm_parts = _windowed(orm_votes, started, ended)
+        for name, q in (("p50", 0.5), ("p95", 0.95)):
+            plain = statistics.median(_pct([s[2] for s in part], q) for part in orm_parts)
+            fast = statistics.median(_pct([s[2] for s in part], q) for part in vote_parts)
+            print(_figure(f"plain-ORM vote+next server {name}", plain, fast, "ms"))
+        cpu_orm = [ms for r in load for ms in r.cpu.get("orm", [])]
+        print(f"# server CPU, median under load: plain-ORM vote+next "
+              f"{statistics.median(cpu_orm):.2f} ms (baseline: the vote+next above)")  # fmt: skip
     load_time = ended - started
     print(f"votes/s under load: {len(votes) / load_time:.2f} 1/s")
     print(_figure("votes/s flat out", statistics.median(rates["vote"]),

@@ -235,7 +235,7 @@ def rater_shown(*, study: Study, rater: User) -> list[Shown]:
     ]
 
 
-def study_pairs(*, study: Study) -> list[Candidate]:
+def ready_pairs(*, study: Study) -> list[Candidate]:
     """Every ready comparison of the study with its first presentations so far: one query.
 
     The count is PairExposure's (kept by triggers), joined by key: the cost grows with the
@@ -274,13 +274,13 @@ def pair_candidates(
 ) -> list[Candidate]:
     """Ready comparisons of the study that were never presented to this rater.
 
-    `shown` and `pairs` (from rater_shown and study_pairs) save their queries when the
+    `shown` and `pairs` (from rater_shown and ready_pairs) save their queries when the
     caller has them already.
     """
     if shown is None:
         shown = rater_shown(study=study, rater=rater)
     if pairs is None:
-        pairs = study_pairs(study=study)
+        pairs = ready_pairs(study=study)
     seen = {row.comparison_id for row in shown}
     return [c for c in pairs if c.comparison_id not in seen]
 
@@ -317,7 +317,7 @@ def next_plan(
     """What to show this rater next in this study, or None when nothing new is left.
 
     Repeats are mixed in only while new pairs remain, so a finished rater stays finished.
-    `shown` and `pairs` (from rater_shown and study_pairs) save their queries when the caller
+    `shown` and `pairs` (from rater_shown and ready_pairs) save their queries when the caller
     has them already (the deal reads them once for the choice and the progress bar).
     """
     if shown is None:
@@ -382,7 +382,7 @@ class RaterProgress:
 def progress_of(
     *, study: Study, shown: Sequence[Shown], pairs: Sequence[Candidate]
 ) -> RaterProgress:
-    """rater_progress from what a deal has read already (rater_shown, study_pairs): no query."""
+    """rater_progress from what a deal has read already (rater_shown, ready_pairs): no query."""
     judged = sum(1 for row in shown if not row.is_repeat and (row.answered or row.skipped))
     return RaterProgress(study=study, ready=len(pairs), judged=judged)
 

@@ -27,7 +27,7 @@ from evalsite.api_errors import validation_body
 from evalsite.roles import is_rater
 from ratings.models import Study
 from ratings.pairs import rater_progress
-from ratings.rater_sql import Card, rater_study
+from ratings.rater_sql import Card, criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
     DEFECT_TAGS,
@@ -112,7 +112,7 @@ def rate_next_api(request: Request) -> Response:
     body: dict[str, Any] = {
         "study": study.pk,
         "criteria": [
-            {"key": c.key, "label": c.label, "question": c.question} for c in study.criteria.all()
+            {"key": c.key, "label": c.label, "question": c.question} for c in criteria_of(study)
         ],
         "progress": {"judged": progress.judged, "ready": progress.ready},
     }

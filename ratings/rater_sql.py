@@ -1,19 +1,20 @@
-"""The statements behind every vote, in hand-written SQL: the access check, the locked
-presentation, the inserts, the deal, the cards.
+"""The statements behind every vote: the access check, the locked presentation, the inserts,
+the deal, the cards.
 
-A vote answers with the next pair, so these run on every vote of every rater. Through the ORM
-each cost about a millisecond of CPU to build (more than the database took to answer), made a
-model instance per row, and each insert that may collide needed a savepoint; here they are one
-plain statement each, rows become tuples, and inserts skip collisions with ON CONFLICT DO
-NOTHING. bench/rate_load.py measures the path. Table and column names come from the models'
-_meta, so a rename follows; the SQL runs on PostgreSQL and SQLite (3.35+: RETURNING) alike.
-tests/ratings/test_rate_perf.py checks the reads against their ORM twins in ratings.pairs.
+A vote answers with the next pair, so these run on every vote of every rater. The reads are
+querysets compiled once (ratings.statements.CompiledRead: the ORM builds the SQL, not every
+vote) whose rows become tuples or, through Model.from_db, model instances; on PostgreSQL they
+run as prepared statements (ratings.statements.prepared_execute). The inserts stay
+hand-written: one statement each, colliding rows skipped with ON CONFLICT DO NOTHING (no
+savepoint), RETURNING the ids, and a vote's `answered_at` stamped in the same statement on
+PostgreSQL. Within ratings.statements.plain_orm() the reads run as ordinary querysets instead
+(bench/rate_load.py --orm compares the two). tests/ratings/test_rate_perf.py checks the reads
+against their ORM twins in ratings.pairs and the query counts per database.
 """
 
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Sequence
@@ -25,46 +26,35 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db import connection
-from django.db.models import Model
+from django.db.models import (
+    BooleanField,
+    Case,
+    Exists,
+    ExpressionWrapper,
+    F,
+    ForeignKey,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from generation.media import media_url
-from generation.models import Image, Prompt
-from ratings.models import Comparison, Criterion, Judgment, PairExposure, Presentation, Study
-from ratings.pairs import Candidate, Shown
+from generation.models import Image
+from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
+from ratings.pairs import Candidate, Shown, rater_shown, ready_pairs
+from ratings.statements import CompiledRead, prepared_execute, using_plain_orm
 
 M = TypeVar("M", bound=Model)
 
 
-_PLACEHOLDER = re.compile(r"%s")
-
-
 def _run(cursor: Any, name: str, sql: str, params: Sequence[Any]) -> None:
-    """Execute `sql`; on PostgreSQL as a prepared statement, planned once per connection.
-
-    Planning these joins costs the database more than running them (about half a
-    millisecond against a tenth), on every vote. PREPARE is per session and survives a rolled
-    back transaction, so the names prepared are remembered per raw connection (a new one
-    after a reconnect starts afresh). LOUPE_PREPARED_SQL=0 turns this off (for a pooler in
-    transaction mode, such as PgBouncer's, which cannot keep a session's statements).
-    """
-    if connection.vendor != "postgresql" or not settings.LOUPE_PREPARED_SQL:
-        cursor.execute(sql, params)
-        return
-    raw = connection.connection
-    state: tuple[Any, set[str]] | None = getattr(connection, "_loupe_prepared", None)
-    if state is None or state[0] is not raw:
-        state = (raw, set())
-        connection._loupe_prepared = state  # type: ignore[attr-defined]
-    name = f"loupe_{name}"
-    if name not in state[1]:
-        numbered = iter(range(1, len(params) + 1))
-        cursor.execute(
-            f"PREPARE {name} AS " + _PLACEHOLDER.sub(lambda _: f"${next(numbered)}", sql)
-        )
-        state[1].add(name)
-    cursor.execute(f"EXECUTE {name} ({', '.join(['%s'] * len(params))})", params)
+    prepared_execute(cursor, name, sql, params)
 
 
 def _t(model: type[Model]) -> str:
@@ -101,33 +91,45 @@ _STUDY_FIELDS = _in_model_order(
 _CRITERION_FIELDS = _in_model_order(Criterion, {f.attname for f in Criterion._meta.concrete_fields})
 
 
-@cache
-def _rater_study_sql() -> str:
-    raters, r_study, r_user = _through("raters")
-    groups, g_study, g_group = _through("rater_groups")
-    excluded, x_study, x_user = _through("excluded_raters")
-    member = User._meta.get_field("groups")
-    ug = connection.ops.quote_name(member.remote_field.through._meta.db_table)  # type: ignore[union-attr]
-    ug_user, ug_group = member.m2m_column_name(), member.m2m_reverse_name()  # type: ignore[union-attr]
-    study_cols = ", ".join(f"s.{_column(Study, f)}" for f in _STUDY_FIELDS)
-    crit_cols = ", ".join(f"c.{_column(Criterion, f)}" for f in _CRITERION_FIELDS)
-    return f"""
-        SELECT {study_cols}, {crit_cols}
-        FROM {_t(Study)} s
-        LEFT JOIN {_t(Criterion)} c ON c.study_id = s.id
-        WHERE s.id = %s AND s.status IN (%s, %s)
-          AND (
-            EXISTS (SELECT 1 FROM {raters} r WHERE r.{r_study} = s.id AND r.{r_user} = %s)
-            OR EXISTS (
-              SELECT 1 FROM {groups} g JOIN {ug} ug ON ug.{ug_group} = g.{g_group}
-              WHERE g.{g_study} = s.id AND ug.{ug_user} = %s
-            )
-          )
-          AND NOT EXISTS (
-            SELECT 1 FROM {excluded} x WHERE x.{x_study} = s.id AND x.{x_user} = %s
-          )
-        ORDER BY c.{connection.ops.quote_name("order")}, c.id
-    """
+_RATERS = Study.raters.through
+_GROUPS = Study.rater_groups.through
+_EXCLUDED = Study.excluded_raters.through
+_MEMBERS = User.groups.through
+
+
+def _rater_study_qs(*, study_id: int, status: str, user_id: int) -> QuerySet[Any]:
+    # The rule of ratings.selectors.studies_for_rater, with EXISTS in place of its joins.
+    return (
+        Study.objects.filter(
+            Q(Exists(_RATERS.objects.filter(study_id=OuterRef("pk"), user_id=user_id)))
+            | Q(
+                Exists(
+                    _GROUPS.objects.filter(
+                        study_id=OuterRef("pk"),
+                        group_id__in=_MEMBERS.objects.filter(user_id=user_id).values("group_id"),
+                    )
+                )
+            ),
+            ~Exists(_EXCLUDED.objects.filter(study_id=OuterRef("pk"), user_id=user_id)),
+            pk=study_id,
+            status__in=[Study.Status.OPEN, status],
+        )
+        .order_by("criteria__order", "criteria__id")
+        .values_list(*_STUDY_FIELDS, *(f"criteria__{f}" for f in _CRITERION_FIELDS))
+    )
+
+
+_RATER_STUDY = CompiledRead(
+    "rater_study",
+    _rater_study_qs,
+    {"study_id": -900001, "status": "\x00status", "user_id": -900002},
+)
+
+
+def criteria_of(study: Study) -> list[Criterion]:
+    """The study's criteria in order: those rater_study read with it, else a query."""
+    found: list[Criterion] | None = getattr(study, "rating_criteria", None)
+    return list(study.criteria.all()) if found is None else found
 
 
 def rater_study(
@@ -139,23 +141,28 @@ def rater_study(
     not excluded). `closed_too`: a closed study the user could judge is returned as well, so
     the rating page can record a vote on a pair issued before the close and say the study
     has closed instead of "not found". The criteria fill the study's `criteria` prefetch
-    cache, so `study.criteria.all()` costs nothing afterwards.
+    cache, so `criteria_of(study)` costs nothing afterwards.
     """
     if not user.is_authenticated:
         return None
+    if using_plain_orm():
+        from ratings.selectors import studies_for_rater
+
+        found = (
+            studies_for_rater(user=user, closed_too=closed_too)
+            .filter(pk=study_id)
+            .prefetch_related("criteria")
+            .first()
+        )
+        if found is not None:
+            found.rating_criteria = list(found.criteria.all())  # type: ignore[attr-defined]
+        return found
     with connection.cursor() as cursor:
-        _run(
+        _RATER_STUDY.execute(
             cursor,
-            "rater_study",
-            _rater_study_sql(),
-            [
-                study_id,
-                Study.Status.OPEN,
-                Study.Status.CLOSED if closed_too else Study.Status.OPEN,
-                user.pk,
-                user.pk,
-                user.pk,
-            ],
+            study_id=study_id,
+            status=Study.Status.CLOSED if closed_too else Study.Status.OPEN,
+            user_id=user.pk,
         )
         rows = cursor.fetchall()
     if not rows:
@@ -169,39 +176,51 @@ def rater_study(
         criterion = Criterion.from_db(connection.alias, list(_CRITERION_FIELDS), row[n:])
         criterion.study = study
         criteria.append(criterion)
-    # What prefetch_related("criteria") would have left (Django's own prefetch sets these
-    # same attributes): study.criteria.all() then answers from memory.
-    cached = study.criteria.all()
-    cached._result_cache = criteria
-    cached._prefetch_done = True  # type: ignore[attr-defined]
-    study._prefetched_objects_cache = {"criteria": cached}  # type: ignore[attr-defined]
+    # Read with the study: criteria_of(study) answers from this list (no query).
+    study.rating_criteria = criteria  # type: ignore[attr-defined]
     return study
 
 
-@cache
-def _deal_shown_sql() -> str:
-    return f"""
-        SELECT p.id, p.comparison_id, p.is_repeat, p.left_id,
-               p.answered_at IS NOT NULL, p.skipped_at IS NOT NULL, c.image_a_id, c.image_b_id
-        FROM {_t(Presentation)} p JOIN {_t(Comparison)} c ON c.id = p.comparison_id
-        WHERE p.rater_id = %s AND c.study_id = %s
-        ORDER BY p.id
-    """
+def _is_set(field: str) -> ExpressionWrapper:
+    return ExpressionWrapper(Q(**{f"{field}__isnull": False}), output_field=BooleanField())
 
 
-@cache
-def _deal_pairs_sql() -> str:
-    image = _t(Image)
-    return f"""
-        SELECT c.id, a.config_id, b.config_id, COALESCE(e.shown, 0), c.is_gold,
-               c.image_a_id, c.image_b_id
-        FROM {_t(Comparison)} c
-        JOIN {image} a ON a.id = c.image_a_id
-        JOIN {image} b ON b.id = c.image_b_id
-        LEFT JOIN {_t(PairExposure)} e ON e.comparison_id = c.id
-        WHERE c.study_id = %s AND a.status = %s AND b.status = %s
-        ORDER BY c.id
-    """
+_DEAL_SHOWN = CompiledRead(
+    "deal_shown",
+    lambda *, rater_id, study_id: Presentation.objects.filter(
+        rater_id=rater_id, comparison__study_id=study_id
+    )
+    .order_by("id")
+    .values_list(
+        "id",
+        "comparison_id",
+        "is_repeat",
+        "left_id",
+        _is_set("answered_at"),
+        _is_set("skipped_at"),
+        "comparison__image_a_id",
+        "comparison__image_b_id",
+    ),  # fmt: skip
+    {"rater_id": -900011, "study_id": -900012},
+)
+
+_DEAL_PAIRS = CompiledRead(
+    "deal_pairs",
+    lambda *, study_id: Comparison.objects.filter(
+        study_id=study_id, image_a__status=Image.Status.DONE, image_b__status=Image.Status.DONE
+    )
+    .order_by("id")
+    .values_list(
+        "id",
+        "image_a__config_id",
+        "image_b__config_id",
+        Coalesce("exposure__shown", Value(0)),
+        "is_gold",
+        "image_a_id",
+        "image_b_id",
+    ),  # fmt: skip
+    {"study_id": -900021},
+)
 
 
 @dataclass
@@ -216,7 +235,7 @@ _held_pairs: dict[int, _HeldPairs] = {}
 _held_lock = threading.Lock()
 
 
-def _study_pairs(cursor: Any, study: Study) -> list[Candidate]:
+def _ready_pairs(cursor: Any, study: Study) -> list[Candidate]:
     """The study's ready pairs and their counts, read at most every LOUPE_DEAL_PAIRS_SECONDS.
 
     A deal reads every pair of the study, the one read that grows with it. Between reads the
@@ -229,8 +248,7 @@ def _study_pairs(cursor: Any, study: Study) -> list[Candidate]:
     held = _held_pairs.get(study.pk)
     if ttl > 0 and held is not None and now - held.read_at < ttl:
         return list(held.pairs)
-    done = Image.Status.DONE
-    _run(cursor, "deal_pairs", _deal_pairs_sql(), [study.pk, done, done])
+    _DEAL_PAIRS.execute(cursor, study_id=study.pk)
     pairs = list(map(Candidate._make, cursor.fetchall()))
     if connection.vendor == "sqlite":  # booleans come back as 0 / 1
         pairs = [c._replace(is_gold=bool(c.is_gold)) for c in pairs]
@@ -259,11 +277,13 @@ def pair_presented(*, study_id: int, comparison_id: int) -> None:
 def deal_state(*, study: Study, rater: User) -> tuple[list[Shown], list[Candidate]]:
     """What a deal reads before choosing: the rater's presentations in the study (oldest
     first, always read afresh) and the study's ready pairs with their first-presentation
-    counts (see _study_pairs). The same lists as ratings.pairs.rater_shown and study_pairs."""
+    counts (see _ready_pairs). The same lists as ratings.pairs.rater_shown and ready_pairs."""
+    if using_plain_orm():
+        return rater_shown(study=study, rater=rater), ready_pairs(study=study)
     with connection.cursor() as cursor:
-        _run(cursor, "deal_shown", _deal_shown_sql(), [rater.pk, study.pk])
+        _DEAL_SHOWN.execute(cursor, rater_id=rater.pk, study_id=study.pk)
         shown = list(map(Shown._make, cursor.fetchall()))
-        pairs = _study_pairs(cursor, study)
+        pairs = _ready_pairs(cursor, study)
     if connection.vendor == "sqlite":  # booleans come back as 0 / 1
         shown = [s._replace(is_repeat=bool(s.is_repeat), answered=bool(s.answered),
                             skipped=bool(s.skipped)) for s in shown]  # fmt: skip
@@ -286,20 +306,23 @@ class Card:
     shown_at: datetime | None = field(default=None, compare=False)
 
 
-@cache
-def _cards_sql() -> str:
-    image = _t(Image)
-    return f"""
-        SELECT p.id, pr.text, pr.key_terms,
-               CASE WHEN p.left_id = c.image_a_id THEN a.display_file ELSE b.display_file END,
-               CASE WHEN p.left_id = c.image_a_id THEN b.display_file ELSE a.display_file END
-        FROM {_t(Presentation)} p
-        JOIN {_t(Comparison)} c ON c.id = p.comparison_id
-        JOIN {_t(Prompt)} pr ON pr.id = c.prompt_id
-        JOIN {image} a ON a.id = c.image_a_id
-        JOIN {image} b ON b.id = c.image_b_id
-        WHERE p.id IN (%s, %s)
-    """
+def _side(left: bool) -> Case:
+    a, b = "comparison__image_a__display_file", "comparison__image_b__display_file"
+    return Case(
+        When(left_id=F("comparison__image_a_id"), then=F(a if left else b)),
+        default=F(b if left else a),
+    )
+
+
+_CARDS = CompiledRead(
+    "cards",
+    lambda *, first, last: Presentation.objects.filter(id__in=[first, last])
+    .order_by()
+    .values_list(
+        "id", "comparison__prompt__text", "comparison__prompt__key_terms", _side(True), _side(False)
+    ),  # fmt: skip
+    {"first": -900031, "last": -900032},
+)
 
 
 def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[int, Card]:
@@ -312,22 +335,46 @@ def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[i
         return {}
     if len(ids) > 2:
         raise ValueError("A deck holds two cards at most.")
+    if using_plain_orm():
+        return _cards_orm(ids, on_screen_at)
     with connection.cursor() as cursor:
         if on_screen_at is None:
-            _run(cursor, "cards", _cards_sql(), [ids[0], ids[-1]])
+            _CARDS.execute(cursor, first=ids[0], last=ids[-1])
         elif connection.vendor == "postgresql":
             at = connection.ops.adapt_datetimefield_value(on_screen_at)
-            stamp = _stamp_sql("shown_at")
-            sql = f"WITH stamp AS ({stamp}) {_cards_sql()}"
-            _run(cursor, "stamp_and_cards", sql, [at, ids[0], ids[0], ids[-1]])
+            read, params = _CARDS.params(connection.alias, {"first": ids[0], "last": ids[-1]})
+            sql = f"WITH stamp AS ({_stamp_sql('shown_at')}) {read}"
+            _run(cursor, "stamp_and_cards", sql, [at, ids[0], *params])
         else:
             presentation_stamp(presentation_id=ids[0], field="shown_at", at=on_screen_at)
-            _run(cursor, "cards", _cards_sql(), [ids[0], ids[-1]])
+            _CARDS.execute(cursor, first=ids[0], last=ids[-1])
         rows = cursor.fetchall()
     return {
         pk: Card(pk, text, _terms(terms), media_url(left), media_url(right))
         for pk, text, terms, left, right in rows
     }
+
+
+def _cards_orm(ids: Sequence[int], on_screen_at: datetime | None) -> dict[int, Card]:
+    if on_screen_at is not None:
+        Presentation.objects.filter(pk=ids[0]).update(shown_at=on_screen_at)
+    found = Presentation.objects.select_related(
+        "comparison__prompt", "comparison__image_a", "comparison__image_b"
+    ).filter(pk__in=ids)
+    made = {}
+    for p in found:
+        c = p.comparison
+        left, right = (
+            (c.image_a, c.image_b) if p.left_id == c.image_a_id else (c.image_b, c.image_a)
+        )
+        made[p.pk] = Card(
+            p.pk,
+            c.prompt.text,
+            _terms(c.prompt.key_terms),
+            media_url(left.display_file),
+            media_url(right.display_file),
+        )
+    return made
 
 
 def _terms(raw: Any) -> list[str]:
@@ -349,23 +396,35 @@ _PRESENTATION_FIELDS = tuple(f.attname for f in Presentation._meta.concrete_fiel
 _COMPARISON_FIELDS = _in_model_order(Comparison, {"id", "study_id", "image_a_id", "image_b_id"})
 
 
-@cache
-def _presentation_sql() -> str:
-    p_cols = ", ".join(f"p.{_column(Presentation, f)}" for f in _PRESENTATION_FIELDS)
-    c_cols = ", ".join(f"c.{_column(Comparison, f)}" for f in _COMPARISON_FIELDS)
-    lock = " FOR UPDATE OF p" if connection.features.has_select_for_update_of else ""
-    return f"""
-        SELECT {p_cols}, {c_cols}
-        FROM {_t(Presentation)} p JOIN {_t(Comparison)} c ON c.id = p.comparison_id
-        WHERE p.id = %s AND p.rater_id = %s{lock}
-    """
+_PRESENTATION = CompiledRead(
+    "presentation_for_vote",
+    lambda *, presentation_id, rater_id: Presentation.objects.filter(
+        id=presentation_id, rater_id=rater_id
+    )
+    .order_by()
+    .values_list(*_PRESENTATION_FIELDS, *(f"comparison__{f}" for f in _COMPARISON_FIELDS)),
+    {"presentation_id": -900041, "rater_id": -900042},
+    # Locked until the transaction ends (select_for_update compiles only inside one).
+    suffix=lambda db: (
+        f" FOR UPDATE OF {db.ops.quote_name(Presentation._meta.db_table)}"
+        if db.features.has_select_for_update_of
+        else ""
+    ),
+)
 
 
 def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation | None:
     """The rater's presentation with its comparison (study and images), locked until the
     transaction ends where the database can (PostgreSQL); None if it is not theirs."""
+    if using_plain_orm():
+        return (
+            Presentation.objects.select_related("comparison")
+            .select_for_update(of=("self",))
+            .filter(pk=presentation_id, rater=rater)
+            .first()
+        )
     with connection.cursor() as cursor:
-        _run(cursor, "presentation_for_vote", _presentation_sql(), [presentation_id, rater.pk])
+        _PRESENTATION.execute(cursor, presentation_id=presentation_id, rater_id=rater.pk)
         row = cursor.fetchone()
     if row is None:
         return None
@@ -422,7 +481,7 @@ def insert_new(
 ) -> list[M]:
     """Insert the objects in one statement, leaving out any that a unique constraint already
     holds (ON CONFLICT DO NOTHING: no savepoint, no aborted transaction). Returns the ones
-    inserted, ids set. `key`: a field whose value tells the objects apart within the call.
+    inserted, as new instances loaded from the database would be (ids set). `key`: a field whose value tells the objects apart within the call.
     `then`: a statement (name, SQL, params) run in the same one, which may read `new_rows`
     (PostgreSQL only: a data-modifying WITH); the name tells its prepared form apart.
     """
@@ -448,14 +507,23 @@ def insert_new(
     with connection.cursor() as cursor:
         _run(cursor, name, sql, values)
         ids = {k: pk for pk, k in cursor.fetchall()}
+    # The rows inserted, as the ORM would load them (Model.from_db), with the related objects
+    # the caller had set on them.
+    names = [f.attname for f in model._meta.concrete_fields]
+    related = [f for f in model._meta.concrete_fields if isinstance(f, ForeignKey)]
     made = []
     for obj in objs:
         pk = ids.get(getattr(obj, key))
-        if pk is not None:
-            obj.pk = pk
-            obj._state.adding = False
-            obj._state.db = connection.alias
-            made.append(obj)
+        if pk is None:
+            continue
+        row = [
+            pk if f.primary_key else getattr(obj, f.attname) for f in model._meta.concrete_fields
+        ]
+        new = model.from_db(connection.alias, names, row)
+        for f in related:
+            if f.is_cached(obj):
+                setattr(new, f.name, getattr(obj, f.name))
+        made.append(new)
     return made
 
 

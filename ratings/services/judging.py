@@ -25,6 +25,7 @@ from ratings.pairs import (
 from ratings.rater_sql import (
     Card,
     cards,
+    criteria_of,
     deal_state,
     insert_new,
     judgments_insert,
@@ -262,7 +263,7 @@ def judgments_record(
             raise ValidationError("This study is closed to votes.", code="closed")
         if shown.skipped_at is not None:
             raise ValidationError("You skipped this pair; it cannot be judged now.", code="skipped")
-        criteria = {c.key: c for c in study.criteria.all()}
+        criteria = {c.key: c for c in criteria_of(study)}
         errors = {}
         for key, side in votes.items():
             if key not in criteria:

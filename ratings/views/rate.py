@@ -27,7 +27,7 @@ from evalsite.web import HtmxHttpRequest, markdown_html
 from ratings.models import Presentation, Study
 from ratings.pairs import rater_progress, rater_summary
 from ratings.rate_apis import rate_judgment_api, rate_next_api
-from ratings.rater_sql import rater_study
+from ratings.rater_sql import criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
     DEFECT_TAGS,
@@ -154,7 +154,7 @@ def _card_context(
             **{k: reverse(f"rate-{k}", args=[study.pk]) for k in RATE_STUDY_URLS},
         },
         "progress": progress,
-        "criteria": list(study.criteria.all()),
+        "criteria": criteria_of(study),
         "tags": list(DEFECT_TAGS.items()),
         "notice": notice,
         "undo_id": undo.pk if undo is not None else None,
@@ -264,7 +264,7 @@ def rate_vote(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
         response["Retry-After"] = str(error.retry_after)
         return response
     presentation_id = _presentation_id(request, vote=True)
-    criteria = list(study.criteria.all())
+    criteria = criteria_of(study)
     votes = {c.key: request.POST.get(f"c-{c.key}", "") for c in criteria}
     missing = [c.label for c in criteria if not votes[c.key]]
     if missing:

@@ -18,8 +18,8 @@ from django.db.models import Count, Q
 from django.test import Client
 
 from ratings.models import Comparison, PairExposure, Presentation, Study
-from ratings.pairs import rater_progress, rater_shown, study_pairs
-from ratings.rater_sql import deal_state, rater_study
+from ratings.pairs import rater_progress, rater_shown, ready_pairs
+from ratings.rater_sql import criteria_of, deal_state, rater_study
 from ratings.services.judging import deck_deal, judgments_record, presentation_skip
 from tests.factories import rater, ready_study
 
@@ -191,7 +191,7 @@ def test_deal_state_is_the_two_reads_in_one() -> None:
     deck = deck_deal(rater=rater(), study=study)  # someone else's pairs count too
     shown, pairs = deal_state(study=study, rater=person)
     assert shown == rater_shown(study=study, rater=person)
-    assert pairs == study_pairs(study=study)
+    assert pairs == ready_pairs(study=study)
     assert [row.presentation_id for row in shown] == sorted(row.presentation_id for row in shown)
     # The progress a deal reports is the one rater_progress counts on its own.
     dealt = deck_deal(rater=person, study=study)
@@ -208,7 +208,7 @@ def test_rater_study_checks_access_and_brings_the_criteria_in_one_query(
     with django_assert_num_queries(1):
         found = rater_study(user=person, study_id=study.pk)
         assert found is not None and found.pk == study.pk
-        assert [c.key for c in found.criteria.all()] == ["prompt_adherence", "modern_aesthetic"]
+        assert [c.key for c in criteria_of(found)] == ["prompt_adherence", "modern_aesthetic"]
     study.excluded_raters.add(person)
     assert rater_study(user=person, study_id=study.pk) is None
     study.excluded_raters.remove(person)
@@ -226,7 +226,7 @@ def test_deal_pairs_copy_counts_own_presentations_and_refreshes_after_its_time(
     study = ready_study(n_configs=4)  # 6 comparisons
     first = rater()
     _, pairs = deal_state(study=study, rater=first)
-    assert pairs == study_pairs(study=study)
+    assert pairs == ready_pairs(study=study)
     # Held: the next deal reads only the rater's own presentations.
     with django_assert_num_queries(1):
         deal_state(study=study, rater=first)
@@ -234,7 +234,7 @@ def test_deal_pairs_copy_counts_own_presentations_and_refreshes_after_its_time(
     deck = deck_deal(rater=first, study=study)
     assert deck.current is not None and deck.upcoming is not None
     _, held = deal_state(study=study, rater=first)
-    assert held == study_pairs(study=study)
+    assert held == ready_pairs(study=study)
     assert sum(c.shown for c in held) == 2
     # What the process did not see (a pair made gold) arrives with the next read.
     Comparison.objects.filter(study=study).update(is_gold=True)
@@ -242,7 +242,7 @@ def test_deal_pairs_copy_counts_own_presentations_and_refreshes_after_its_time(
     assert not any(c.is_gold for c in stale)
     settings.LOUPE_DEAL_PAIRS_SECONDS = 0.000001
     _, fresh = deal_state(study=study, rater=first)
-    assert all(c.is_gold for c in fresh) and fresh == study_pairs(study=study)
+    assert all(c.is_gold for c in fresh) and fresh == ready_pairs(study=study)
     rater_sql._held_pairs.clear()
 
 
@@ -264,9 +264,49 @@ def test_rating_statements_are_prepared_once_per_connection(client: Client) -> N
         assert not any(s.startswith(("PREPARE", "EXECUTE")) for s in sqls)
         return
     assert not any(s.startswith("PREPARE") for s in sqls)
-    assert sum(s.startswith("EXECUTE loupe_") for s in sqls) >= 6
+    # Inside the vote's transaction an EXECUTE rides with a SAVEPOINT (ratings.statements).
+    assert sum("EXECUTE loupe_" in s for s in sqls) >= 6
     # A new connection (CONN_MAX_AGE, a dropped one) has nothing prepared: it prepares again.
     connection.close()
     with CaptureQueriesContext(connection) as reconnected:
         _vote(client, study, keys, html)
     assert any(q["sql"].startswith("PREPARE loupe_") for q in reconnected.captured_queries)
+
+
+def test_plain_orm_reads_give_what_the_compiled_reads_give(client: Client) -> None:
+    """bench/rate_load.py --orm runs the same views with plain querysets (plain_orm): the
+    pages and what the reads return are the same; only the work behind them differs."""
+    from django.utils import timezone
+
+    from ratings.rater_sql import cards, presentation_for_vote
+    from ratings.statements import plain_orm
+
+    study = ready_study(n_configs=3)
+    person = rater()
+    deck = deck_deal(rater=person, study=study)
+    assert deck.current is not None and deck.upcoming is not None
+    ids = [deck.current.pk, deck.upcoming.pk]
+    fast = (
+        rater_study(user=person, study_id=study.pk),
+        deal_state(study=study, rater=person),
+        cards(ids),
+        presentation_for_vote(rater=person, presentation_id=ids[0]),
+    )
+    with plain_orm():
+        plain = (
+            rater_study(user=person, study_id=study.pk),
+            deal_state(study=study, rater=person),
+            cards(ids),
+            presentation_for_vote(rater=person, presentation_id=ids[0]),
+        )
+        stamped = cards(ids, on_screen_at=timezone.now())
+    assert fast[0] == plain[0] and fast[0] is not None and plain[0] is not None
+    assert criteria_of(fast[0]) == criteria_of(plain[0])
+    assert fast[1] == plain[1] and fast[2] == plain[2] == stamped
+    assert fast[3] is not None and plain[3] is not None
+    assert fast[3].pk == plain[3].pk and fast[3].comparison_id == plain[3].comparison_id
+    client.force_login(person)
+    html = client.get(f"/rate/{study.pk}/?go=1", **HX).content.decode()
+    keys = [c.key for c in study.criteria.all()]
+    with plain_orm():
+        assert "Vote recorded." in _vote(client, study, keys, html)
