@@ -290,7 +290,7 @@ LOUPE_MAX_IMAGE_PIXELS: int = env.int("LOUPE_MAX_IMAGE_PIXELS", default=50_000_0
 # Votes one rater may cast per minute (page and API together); 0 turns the limit off.
 # Counted in the cache: point CACHE_URL at Redis when several web processes serve raters.
 LOUPE_VOTE_RATE_PER_MINUTE: int = env.int("LOUPE_VOTE_RATE_PER_MINUTE", default=120)
-# The statements run on every vote are prepared once per PostgreSQL connection (ratings.rater_sql).
+# The statements run on every vote are prepared once per PostgreSQL connection (ratings.statements).
 # Set 0 behind a pooler in transaction mode (PgBouncer's), which cannot keep them per session.
 LOUPE_PREPARED_SQL: bool = env.bool("LOUPE_PREPARED_SQL", default=True)
 # A deal reads all of a study's pairs with their exposure counts; each web process reads them
