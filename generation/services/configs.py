@@ -283,7 +283,7 @@ class ConfigDraft:
         return config_fingerprint(params=self.params, adapters=self.adapters)
 
     def design_params(self) -> dict[str, Any]:
-        """What ratings.designs compares (the same shape study_launch builds)."""
+        """What generation.designs compares (the same shape study_launch builds)."""
         return {
             **self.params,
             "adapters": tuple((a.sha256, float(s)) for a, s in self.adapters),

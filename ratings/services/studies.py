@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from generation.designs import design_pairs
 from generation.models import GenerationConfig, Image, Prompt
-from ratings.designs import design_pairs
 from ratings.models import DEFAULT_CRITERIA, AuditEvent, Comparison, Criterion, Study
 from ratings.services.audit import Actor, audit_record
 

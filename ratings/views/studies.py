@@ -27,13 +27,12 @@ from generation.models import Image
 from generation.selectors import (
     design_counts,
     render_estimate,
-    render_progress,
-    study_images,
     workers_recent,
 )
 from generation.services.rendering import RenderQueueUnavailable, images_retry
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
+from ratings.selectors import study_images, study_render_progress
 from ratings.services.judging import comparison_gold_set, study_gold_missing
 from ratings.services.studies import (
     config_design_params,
@@ -156,7 +155,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
             {"row": c, "duration": human_seconds(c.seconds), "chosen": c.design == study.design}
             for c in counts
         ],
-        "progress": render_progress(study_id=study.pk),
+        "progress": study_render_progress(study_id=study.pk),
         "comparisons": study.comparisons.count(),
         "history": [
             {"event": event, "note": audit_note(event)}
@@ -225,7 +224,7 @@ def study_gold(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _progress_context(study: Study) -> dict[str, Any]:
-    progress = render_progress(study_id=study.pk)
+    progress = study_render_progress(study_id=study.pk)
     failed = (
         study_images(study_id=study.pk)
         .filter(status=Image.Status.FAILED)

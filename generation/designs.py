@@ -1,11 +1,22 @@
-"""Which configuration pairs a study design compares. Pure: plain data in, pairs out."""
+"""Study designs: which configuration pairs each compares. Pure: plain data in, pairs out."""
 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
 from itertools import combinations
 
+from django.db import models
+
 Params = Mapping[str, Hashable]
+
+
+class Design(models.TextChoices):
+    """The study designs (ratings.models.Study.Design is this class)."""
+
+    ALL_PAIRS = "all_pairs", "All pairs"
+    VS_BASELINE = "vs_baseline", "Each vs baseline"
+    ONE_FACTOR = "one_factor", "One factor at a time"
+    ADAPTIVE = "adaptive", "Adaptive"
 
 
 def differing_factors(a: Params, b: Params) -> list[str]:
