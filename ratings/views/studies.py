@@ -8,13 +8,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
-from rest_framework.routers import SimpleRouter
 
 from evalsite.web import (
     HtmxHttpRequest,
@@ -43,7 +42,6 @@ from ratings.services.studies import (
     study_open,
     study_update,
 )
-from ratings.study_apis import StudyViewSet
 
 POLL_SECONDS = 2
 HISTORY_ROWS = 50
@@ -294,20 +292,3 @@ def study_set_open(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, problem)
     back = "study-detail" if request.POST.get("next") == "detail" else "study-progress"
     return redirect(back, pk=study.pk)
-
-
-router = SimpleRouter()
-router.register("api/studies", StudyViewSet, basename="api-study")
-
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("studies/", study_list, name="study-list"),
-    path("studies/new/", study_new, name="study-new"),
-    path("studies/<int:pk>/", study_detail, name="study-detail"),
-    path("studies/<int:pk>/edit/", study_edit, name="study-edit"),
-    path("studies/<int:pk>/launch/", study_launch_view, name="study-launch"),
-    path("studies/<int:pk>/progress/", study_progress, name="study-progress"),
-    path("studies/<int:pk>/retry/", study_retry, name="study-retry"),
-    path("studies/<int:pk>/status/", study_set_open, name="study-status"),
-    path("studies/<int:pk>/gold/", study_gold, name="study-gold"),
-    *router.urls,
-]
