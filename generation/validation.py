@@ -230,6 +230,11 @@ def validate_negative_prompt(value: str) -> None:
         raise ValidationError(f"Negative prompt syntax: {problem}", code="compel_syntax")
 
 
+def split_key_terms(value: str) -> list[str]:
+    """Key terms as typed in a form or a CSV cell: separated by ';' or new lines, trimmed."""
+    return [t.strip() for t in value.replace("\n", ";").split(";") if t.strip()]
+
+
 def validate_key_terms(value: object) -> None:
     if not isinstance(value, list) or not all(isinstance(t, str) and t.strip() for t in value):
         raise ValidationError("Key terms must be a list of non-empty phrases.", code="key_terms")

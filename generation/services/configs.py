@@ -19,8 +19,14 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from generation.files import file_sha256
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter, Prompt
-from generation.validation import adapter_path_resolve, lora_file_problem, validate_upload_size
+from generation.validation import (
+    adapter_path_resolve,
+    lora_file_problem,
+    split_key_terms,
+    validate_upload_size,
+)
 
 AdapterScales = Sequence[tuple[LoraAdapter, float]]
 
@@ -152,14 +158,6 @@ def prompt_create(
     prompt.full_clean()
     prompt.save()
     return prompt
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def adapter_register(
@@ -437,10 +435,6 @@ PROMPT_CSV_COLUMNS = (
 PROMPT_CSV_OPTIONAL = frozenset(PROMPT_CSV_COLUMNS) - {"text", "category"} | {"trigger_token"}
 
 
-def _split_terms(value: str) -> list[str]:
-    return [t.strip() for t in value.replace("\n", ";").split(";") if t.strip()]
-
-
 def prompts_import_csv(*, text: str) -> list[Prompt]:
     """Create one prompt per CSV row, all or nothing. Safe to run twice only in the sense
     that it never half-imports: running it twice imports the rows twice.
@@ -480,7 +474,7 @@ def prompts_import_csv(*, text: str) -> list[Prompt]:
         prompt = Prompt(
             text=values.pop("text"),
             category=values.pop("category"),
-            key_terms=_split_terms(values.pop("key_terms", "")),
+            key_terms=split_key_terms(values.pop("key_terms", "")),
             **values,
         )
         try:
