@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS, TINY_RANDOM
+from generation.designs import design_params
 from generation.validation import (
     SEED_MAX,
     cfg_validators,
@@ -217,6 +218,12 @@ class GenerationConfig(FrozenOnceRendered):
     def params(self) -> dict[str, Any]:
         """The rendering parameters of the config's own fields (adapters apart)."""
         return {field: getattr(self, field) for field in PARAM_FIELDS}
+
+    def design_params(self) -> dict[str, Any]:
+        """What a study design compares it by (prefetch adapter_links__adapter for many)."""
+        return design_params(
+            self.params(), ((link.adapter.sha256, link.scale) for link in self.adapter_links.all())
+        )
 
     def rendered_from_changed(self) -> bool:
         stored = type(self).objects.get(pk=self.pk)

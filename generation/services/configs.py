@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from generation.designs import design_params
 from generation.files import file_sha256
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter, Prompt
 from generation.validation import (
@@ -281,11 +282,8 @@ class ConfigDraft:
         return config_fingerprint(params=self.params, adapters=self.adapters)
 
     def design_params(self) -> dict[str, Any]:
-        """What generation.designs compares (the same shape study_launch builds)."""
-        return {
-            **self.params,
-            "adapters": tuple((a.sha256, float(s)) for a, s in self.adapters),
-        }
+        """What a study design compares it by (as GenerationConfig.design_params)."""
+        return design_params(self.params, ((a.sha256, s) for a, s in self.adapters))
 
 
 def _level_text(factor: str, value: Any) -> str:

@@ -34,7 +34,6 @@ from ratings.models import AuditEvent, Study
 from ratings.selectors import study_images, study_render_progress
 from ratings.services.judging import comparison_gold_set, study_gold_missing
 from ratings.services.studies import (
-    config_design_params,
     study_close,
     study_create,
     study_launch,
@@ -131,7 +130,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
     prompts = list(study.prompts.all())
     counts = design_counts(
-        params=config_design_params(configs),
+        params={c.pk: c.design_params() for c in configs},
         prompts=len(prompts),
         seeds=study.seeds_per_prompt,
         baseline_id=study.baseline_id,
