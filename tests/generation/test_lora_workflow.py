@@ -15,7 +15,8 @@ from safetensors.numpy import save_file
 from generation import validation
 from generation.forms import ConfigForm, FactorBuilderForm
 from generation.models import GenerationConfig, LoraAdapter
-from generation.services.configs import adapter_register, config_create, trigger_tokens
+from generation.services.adapters import adapter_register, trigger_tokens
+from generation.services.configs import config_create
 from generation.services.rendering import image_resolved_params
 from generation.validation import lora_file_problem
 from tests.factories import PromptFactory, make_config, make_image
