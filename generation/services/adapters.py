@@ -12,9 +12,10 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
+from generation.adapter_files import adapter_path_resolve, lora_file_problem
 from generation.files import file_sha256
 from generation.models import LoraAdapter, Prompt
-from generation.validation import adapter_path_resolve, lora_file_problem, validate_upload_size
+from generation.validation import validate_upload_size
 
 AdapterScales = Sequence[tuple[LoraAdapter, float]]
 
@@ -60,7 +61,7 @@ def adapter_register(
     """Register a LoRA adapter from a .safetensors file (or a folder holding one) on the server.
 
     Only paths inside LOUPE_ADAPTER_ROOTS are read; the file must be a LoRA (see
-    generation.validation.lora_file_problem).
+    generation.adapter_files.lora_file_problem).
     """
     path = adapter_path_resolve(weights, roots=[Path(r) for r in settings.LOUPE_ADAPTER_ROOTS])
     return _adapter_save(
