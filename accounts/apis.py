@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.shortcuts import get_object_or_404
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
@@ -154,20 +153,3 @@ class TeamInviteDetailApi(APIView):
     def delete(self, request: Request, invite_id: int) -> Response:
         invite_revoke(invite=get_object_or_404(Invite, pk=invite_id), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _api(view: type[APIView]) -> Any:
-    # DRF authenticates (token or session) and answers 401/403 itself.
-    return login_not_required(view.as_view())
-
-
-urlpatterns: list[URLPattern] = [
-    path("api/team/raters/", _api(TeamRatersApi), name="api-team-raters"),
-    path("api/team/raters/<int:user_id>/", _api(TeamRaterDetailApi), name="api-team-rater-detail"),
-    path("api/team/invites/", _api(TeamInvitesApi), name="api-team-invites"),
-    path(
-        "api/team/invites/<int:invite_id>/",
-        _api(TeamInviteDetailApi),
-        name="api-team-invite-detail",
-    ),
-]

@@ -1,8 +1,8 @@
-"""Team, invites, password change and API tokens: pages and API."""
+"""Team, invites, password change and API tokens: the pages (API: evalsite/api_urls.py)."""
 
 from django.urls import URLPattern, path
 
-from accounts import apis, views
+from accounts import views
 
 urlpatterns: list[URLPattern] = [
     path("team/", views.team, name="team"),
@@ -21,5 +21,4 @@ urlpatterns: list[URLPattern] = [
         views.api_token_revoke_view,
         name="api-token-revoke",
     ),
-    *apis.urlpatterns,
 ]

@@ -159,7 +159,8 @@ def seed(n_judgments: int, rng: np.random.Generator) -> Seeded:
     from django.db import connection
 
     from generation.models import Image
-    from generation.services.configs import config_create, prompt_create
+    from generation.services.configs import config_create
+    from generation.services.prompts import prompt_create
     from ratings.models import Comparison, Study
     from ratings.services.raters import rater_exclude
     from ratings.services.studies import study_create

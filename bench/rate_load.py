@@ -131,7 +131,8 @@ def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
     from evalsite.groups import groups_ensure
     from evalsite.roles import RATERS
     from generation.models import Image
-    from generation.services.configs import config_create, prompt_create
+    from generation.services.configs import config_create
+    from generation.services.prompts import prompt_create
     from ratings.models import Study
     from ratings.services.studies import comparison_create, study_create
 

@@ -54,7 +54,8 @@ def main() -> None:
     from django.core.management import call_command
 
     from generation.models import Image
-    from generation.services.configs import config_create, prompt_create
+    from generation.services.configs import config_create
+    from generation.services.prompts import prompt_create
     from generation.services.rendering import images_render
 
     try:

@@ -23,17 +23,19 @@ from generation.models import (
     Prompt,
 )
 from generation.selectors import builder_preview
+from generation.services.adapters import adapter_register, adapter_upload
 from generation.services.configs import (
-    adapter_register,
-    adapter_upload,
     config_create,
     config_drafts_validate,
     config_factor_levels_expand,
     config_update,
     configs_create_from_drafts,
+)
+from generation.services.prompts import (
+    prompt_check_editable,
+    prompt_copy_fields,
     prompts_import_csv,
 )
-from generation.services.prompts import prompt_check_editable, prompt_copy_fields
 from generation.validation import (
     cfg_validators,
     scale_validators,

@@ -22,16 +22,13 @@ from generation.services.prompts import prompt_check_editable
 from generation.validation import (
     cfg_validators,
     scale_validators,
+    split_key_terms,
     steps_validators,
     validate_negative_prompt,
     validate_size,
 )
 
 ATTRIBUTES = ("category", "material", "setting", "stone", "background", "style")
-
-
-def _split_terms(value: str) -> list[str]:
-    return [t.strip() for t in value.replace("\n", ";").split(";") if t.strip()]
 
 
 class PromptForm(forms.ModelForm[Prompt]):
@@ -56,7 +53,7 @@ class PromptForm(forms.ModelForm[Prompt]):
             self.initial["key_terms"] = "; ".join(self.instance.key_terms)
 
     def clean_key_terms(self) -> list[str]:
-        return _split_terms(self.cleaned_data.get("key_terms") or "")
+        return split_key_terms(self.cleaned_data.get("key_terms") or "")
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -9,6 +9,7 @@ from django.db import models
 from django.db.models import Q
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS, TINY_RANDOM
+from generation.designs import design_params
 from generation.validation import (
     SEED_MAX,
     cfg_validators,
@@ -23,7 +24,56 @@ from generation.validation import (
 )
 
 
-class Prompt(models.Model):
+class PromptImmutableError(ValidationError):
+    pass
+
+
+class ConfigImmutableError(ValidationError):
+    pass
+
+
+class FrozenOnceRendered(models.Model):
+    """A prompt or configuration whose images were rendered refuses edits to what they were
+    rendered from: what raters judged must not change under them. The invariant sits on
+    save() so that no path (admin, API, shell) can rewrite it; copy and edit the copy instead.
+    """
+
+    images: Any  # the reverse relation from Image
+    #: "Prompt" / "Configuration", and what cannot change, for the error message.
+    frozen_label: str
+    frozen_what: str
+    immutable_error_class: type[ValidationError]
+
+    class Meta:
+        abstract = True
+
+    def has_rendered(self) -> bool:
+        if self.pk is None:
+            return False
+        return self.images.exclude(status__in=[Image.Status.PENDING, Image.Status.QUEUED]).exists()
+
+    def rendered_from_changed(self) -> bool:
+        """Whether what the images were rendered from differs from the stored row."""
+        raise NotImplementedError
+
+    def immutable_error(self) -> ValidationError:
+        return self.immutable_error_class(
+            f"{self.frozen_label} {self.pk} has rendered images and {self.frozen_what}: "
+            "copy it and edit the copy instead.",
+            code="immutable",
+        )
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and self.has_rendered() and self.rendered_from_changed():
+            raise self.immutable_error()
+        super().save(*args, **kwargs)
+
+
+class Prompt(FrozenOnceRendered):
+    frozen_label = "Prompt"
+    frozen_what = "its text, category, key terms and trigger token cannot be changed"
+    immutable_error_class = PromptImmutableError
+
     text = models.TextField(validators=[validate_prompt_text])
     category = models.CharField(max_length=80, db_index=True)
     key_terms = models.JSONField(
@@ -52,40 +102,15 @@ class Prompt(models.Model):
     def clean_fields(self, exclude: Collection[str] | None = None) -> None:
         clean_fields_strictly(self, exclude, super().clean_fields)
 
-    def has_rendered(self) -> bool:
-        if self.pk is None:
-            return False
-        return self.images.exclude(status__in=[Image.Status.PENDING, Image.Status.QUEUED]).exists()
-
-    def rendered_fields_changed(self) -> list[str]:
-        """Which of the fields an image is rendered from differ from the stored row."""
-        if self.pk is None:
-            return []
+    def rendered_from_changed(self) -> bool:
         stored = type(self).objects.filter(pk=self.pk).values(*PROMPT_RENDER_FIELDS).first()
-        if stored is None:
-            return []
-        return [f for f in PROMPT_RENDER_FIELDS if stored[f] != getattr(self, f)]
-
-    def immutable_error(self) -> PromptImmutableError:
-        return PromptImmutableError(
-            f"Prompt {self.pk} has rendered images and its text, category, key terms and "
-            "trigger token cannot be changed: copy it and edit the copy instead.",
-            code="immutable",
+        return stored is not None and any(
+            stored[f] != getattr(self, f) for f in PROMPT_RENDER_FIELDS
         )
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # As for configurations: what raters judged must not change under them.
-        if self.rendered_fields_changed() and self.has_rendered():
-            raise self.immutable_error()
-        super().save(*args, **kwargs)
 
 
 #: What an image of a prompt is rendered from (the caption attributes are only labels).
 PROMPT_RENDER_FIELDS = ("text", "category", "key_terms", "trigger_token")
-
-
-class PromptImmutableError(ValidationError):
-    pass
 
 
 class LoraAdapter(models.Model):
@@ -117,11 +142,11 @@ class LoraAdapter(models.Model):
         clean_fields_strictly(self, exclude, super().clean_fields)
 
 
-class ConfigImmutableError(ValidationError):
-    pass
+class GenerationConfig(FrozenOnceRendered):
+    frozen_label = "Configuration"
+    frozen_what = "cannot be changed"
+    immutable_error_class = ConfigImmutableError
 
-
-class GenerationConfig(models.Model):
     SAMPLER_CHOICES = list(SAMPLERS.items())
     COMPEL_CHOICES = [(k, f"{k} (×{w})") for k, w in COMPEL_WEIGHTS.items()]
 
@@ -194,26 +219,15 @@ class GenerationConfig(models.Model):
         """The rendering parameters of the config's own fields (adapters apart)."""
         return {field: getattr(self, field) for field in PARAM_FIELDS}
 
-    def has_rendered(self) -> bool:
-        if self.pk is None:
-            return False
-        return self.images.exclude(status__in=[Image.Status.PENDING, Image.Status.QUEUED]).exists()
-
-    def immutable_error(self) -> ConfigImmutableError:
-        return ConfigImmutableError(
-            f"Configuration {self.pk} has rendered images and cannot be changed: "
-            "copy it and edit the copy instead.",
-            code="immutable",
+    def design_params(self) -> dict[str, Any]:
+        """What a study design compares it by (prefetch adapter_links__adapter for many)."""
+        return design_params(
+            self.params(), ((link.adapter.sha256, link.scale) for link in self.adapter_links.all())
         )
 
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # The invariant sits on save() so that no path (admin, API, shell) can rewrite the
-        # parameters behind images that people have already judged.
-        if self.pk is not None and self.has_rendered():
-            stored = type(self).objects.get(pk=self.pk)
-            if stored.params() != self.params() or stored.fingerprint != self.fingerprint:
-                raise self.immutable_error()
-        super().save(*args, **kwargs)
+    def rendered_from_changed(self) -> bool:
+        stored = type(self).objects.get(pk=self.pk)
+        return stored.params() != self.params() or stored.fingerprint != self.fingerprint
 
 
 PARAM_FIELDS = (

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
+from generation.designs import Design, design_pairs
 from generation.models import GenerationConfig, Image, Prompt, WorkerHeartbeat
 
 if TYPE_CHECKING:
@@ -92,19 +93,6 @@ def seconds_per_image_measured(
     return statistics.median(recent) if recent else None
 
 
-def study_images(*, study_id: int) -> QuerySet[Image]:
-    return Image.objects.filter(
-        Q(pk__in=_comparison_image_ids(study_id, "image_a"))
-        | Q(pk__in=_comparison_image_ids(study_id, "image_b"))
-    )
-
-
-def _comparison_image_ids(study_id: int, field: str) -> QuerySet[Image]:
-    from ratings.models import Comparison
-
-    return Comparison.objects.filter(study_id=study_id).values(field)  # type: ignore[return-value]
-
-
 def active_workers() -> int:
     """Hosts that finished an image in the last five minutes or are rendering one now."""
     since = timezone.now() - timedelta(minutes=5)
@@ -117,15 +105,16 @@ def active_workers() -> int:
     )
 
 
-def render_progress(*, study_id: int | None = None) -> RenderProgress:
+def render_progress(*, images: QuerySet[Image] | None = None) -> RenderProgress:
     """Counts per status and the time the remaining images should take (for the ETA).
 
     Time per image is measured per kind of image (base model, size, steps: what render time
     depends on), so a queue of 50-step 768² images is not timed by the 4-step 256² ones done
     before; a kind never rendered falls back to the model's default and is named in
-    `unmeasured`.
+    `unmeasured`. `images`: the ones to count (default: all; a study's: ratings.selectors).
     """
-    images = Image.objects.all() if study_id is None else study_images(study_id=study_id)
+    if images is None:
+        images = Image.objects.all()
     counts = dict(images.values_list("status").annotate(n=Count("pk")).values_list("status", "n"))
     kinds = list(
         images.filter(status__in=_ACTIVE).values_list(*_KIND).annotate(n=Count("pk")).order_by()
@@ -216,12 +205,9 @@ def design_counts(
 
     `params` maps a config key (id, or draft index) to what the design compares.
     """
-    from ratings.designs import design_pairs
-    from ratings.models import Study
-
     cells = prompts * seeds
     rows = []
-    for design, label in Study.Design.choices:
+    for design, label in Design.choices:
         try:
             pairs = design_pairs(
                 design=design, config_ids=list(params), params=params, baseline_id=baseline_id
@@ -269,10 +255,8 @@ def configs_by_fingerprint(*, fingerprints: Sequence[str]) -> dict[str, Generati
 
 def config_neighbours(*, config: GenerationConfig, limit: int = 8) -> list[GenerationConfig]:
     """The config first, then configs that share a study with it (for the X/Y grid)."""
-    from ratings.models import Study
-
     others = (
-        GenerationConfig.objects.filter(studies__in=Study.objects.filter(configs=config))
+        GenerationConfig.objects.filter(studies__configs=config)
         .exclude(pk=config.pk)
         .distinct()
         .order_by("pk")[: limit - 1]

@@ -1,13 +1,20 @@
-"""The REST API router, mounted at /api/ (route names are prefixed api- to stay clear of pages)."""
+"""Researcher pages of the generation app (its API routes are in evalsite/api_urls.py)."""
 
-from rest_framework.routers import DefaultRouter
+from __future__ import annotations
 
-from generation import apis
+from django.urls import URLPattern, path
 
-router = DefaultRouter()
-router.register("prompts", apis.PromptViewSet, basename="api-prompt")
-router.register("adapters", apis.LoraAdapterViewSet, basename="api-adapter")
-router.register("configs", apis.GenerationConfigViewSet, basename="api-config")
-router.register("images", apis.ImageViewSet, basename="api-image")
+from generation import views
 
-urlpatterns = router.urls
+urlpatterns: list[URLPattern] = [
+    path("prompts/", views.prompt_list, name="prompt-list"),
+    path("prompts/new/", views.prompt_form, name="prompt-new"),
+    path("prompts/import/", views.prompt_import, name="prompt-import"),
+    path("prompts/<int:pk>/edit/", views.prompt_form, name="prompt-edit"),
+    path("adapters/", views.adapter_list, name="adapter-list"),
+    path("configs/", views.config_list, name="config-list"),
+    path("configs/new/", views.config_new, name="config-new"),
+    path("configs/build/", views.config_build, name="config-build"),
+    path("configs/<int:pk>/", views.config_detail, name="config-detail"),
+    path("configs/<int:pk>/edit/", views.config_edit, name="config-edit"),
+]

@@ -30,16 +30,14 @@ from generation.selectors import (
     config_thumbnail_grid,
     prompts_filtered,
 )
+from generation.services.adapters import adapter_register, adapter_upload
 from generation.services.configs import (
-    adapter_register,
-    adapter_upload,
     config_create,
     config_drafts_validate,
     config_update,
     configs_create_from_drafts,
-    prompts_import_csv,
 )
-from generation.services.prompts import prompt_copy_fields
+from generation.services.prompts import prompt_copy_fields, prompts_import_csv
 
 # --- Prompts ---------------------------------------------------------------------------------
 

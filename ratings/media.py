@@ -32,11 +32,9 @@ from django.http import (
     HttpResponseBase,
     HttpResponseRedirect,
 )
-from django.urls import URLPattern, path
 from django.views.decorators.http import require_safe
 
 from evalsite.roles import is_researcher
-from generation.media import MEDIA_VIEW
 from generation.models import Image
 from ratings.models import Comparison, Presentation, ReferenceImage
 from ratings.selectors import studies_for_rater
@@ -127,8 +125,3 @@ def media_file(request: HttpRequest, name: str) -> HttpResponseBase:
     except (FileNotFoundError, SuspiciousFileOperation) as missing:
         raise Http404 from missing
     return _private(FileResponse(handle, content_type=_content_type(cleaned)))
-
-
-urlpatterns: list[URLPattern] = [
-    path("media/<path:name>", media_file, name=MEDIA_VIEW),
-]

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from generation.designs import Design as StudyDesign
 from generation.models import GenerationConfig, Image, Prompt
 from generation.validation import (
     SEED_MAX,
@@ -31,11 +32,7 @@ class Study(models.Model):
         CHECKLIST = "checklist", "Key-term checklist"
         RERANK = "rerank", "Best-of-N reranking"
 
-    class Design(models.TextChoices):
-        ALL_PAIRS = "all_pairs", "All pairs"
-        VS_BASELINE = "vs_baseline", "Each vs baseline"
-        ONE_FACTOR = "one_factor", "One factor at a time"
-        ADAPTIVE = "adaptive", "Adaptive"
+    Design = StudyDesign  # generation.designs owns the designs and the pairs each compares
 
     class DecisionRule(models.TextChoices):
         NONE = "none", "No decision rule"

@@ -8,8 +8,26 @@ from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
+from generation.models import Image
 from generation.selectors import RenderProgress, render_progress
-from ratings.models import Study
+from ratings.models import Comparison, Study
+
+
+def study_images(*, study_id: int) -> QuerySet[Image]:
+    """The images a study's comparisons show."""
+    return Image.objects.filter(
+        Q(pk__in=_comparison_image_ids(study_id, "image_a"))
+        | Q(pk__in=_comparison_image_ids(study_id, "image_b"))
+    )
+
+
+def _comparison_image_ids(study_id: int, field: str) -> QuerySet[Image]:
+    return Comparison.objects.filter(study_id=study_id).values(field)  # type: ignore[return-value]
+
+
+def study_render_progress(*, study_id: int) -> RenderProgress:
+    """The render progress and ETA of one study's images."""
+    return render_progress(images=study_images(study_id=study_id))
 
 
 @dataclass(frozen=True)
@@ -36,7 +54,7 @@ def studies_overview() -> list[StudyRow]:
                 configs=study.n_configs,  # type: ignore[attr-defined]
                 comparisons=study.comparisons.count(),
                 judgments=study.comparisons.aggregate(n=Count("judgments"))["n"],
-                progress=render_progress(study_id=study.pk),
+                progress=study_render_progress(study_id=study.pk),
             )
         )
     return rows

@@ -15,10 +15,10 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from generation.models import GenerationConfig, Image, Prompt
-from generation.selectors import render_progress, study_images
 from generation.services.rendering import RenderQueueUnavailable, images_retry
 from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.models import DEFAULT_CRITERIA, Study
+from ratings.selectors import study_images, study_render_progress
 from ratings.services.studies import (
     study_close,
     study_create,
@@ -150,7 +150,7 @@ class ProgressSerializer(serializers.Serializer[Any]):
 
 
 def _progress_payload(study: Study) -> dict[str, Any]:
-    progress = render_progress(study_id=study.pk)
+    progress = study_render_progress(study_id=study.pk)
     failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED).order_by("pk")
     return {
         **asdict(progress),

@@ -1,14 +1,39 @@
-"""Each area keeps its URL list beside its views; this joins them."""
+"""The ratings app's pages: studies, rating, analysis, and the media files (API: evalsite/api_urls.py)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, path
 
+from generation.media import MEDIA_VIEW
 from ratings import media
 from ratings.views import analysis, rate, report, studies
 
-urlpatterns: list[URLPattern | URLResolver] = [
-    *studies.urlpatterns,
-    *rate.urlpatterns,
-    *analysis.urlpatterns,
-    *report.urlpatterns,
-    *media.urlpatterns,
+urlpatterns: list[URLPattern] = [
+    path("studies/", studies.study_list, name="study-list"),
+    path("studies/new/", studies.study_new, name="study-new"),
+    path("studies/<int:pk>/", studies.study_detail, name="study-detail"),
+    path("studies/<int:pk>/edit/", studies.study_edit, name="study-edit"),
+    path("studies/<int:pk>/launch/", studies.study_launch_view, name="study-launch"),
+    path("studies/<int:pk>/progress/", studies.study_progress, name="study-progress"),
+    path("studies/<int:pk>/retry/", studies.study_retry, name="study-retry"),
+    path("studies/<int:pk>/status/", studies.study_set_open, name="study-status"),
+    path("studies/<int:pk>/gold/", studies.study_gold, name="study-gold"),
+    path("rate/", rate.rate_home, name="rate-home"),
+    path("rate/<int:study_id>/", rate.rate_study, name="rate-study"),
+    path("rate/<int:study_id>/guide/", rate.rate_guide, name="rate-guide"),
+    path("rate/<int:study_id>/vote/", rate.rate_vote, name="rate-vote"),
+    path("rate/<int:study_id>/skip/", rate.rate_skip, name="rate-skip"),
+    path("rate/<int:study_id>/undo/", rate.rate_undo, name="rate-undo"),
+    path("studies/<int:study_id>/analysis/", analysis.study_analysis, name="study-analysis"),
+    path(
+        "studies/<int:study_id>/analysis/raters/<int:rater_id>/",
+        analysis.study_rater_toggle,
+        name="study-analysis-rater",
+    ),
+    # Served to whoever may see them, with DEBUG on or off.
+    path("media/<path:name>", media.media_file, name=MEDIA_VIEW),
+    path("studies/<int:study_id>/report/", report.study_report, name="study-report"),
+    path(
+        "studies/<int:study_id>/report/download/",
+        report.study_report_download,
+        name="study-report-download",
+    ),
 ]

@@ -57,17 +57,26 @@ TINY_UNET_CONFIG: dict[str, Any] = {
     "attention_head_dim": 2,
     "norm_num_groups": 8,
 }
-TINY_VAE_CONFIG: dict[str, Any] = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 4,
-    "block_out_channels": (8, 8, 16, 16),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "layers_per_block": 1,
-    "norm_num_groups": 8,
-    "sample_size": 256,
-}
+
+
+def vae_config(
+    *, block_out_channels: tuple[int, int, int, int], layers: int, groups: int, size: int
+) -> dict[str, Any]:
+    """An SD-style AutoencoderKL (RGB in and out, 4 latent channels, 4 levels) of this width."""
+    return {
+        "in_channels": 3,
+        "out_channels": 3,
+        "latent_channels": 4,
+        "block_out_channels": block_out_channels,
+        "down_block_types": ("DownEncoderBlock2D",) * 4,
+        "up_block_types": ("UpDecoderBlock2D",) * 4,
+        "layers_per_block": layers,
+        "norm_num_groups": groups,
+        "sample_size": size,
+    }
+
+
+TINY_VAE_CONFIG = vae_config(block_out_channels=(8, 8, 16, 16), layers=1, groups=8, size=256)
 TINY_TEXT_CONFIG: dict[str, Any] = {
     "hidden_size": 32,
     "intermediate_size": 37,
@@ -100,17 +109,7 @@ SD15_UNET_CONFIG: dict[str, Any] = {
     "attention_head_dim": 8,
     "norm_num_groups": 32,
 }
-SD15_VAE_CONFIG: dict[str, Any] = {
-    "in_channels": 3,
-    "out_channels": 3,
-    "latent_channels": 4,
-    "block_out_channels": (128, 256, 512, 512),
-    "down_block_types": ("DownEncoderBlock2D",) * 4,
-    "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "layers_per_block": 2,
-    "norm_num_groups": 32,
-    "sample_size": 512,
-}
+SD15_VAE_CONFIG = vae_config(block_out_channels=(128, 256, 512, 512), layers=2, groups=32, size=512)
 # CLIP ViT-L/14's text tower, as used by SD 1.5.
 SD15_TEXT_CONFIG: dict[str, Any] = {
     "vocab_size": 49408,

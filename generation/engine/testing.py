@@ -6,7 +6,6 @@ Used by the engine's tests and the bench; nothing here is needed to render.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import shutil
 from pathlib import Path
@@ -22,20 +21,13 @@ from safetensors.torch import save_file
 from transformers import CLIPTextModel
 
 from generation.constants import TINY_RANDOM
+from generation.files import file_sha256
 
 from .lora import LORA_WEIGHT_NAME
 from .spec import AdapterSpec, RenderResult, RenderSpec
 
 UNET_LORA_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
 TEXT_LORA_TARGETS = ["q_proj", "k_proj", "v_proj", "out_proj"]
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def make_test_lora(
@@ -123,7 +115,7 @@ def same_render(a: RenderResult, b: RenderResult, *, capability: str | None = No
 
 
 def adapter_for(path: Path, scale: float = 1.0) -> AdapterSpec:
-    return AdapterSpec(path=str(path), sha256=sha256_of(path), scale=scale)
+    return AdapterSpec(path=str(path), sha256=file_sha256(path), scale=scale)
 
 
 def tiny_spec(**overrides: Any) -> RenderSpec:

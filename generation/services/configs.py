@@ -1,63 +1,21 @@
-"""Writes for prompts, adapters and configurations."""
+"""Writes for configurations: create, copy, edit, and the factor builder's levels and drafts."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
-import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from itertools import product
 from math import prod
-from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 
-from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter, Prompt
-from generation.validation import adapter_path_resolve, lora_file_problem, validate_upload_size
-
-AdapterScales = Sequence[tuple[LoraAdapter, float]]
-
-
-def active_adapters(adapters: AdapterScales) -> list[tuple[LoraAdapter, float]]:
-    """The adapters that change anything: one at scale 0 is the same as none."""
-    return [(adapter, scale) for adapter, scale in adapters if not _is_zero(scale)]
-
-
-def _is_zero(scale: Any) -> bool:
-    # Validation names a scale that is not a number; until then it counts as active.
-    try:
-        return round(float(scale), 4) == 0
-    except (TypeError, ValueError, OverflowError):
-        return False
-
-
-def trigger_tokens(*, prompt: Prompt, adapters: Iterable[tuple[LoraAdapter, float]]) -> list[str]:
-    """The trigger tokens to put into this prompt for these adapters.
-
-    Only an active adapter (scale ≠ 0) adds its token, and only to the prompts it is meant
-    for: a prompt that names its own trigger token takes that one alone; otherwise an adapter
-    trained for a category adds its token to prompts of that category (one without a
-    category, to every prompt).
-    """
-    tokens = []
-    for adapter, _ in active_adapters(list(adapters)):
-        token = adapter.trigger_token
-        if not token:
-            continue
-        if prompt.trigger_token:
-            meant = prompt.trigger_token == token
-        else:
-            meant = not adapter.category or adapter.category == prompt.category
-        if meant and token not in tokens:
-            tokens.append(token)
-    return tokens
+from generation.designs import design_params
+from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter
+from generation.services.adapters import AdapterScales, active_adapters
 
 
 def config_fingerprint(*, params: dict[str, Any], adapters: AdapterScales) -> str:
@@ -145,63 +103,7 @@ def config_refresh_fingerprint(*, config: GenerationConfig) -> None:
     config.save(update_fields=["fingerprint"])
 
 
-def prompt_create(
-    *, text: str, category: str, key_terms: Iterable[str] = (), **attributes: str
-) -> Prompt:
-    prompt = Prompt(text=text, category=category, key_terms=list(key_terms), **attributes)
-    prompt.full_clean()
-    prompt.save()
-    return prompt
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def adapter_register(
-    *, name: str, weights: str, trigger_token: str = "", default_scale: float = 1.0
-) -> LoraAdapter:
-    """Register a LoRA adapter from a .safetensors file (or a folder holding one) on the server.
-
-    Only paths inside LOUPE_ADAPTER_ROOTS are read; the file must be a LoRA (see
-    generation.validation.lora_file_problem).
-    """
-    path = adapter_path_resolve(weights, roots=[Path(r) for r in settings.LOUPE_ADAPTER_ROOTS])
-    return _adapter_save(
-        path=path, name=name, trigger_token=trigger_token, default_scale=default_scale
-    )
-
-
-def _adapter_save(
-    *, path: Path, name: str, trigger_token: str, default_scale: float, field: str = "weights"
-) -> LoraAdapter:
-    problem = lora_file_problem(path)
-    if problem:
-        raise ValidationError({field: f"{problem}."})
-    adapter = LoraAdapter(
-        name=name,
-        weights=str(path),
-        sha256=file_sha256(path),
-        trigger_token=trigger_token,
-        default_scale=default_scale,
-    )
-    adapter.full_clean()
-    try:
-        with transaction.atomic():
-            adapter.save()
-    except IntegrityError:
-        # Another request registered the same name between full_clean() and the insert.
-        raise ValidationError(
-            {"name": "An adapter with this name already exists; choose another name."}
-        ) from None
-    return adapter
-
-
-# --- Editing, factor levels, CSV import, adapter upload -------------------------------------
+# --- Editing and factor levels ---------------------------------------------------------------
 
 FACTORS: tuple[str, ...] = (
     "sampler",
@@ -283,11 +185,8 @@ class ConfigDraft:
         return config_fingerprint(params=self.params, adapters=self.adapters)
 
     def design_params(self) -> dict[str, Any]:
-        """What ratings.designs compares (the same shape study_launch builds)."""
-        return {
-            **self.params,
-            "adapters": tuple((a.sha256, float(s)) for a, s in self.adapters),
-        }
+        """What a study design compares it by (as GenerationConfig.design_params)."""
+        return design_params(self.params, ((a.sha256, s) for a, s in self.adapters))
 
 
 def _level_text(factor: str, value: Any) -> str:
@@ -429,112 +328,3 @@ def configs_create_from_drafts(
     config_drafts_validate(drafts=drafts)
     with transaction.atomic():
         return [config_create(name=d.name, adapters=d.adapters, **d.params) for d in drafts]
-
-
-PROMPT_CSV_COLUMNS = (
-    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
-)  # fmt: skip
-PROMPT_CSV_OPTIONAL = frozenset(PROMPT_CSV_COLUMNS) - {"text", "category"} | {"trigger_token"}
-
-
-def _split_terms(value: str) -> list[str]:
-    return [t.strip() for t in value.replace("\n", ";").split(";") if t.strip()]
-
-
-def prompts_import_csv(*, text: str) -> list[Prompt]:
-    """Create one prompt per CSV row, all or nothing. Safe to run twice only in the sense
-    that it never half-imports: running it twice imports the rows twice.
-
-    The header names the columns (text and category required; key terms separated by ';').
-    Raises ValidationError listing every bad row as "Line N: field: message".
-    """
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip().lower().replace(" ", "_") for h in (reader.fieldnames or [])]
-    missing = [c for c in ("text", "category") if c not in header]
-    if missing:
-        raise ValidationError(
-            f"Line 1: the header must name the columns {', '.join(PROMPT_CSV_COLUMNS)} "
-            f"(missing: {', '.join(missing)}).",
-            code="csv_header",
-        )
-    unknown = [h for h in header if h not in PROMPT_CSV_COLUMNS and h not in PROMPT_CSV_OPTIONAL]
-    if unknown:
-        raise ValidationError(
-            f"Line 1: unknown column(s) {', '.join(unknown)}; "
-            f"known columns: {', '.join(PROMPT_CSV_COLUMNS)}, trigger_token.",
-            code="csv_header",
-        )
-    reader.fieldnames = header
-    prompts: list[Prompt] = []
-    errors: list[str] = []
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            errors.append(f"Line {line}: more values than columns in the header.")
-            continue
-        values = {k: (v or "").strip() for k, v in row.items()}
-        if not any(values.values()):
-            continue
-        prompt = Prompt(
-            text=values.pop("text"),
-            category=values.pop("category"),
-            key_terms=_split_terms(values.pop("key_terms", "")),
-            **values,
-        )
-        try:
-            prompt.full_clean()
-        except ValidationError as error:
-            for field, messages in error.message_dict.items():
-                errors.extend(f"Line {line}: {field}: {m}" for m in messages)
-            continue
-        prompts.append(prompt)
-    if errors:
-        raise ValidationError(errors, code="csv_rows")
-    if not prompts:
-        raise ValidationError("The file has a header but no prompts.", code="csv_empty")
-    with transaction.atomic():
-        for prompt in prompts:
-            prompt.save()
-    return prompts
-
-
-def adapter_upload(
-    *,
-    name: str,
-    upload: UploadedFile,
-    trigger_token: str = "",
-    default_scale: float = 1.0,
-) -> LoraAdapter:
-    """Store an uploaded .safetensors under MEDIA_ROOT/adapters/ and register it.
-
-    Nothing is kept when the file or the fields are rejected.
-    """
-    if not (upload.name or "").lower().endswith(".safetensors"):
-        raise ValidationError(
-            {"upload": "Adapter weights must be a .safetensors file (or a folder holding one)."}
-        )
-    try:
-        validate_upload_size(upload)
-    except ValidationError as error:
-        raise ValidationError({"upload": error.messages}) from None
-    folder = Path(settings.MEDIA_ROOT) / "adapters"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"{secrets.token_hex(8)}.safetensors"
-    with target.open("wb") as handle:
-        for chunk in upload.chunks():
-            handle.write(chunk)
-    try:
-        return _adapter_save(
-            path=target,
-            name=name,
-            trigger_token=trigger_token,
-            default_scale=default_scale,
-            field="upload",
-        )
-    except BaseException:
-        # Whatever refused it (validation, a lost race on the name, an interrupted request),
-        # the file must not outlive the row it was stored for.
-        target.unlink(missing_ok=True)
-        raise

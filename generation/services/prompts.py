@@ -1,12 +1,18 @@
-"""Prompts once rendered: immutable, like configurations (edit = copy)."""
+"""Writes for prompts: create, CSV import, and copy/edit rules once rendered (edit = copy)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Iterable
 from typing import Any
 
+from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.forms.models import model_to_dict
 
 from generation.models import PROMPT_RENDER_FIELDS, Prompt, PromptImmutableError
+from generation.validation import split_key_terms
 
 #: Fields a copy takes over; everything else (id, dates) is the copy's own.
 COPIED_FIELDS = (
@@ -34,4 +40,86 @@ def prompt_check_editable(*, prompt: Prompt, changes: dict[str, Any]) -> None:
         raise prompt.immutable_error()
 
 
-__all__ = ["PromptImmutableError", "prompt_check_editable", "prompt_copy_fields"]
+def prompt_create(
+    *, text: str, category: str, key_terms: Iterable[str] = (), **attributes: str
+) -> Prompt:
+    prompt = Prompt(text=text, category=category, key_terms=list(key_terms), **attributes)
+    prompt.full_clean()
+    prompt.save()
+    return prompt
+
+
+PROMPT_CSV_COLUMNS = (
+    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
+)  # fmt: skip
+
+PROMPT_CSV_OPTIONAL = frozenset(PROMPT_CSV_COLUMNS) - {"text", "category"} | {"trigger_token"}
+
+
+def prompts_import_csv(*, text: str) -> list[Prompt]:
+    """Create one prompt per CSV row, all or nothing. Safe to run twice only in the sense
+    that it never half-imports: running it twice imports the rows twice.
+
+    The header names the columns (text and category required; key terms separated by ';').
+    Raises ValidationError listing every bad row as "Line N: field: message".
+    """
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    reader = csv.DictReader(io.StringIO(text))
+    header = [h.strip().lower().replace(" ", "_") for h in (reader.fieldnames or [])]
+    missing = [c for c in ("text", "category") if c not in header]
+    if missing:
+        raise ValidationError(
+            f"Line 1: the header must name the columns {', '.join(PROMPT_CSV_COLUMNS)} "
+            f"(missing: {', '.join(missing)}).",
+            code="csv_header",
+        )
+    unknown = [h for h in header if h not in PROMPT_CSV_COLUMNS and h not in PROMPT_CSV_OPTIONAL]
+    if unknown:
+        raise ValidationError(
+            f"Line 1: unknown column(s) {', '.join(unknown)}; "
+            f"known columns: {', '.join(PROMPT_CSV_COLUMNS)}, trigger_token.",
+            code="csv_header",
+        )
+    reader.fieldnames = header
+    prompts: list[Prompt] = []
+    errors: list[str] = []
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            errors.append(f"Line {line}: more values than columns in the header.")
+            continue
+        values = {k: (v or "").strip() for k, v in row.items()}
+        if not any(values.values()):
+            continue
+        prompt = Prompt(
+            text=values.pop("text"),
+            category=values.pop("category"),
+            key_terms=split_key_terms(values.pop("key_terms", "")),
+            **values,
+        )
+        try:
+            prompt.full_clean()
+        except ValidationError as error:
+            for field, messages in error.message_dict.items():
+                errors.extend(f"Line {line}: {field}: {m}" for m in messages)
+            continue
+        prompts.append(prompt)
+    if errors:
+        raise ValidationError(errors, code="csv_rows")
+    if not prompts:
+        raise ValidationError("The file has a header but no prompts.", code="csv_empty")
+    with transaction.atomic():
+        for prompt in prompts:
+            prompt.save()
+    return prompts
+
+
+__all__ = [
+    "PROMPT_CSV_COLUMNS",
+    "PromptImmutableError",
+    "prompt_check_editable",
+    "prompt_copy_fields",
+    "prompt_create",
+    "prompts_import_csv",
+]

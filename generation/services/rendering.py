@@ -25,7 +25,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from generation.models import Image, WorkerHeartbeat
-from generation.services.configs import trigger_tokens
+from generation.services.adapters import trigger_tokens
 
 if TYPE_CHECKING:
     from PIL.Image import Image as PILImage

@@ -10,10 +10,10 @@ from django.conf import settings
 from django.db.models import Count, Max
 
 from generation.models import Image, ImageScore
-from generation.selectors import study_images
 from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.judgments import DEFAULT_BOOT, StudyVotes, _cached
+from ratings.selectors import study_images
 
 
 @dataclass(frozen=True)

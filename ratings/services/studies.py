@@ -10,8 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from generation.designs import design_pairs
 from generation.models import GenerationConfig, Image, Prompt
-from ratings.designs import design_pairs
 from ratings.models import DEFAULT_CRITERIA, AuditEvent, Comparison, Criterion, Study
 from ratings.services.audit import Actor, audit_record
 
@@ -59,18 +59,6 @@ def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Com
     )
 
 
-def config_design_params(configs: Sequence[GenerationConfig]) -> dict[int, dict[str, Any]]:
-    """What a design compares configurations by: their parameters and adapters (weights by
-    hash, with scale). Prefetch adapter_links__adapter."""
-    return {
-        c.pk: {
-            **c.params(),
-            "adapters": tuple((a.adapter.sha256, a.scale) for a in c.adapter_links.all()),
-        }
-        for c in configs
-    }
-
-
 def study_launch_problems(study: Study) -> list[str]:
     problems = []
     if not study.prompts.exists():
@@ -108,7 +96,7 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     pairs = design_pairs(
         design=study.design,
         config_ids=[c.pk for c in configs],
-        params=config_design_params(configs),
+        params={c.pk: c.design_params() for c in configs},
         baseline_id=study.baseline_id,
     )
     wanted_configs = sorted({cid for pair in pairs for cid in pair})

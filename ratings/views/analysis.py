@@ -10,17 +10,15 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from evalsite.roles import is_researcher
 from evalsite.web import HtmxHttpRequest
-from ratings import analysis_apis
 from ratings.models import Study
 from ratings.reports.dashboard import study_dashboard
 from ratings.services.raters import rater_exclude, rater_restore
@@ -97,64 +95,3 @@ def study_rater_toggle(request: HtmxHttpRequest, study_id: int, rater_id: int) -
     if request.POST.get("criterion"):
         url += "?" + urlencode({"criterion": request.POST["criterion"]})
     return redirect(url + "#raters")
-
-
-def _api(view: type[analysis_apis.APIView]) -> Any:
-    # DRF authenticates (session or token) and answers 401/403 itself: the site-wide
-    # login redirect would turn a token client's request into an HTML login page.
-    return login_not_required(view.as_view())
-
-
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("studies/<int:study_id>/analysis/", study_analysis, name="study-analysis"),
-    path(
-        "studies/<int:study_id>/analysis/raters/<int:rater_id>/",
-        study_rater_toggle,
-        name="study-analysis-rater",
-    ),
-    path(
-        "api/studies/<int:study_id>/win-rates/",
-        _api(analysis_apis.WinRatesApi),
-        name="api-study-win-rates",
-    ),
-    path(
-        "api/studies/<int:study_id>/leaderboard/",
-        _api(analysis_apis.LeaderboardApi),
-        name="api-study-leaderboard",
-    ),
-    path(
-        "api/studies/<int:study_id>/factor-effects/",
-        _api(analysis_apis.FactorEffectsApi),
-        name="api-study-factor-effects",
-    ),
-    path(
-        "api/studies/<int:study_id>/raters/",
-        _api(analysis_apis.RatersApi),
-        name="api-study-raters",
-    ),
-    path(
-        "api/studies/<int:study_id>/metrics/",
-        _api(analysis_apis.MetricsApi),
-        name="api-study-metrics",
-    ),
-    path(
-        "api/studies/<int:study_id>/stopping/",
-        _api(analysis_apis.StoppingApi),
-        name="api-study-stopping",
-    ),
-    path(
-        "api/studies/<int:study_id>/raters/<int:rater_id>/exclusion/",
-        _api(analysis_apis.RaterExclusionApi),
-        name="api-study-rater-exclusion",
-    ),
-    path(
-        "api/studies/<int:study_id>/judgments.csv",
-        _api(analysis_apis.JudgmentsCsvApi),
-        name="api-study-csv",
-    ),
-    path(
-        "api/studies/<int:study_id>/judgments.jsonl",
-        _api(analysis_apis.JudgmentsJsonlApi),
-        name="api-study-jsonl",
-    ),
-]

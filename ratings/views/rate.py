@@ -19,14 +19,13 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from evalsite.web import HtmxHttpRequest, markdown_html
 from ratings.models import Presentation, Study
 from ratings.pairs import rater_progress, rater_summary
-from ratings.rate_apis import rate_judgment_api, rate_next_api
 from ratings.rater_sql import criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
@@ -334,15 +333,3 @@ def rate_undo(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     return _presentation_change(
         request, study, presentation_undo, done="Vote undone: judge this pair again."
     )
-
-
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("rate/", rate_home, name="rate-home"),
-    path("rate/<int:study_id>/", rate_study, name="rate-study"),
-    path("rate/<int:study_id>/guide/", rate_guide, name="rate-guide"),
-    path("rate/<int:study_id>/vote/", rate_vote, name="rate-vote"),
-    path("rate/<int:study_id>/skip/", rate_skip, name="rate-skip"),
-    path("rate/<int:study_id>/undo/", rate_undo, name="rate-undo"),
-    path("api/rate/next/", rate_next_api, name="api-rate-next"),
-    path("api/rate/judgments/", rate_judgment_api, name="api-rate-judgments"),
-]

@@ -1,7 +1,7 @@
 """The decision report (researchers): one page per study, printable, and the same report as one
 self-contained HTML file (styles inline, images as data: URIs, no external request).
 
-Its routes are this module's urlpatterns: the page, the download and the JSON API.
+Its routes: ratings/urls.py (the page, the download), evalsite/api_urls.py (the JSON API).
 """
 
 from __future__ import annotations
@@ -12,19 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles import finders
 from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
-from django.urls import URLPattern, path, reverse
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
 from evalsite.roles import is_researcher
-from ratings import report_apis
 from ratings.models import Study
 from ratings.reports.decision import DecisionReport, study_decision
 
@@ -97,19 +95,3 @@ def study_report_download(request: HttpRequest, study_id: int) -> HttpResponse:
     # styles and data: images are allowed, and nothing else.
     response["Content-Security-Policy"] = STANDALONE_CSP
     return response
-
-
-urlpatterns: list[URLPattern] = [
-    path("studies/<int:study_id>/report/", study_report, name="study-report"),
-    path(
-        "studies/<int:study_id>/report/download/",
-        study_report_download,
-        name="study-report-download",
-    ),
-    # DRF authenticates (session or token) and answers 401/403 itself, as the analysis API.
-    path(
-        "api/studies/<int:study_id>/decision/",
-        login_not_required(report_apis.DecisionApi.as_view()),
-        name="api-study-decision",
-    ),
-]

@@ -8,13 +8,12 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import URLPattern, URLResolver, path, reverse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseStopPolling
-from rest_framework.routers import SimpleRouter
 
 from evalsite.web import (
     HtmxHttpRequest,
@@ -27,16 +26,14 @@ from generation.models import Image
 from generation.selectors import (
     design_counts,
     render_estimate,
-    render_progress,
-    study_images,
     workers_recent,
 )
 from generation.services.rendering import RenderQueueUnavailable, images_retry
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
+from ratings.selectors import study_images, study_render_progress
 from ratings.services.judging import comparison_gold_set, study_gold_missing
 from ratings.services.studies import (
-    config_design_params,
     study_close,
     study_create,
     study_launch,
@@ -44,7 +41,6 @@ from ratings.services.studies import (
     study_open,
     study_update,
 )
-from ratings.study_apis import StudyViewSet
 
 POLL_SECONDS = 2
 HISTORY_ROWS = 50
@@ -134,7 +130,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
     prompts = list(study.prompts.all())
     counts = design_counts(
-        params=config_design_params(configs),
+        params={c.pk: c.design_params() for c in configs},
         prompts=len(prompts),
         seeds=study.seeds_per_prompt,
         baseline_id=study.baseline_id,
@@ -156,7 +152,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
             {"row": c, "duration": human_seconds(c.seconds), "chosen": c.design == study.design}
             for c in counts
         ],
-        "progress": render_progress(study_id=study.pk),
+        "progress": study_render_progress(study_id=study.pk),
         "comparisons": study.comparisons.count(),
         "history": [
             {"event": event, "note": audit_note(event)}
@@ -225,7 +221,7 @@ def study_gold(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _progress_context(study: Study) -> dict[str, Any]:
-    progress = render_progress(study_id=study.pk)
+    progress = study_render_progress(study_id=study.pk)
     failed = (
         study_images(study_id=study.pk)
         .filter(status=Image.Status.FAILED)
@@ -295,20 +291,3 @@ def study_set_open(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, problem)
     back = "study-detail" if request.POST.get("next") == "detail" else "study-progress"
     return redirect(back, pk=study.pk)
-
-
-router = SimpleRouter()
-router.register("api/studies", StudyViewSet, basename="api-study")
-
-urlpatterns: list[URLPattern | URLResolver] = [
-    path("studies/", study_list, name="study-list"),
-    path("studies/new/", study_new, name="study-new"),
-    path("studies/<int:pk>/", study_detail, name="study-detail"),
-    path("studies/<int:pk>/edit/", study_edit, name="study-edit"),
-    path("studies/<int:pk>/launch/", study_launch_view, name="study-launch"),
-    path("studies/<int:pk>/progress/", study_progress, name="study-progress"),
-    path("studies/<int:pk>/retry/", study_retry, name="study-retry"),
-    path("studies/<int:pk>/status/", study_set_open, name="study-status"),
-    path("studies/<int:pk>/gold/", study_gold, name="study-gold"),
-    *router.urls,
-]

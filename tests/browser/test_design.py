@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from generation.models import GenerationConfig, Image
-from generation.selectors import study_images
 from generation.services.rendering import images_dispatch
 from ratings.models import Comparison, Study
+from ratings.selectors import study_images
 from ratings.services import studies as study_services
 from tests.factories import PromptFactory, researcher
 

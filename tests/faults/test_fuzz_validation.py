@@ -19,7 +19,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter
-from generation.services.configs import active_adapters, config_create
+from generation.services.adapters import active_adapters
+from generation.services.configs import config_create
 from generation.validation import compel_syntax_error
 
 FUZZ = settings(

@@ -310,7 +310,7 @@ def test_upload_validators_work_on_a_model_field_file() -> None:
 def test_adapter_upload_that_loses_the_name_race_says_so_and_keeps_no_file(
     settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from generation.services.configs import adapter_upload
+    from generation.services.adapters import adapter_upload
 
     LoraAdapter.objects.create(name="phol", weights="w.safetensors", sha256="b" * 64)
     # The uniqueness check passes, as it does for two requests racing for one name: the

@@ -12,12 +12,13 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from safetensors.numpy import save_file
 
-from generation import validation
+from generation import adapter_files
+from generation.adapter_files import lora_file_problem
 from generation.forms import ConfigForm, FactorBuilderForm
 from generation.models import GenerationConfig, LoraAdapter
-from generation.services.configs import adapter_register, config_create, trigger_tokens
+from generation.services.adapters import adapter_register, trigger_tokens
+from generation.services.configs import config_create
 from generation.services.rendering import image_resolved_params
-from generation.validation import lora_file_problem
 from tests.factories import PromptFactory, make_config, make_image
 
 pytestmark = pytest.mark.django_db
@@ -155,7 +156,7 @@ def test_lora_file_problem_refuses_a_huge_header_without_reading_it(
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("safe_open must not be called on an oversized header")
 
-    monkeypatch.setattr(validation, "safe_open", refuse)
+    monkeypatch.setattr(adapter_files, "safe_open", refuse)
     problem = lora_file_problem(path)
     assert problem == (
         "Not a readable safetensors file: its header claims 300 MiB, more than the 8 MiB any "

@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from generation.models import Image
-from generation.selectors import DEFAULT_SECONDS_PER_IMAGE, render_progress, study_images
+from generation.selectors import DEFAULT_SECONDS_PER_IMAGE, render_progress
+from ratings.selectors import study_images, study_render_progress
 from ratings.services.studies import study_launch
 from tests.factories import PromptFactory, make_config, make_image, make_study, researcher
 
@@ -36,7 +37,7 @@ def test_render_progress_never_reads_100_percent_with_a_failure() -> None:
     for image in images[:5]:
         _done(image, 1.0)
     Image.objects.filter(pk=images[5].pk).update(status=Image.Status.FAILED, error="boom")
-    progress = render_progress(study_id=study_id)
+    progress = study_render_progress(study_id=study_id)
     assert (progress.done, progress.failed, progress.remaining, progress.total) == (5, 1, 0, 6)
     assert progress.percent == 83 and progress.failed_percent == 17
 
@@ -81,7 +82,7 @@ def test_render_progress_eta_falls_back_to_the_model_default_and_says_so(client:
     images, study_id = _launched()
     # Renders exist, but of another size: they must not time this study.
     _done(make_image(config=make_config(sampler="ddim", width=512, height=512), seed=9), 7.0)
-    progress = render_progress(study_id=study_id)
+    progress = study_render_progress(study_id=study_id)
     assert not progress.measured
     assert progress.unmeasured == ("tiny-random 256×256, 4 steps",)
     assert progress.seconds_per_image == DEFAULT_SECONDS_PER_IMAGE["tiny-random"]

@@ -15,9 +15,9 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from generation.models import Image, LoraAdapter
-from generation.selectors import render_progress
 from generation.services import rendering
 from generation.services.configs import config_create
+from ratings.selectors import study_render_progress
 from ratings.services.studies import study_launch
 from tests.factories import PromptFactory, make_config, make_image, make_study
 
@@ -57,7 +57,7 @@ def test_launch_renders_every_image_with_files_and_provenance(
         assert not display.info.get("exif") and not display.info.get("xmp")
         assert image.config.sampler not in image.display_file.name
         assert Path(image.display_file.name).stem not in (image.token, image.file.name)
-    progress = render_progress(study_id=study.pk)
+    progress = study_render_progress(study_id=study.pk)
     assert (progress.done, progress.total, progress.percent, progress.eta_seconds) == (
         6,
         6,

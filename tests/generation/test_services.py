@@ -11,7 +11,7 @@ from generation.models import (
     Image,
     LoraAdapter,
 )
-from generation.services.configs import config_copy, config_create
+from generation.services.configs import ConfigDraft, config_copy, config_create
 from tests.factories import PromptFactory, make_config, make_image
 
 pytestmark = pytest.mark.django_db
@@ -114,3 +114,13 @@ def test_image_seed_range_enforced_in_database() -> None:
 def test_image_names_are_opaque() -> None:
     a, b = make_image(seed=1), make_image(seed=2)
     assert a.token != b.token and len(a.token) == 32
+
+
+@pytest.mark.django_db
+def test_a_saved_config_and_its_builder_draft_give_a_design_the_same_params() -> None:
+    lora = LoraAdapter.objects.create(name="dp", weights="/x.safetensors", sha256="ef" * 32)
+    saved, _ = config_create(sampler="ddim", steps=12, adapters=[(lora, 0.75)])
+    draft = ConfigDraft(name="", params=saved.params(), adapters=((lora, 0.75),), levels={})
+    assert draft.fingerprint == saved.fingerprint
+    assert saved.design_params() == draft.design_params()
+    assert saved.design_params()["adapters"] == (("ef" * 32, 0.75),)

@@ -20,8 +20,8 @@ from generation.services.configs import (
     config_factor_levels_expand,
     config_update,
     configs_create_from_drafts,
-    prompts_import_csv,
 )
+from generation.services.prompts import prompts_import_csv
 from generation.views import _builder_preview
 from tests.factories import PromptFactory, make_config, make_image, rater, researcher
 

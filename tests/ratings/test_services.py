@@ -4,8 +4,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from generation.designs import design_pairs
 from generation.models import Image
-from ratings.designs import design_pairs
 from ratings.models import Comparison, Judgment, Presentation, Study
 from ratings.services.studies import comparison_create, study_launch
 from tests.factories import PromptFactory, make_config, make_image, make_study, rater

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 
 from generation.models import Image
-from generation.selectors import study_images
 from ratings.models import Comparison, Study
+from ratings.selectors import study_images
 from tests.factories import PromptFactory, make_config, make_study, rater, researcher
 
 pytestmark = pytest.mark.django_db

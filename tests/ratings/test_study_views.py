@@ -9,8 +9,8 @@ from django.utils import timezone
 
 from evalsite.roles import RATERS
 from generation.models import Image, WorkerHeartbeat
-from generation.selectors import study_images
 from ratings.models import Comparison, Study
+from ratings.selectors import study_images
 from ratings.services.studies import study_launch, study_update
 from tests.factories import PromptFactory, make_config, make_study, rater, researcher
 

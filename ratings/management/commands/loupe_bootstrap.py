@@ -25,7 +25,8 @@ from evalsite.groups import groups_ensure
 from evalsite.roles import RATERS, RESEARCHERS
 from generation.constants import BUILTIN_MODELS
 from generation.models import Prompt
-from generation.services.configs import config_create, prompt_create
+from generation.services.configs import config_create
+from generation.services.prompts import prompt_create
 from ratings.models import Study
 from ratings.services.studies import study_create, study_launch, study_open
 

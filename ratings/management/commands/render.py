@@ -9,8 +9,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from generation.models import Image
-from generation.selectors import study_images
 from generation.services.rendering import images_render, render_batch_key
+from ratings.models import Study
+from ratings.selectors import study_images
 
 
 class Command(BaseCommand):
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         parser.add_argument("--retry-failed", action="store_true")
 
     def handle(self, *args: Any, study: int, retry_failed: bool, **options: Any) -> None:
-        from ratings.models import Study
-
         if not Study.objects.filter(pk=study).exists():
             raise CommandError(f"No study with id {study}.")
         statuses = [Image.Status.PENDING, Image.Status.QUEUED]

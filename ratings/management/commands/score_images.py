@@ -7,8 +7,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generation.models import Image, ImageScore
-from generation.selectors import study_images
 from generation.services.scoring import configured_metrics, images_score
+from ratings.models import Study
+from ratings.selectors import study_images
 
 
 class Command(BaseCommand):
@@ -27,8 +28,6 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, study: int, metrics: list[str] | None, **options: Any) -> None:
-        from ratings.models import Study
-
         if not Study.objects.filter(pk=study).exists():
             raise CommandError(f"No study with id {study}.")
         if not configured_metrics():

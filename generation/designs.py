@@ -1,11 +1,31 @@
-"""Which configuration pairs a study design compares. Pure: plain data in, pairs out."""
+"""Study designs: which configuration pairs each compares. Pure: plain data in, pairs out."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from itertools import combinations
+from typing import Any
+
+from django.db import models
 
 Params = Mapping[str, Hashable]
+
+
+class Design(models.TextChoices):
+    """The study designs (ratings.models.Study.Design is this class)."""
+
+    ALL_PAIRS = "all_pairs", "All pairs"
+    VS_BASELINE = "vs_baseline", "Each vs baseline"
+    ONE_FACTOR = "one_factor", "One factor at a time"
+    ADAPTIVE = "adaptive", "Adaptive"
+
+
+def design_params(
+    params: Mapping[str, Any], adapters: Iterable[tuple[str, float]]
+) -> dict[str, Any]:
+    """What a design compares configurations by: their rendering parameters and adapters
+    (weights by hash, with scale). The one builder, for saved configs and builder drafts."""
+    return {**params, "adapters": tuple((sha256, float(scale)) for sha256, scale in adapters)}
 
 
 def differing_factors(a: Params, b: Params) -> list[str]:

@@ -1,0 +1,134 @@
+"""Writes for LoRA adapters (register a server file, store an upload) and which are active."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+
+from generation.adapter_files import adapter_path_resolve, lora_file_problem
+from generation.files import file_sha256
+from generation.models import LoraAdapter, Prompt
+from generation.validation import validate_upload_size
+
+AdapterScales = Sequence[tuple[LoraAdapter, float]]
+
+
+def active_adapters(adapters: AdapterScales) -> list[tuple[LoraAdapter, float]]:
+    """The adapters that change anything: one at scale 0 is the same as none."""
+    return [(adapter, scale) for adapter, scale in adapters if not _is_zero(scale)]
+
+
+def _is_zero(scale: Any) -> bool:
+    # Validation names a scale that is not a number; until then it counts as active.
+    try:
+        return round(float(scale), 4) == 0
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
+def trigger_tokens(*, prompt: Prompt, adapters: Iterable[tuple[LoraAdapter, float]]) -> list[str]:
+    """The trigger tokens to put into this prompt for these adapters.
+
+    Only an active adapter (scale ≠ 0) adds its token, and only to the prompts it is meant
+    for: a prompt that names its own trigger token takes that one alone; otherwise an adapter
+    trained for a category adds its token to prompts of that category (one without a
+    category, to every prompt).
+    """
+    tokens = []
+    for adapter, _ in active_adapters(list(adapters)):
+        token = adapter.trigger_token
+        if not token:
+            continue
+        if prompt.trigger_token:
+            meant = prompt.trigger_token == token
+        else:
+            meant = not adapter.category or adapter.category == prompt.category
+        if meant and token not in tokens:
+            tokens.append(token)
+    return tokens
+
+
+def adapter_register(
+    *, name: str, weights: str, trigger_token: str = "", default_scale: float = 1.0
+) -> LoraAdapter:
+    """Register a LoRA adapter from a .safetensors file (or a folder holding one) on the server.
+
+    Only paths inside LOUPE_ADAPTER_ROOTS are read; the file must be a LoRA (see
+    generation.adapter_files.lora_file_problem).
+    """
+    path = adapter_path_resolve(weights, roots=[Path(r) for r in settings.LOUPE_ADAPTER_ROOTS])
+    return _adapter_save(
+        path=path, name=name, trigger_token=trigger_token, default_scale=default_scale
+    )
+
+
+def _adapter_save(
+    *, path: Path, name: str, trigger_token: str, default_scale: float, field: str = "weights"
+) -> LoraAdapter:
+    problem = lora_file_problem(path)
+    if problem:
+        raise ValidationError({field: f"{problem}."})
+    adapter = LoraAdapter(
+        name=name,
+        weights=str(path),
+        sha256=file_sha256(path),
+        trigger_token=trigger_token,
+        default_scale=default_scale,
+    )
+    adapter.full_clean()
+    try:
+        with transaction.atomic():
+            adapter.save()
+    except IntegrityError:
+        # Another request registered the same name between full_clean() and the insert.
+        raise ValidationError(
+            {"name": "An adapter with this name already exists; choose another name."}
+        ) from None
+    return adapter
+
+
+def adapter_upload(
+    *,
+    name: str,
+    upload: UploadedFile,
+    trigger_token: str = "",
+    default_scale: float = 1.0,
+) -> LoraAdapter:
+    """Store an uploaded .safetensors under MEDIA_ROOT/adapters/ and register it.
+
+    Nothing is kept when the file or the fields are rejected.
+    """
+    if not (upload.name or "").lower().endswith(".safetensors"):
+        raise ValidationError(
+            {"upload": "Adapter weights must be a .safetensors file (or a folder holding one)."}
+        )
+    try:
+        validate_upload_size(upload)
+    except ValidationError as error:
+        raise ValidationError({"upload": error.messages}) from None
+    folder = Path(settings.MEDIA_ROOT) / "adapters"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{secrets.token_hex(8)}.safetensors"
+    with target.open("wb") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    try:
+        return _adapter_save(
+            path=target,
+            name=name,
+            trigger_token=trigger_token,
+            default_scale=default_scale,
+            field="upload",
+        )
+    except BaseException:
+        # Whatever refused it (validation, a lost race on the name, an interrupted request),
+        # the file must not outlive the row it was stored for.
+        target.unlink(missing_ok=True)
+        raise
