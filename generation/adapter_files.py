@@ -1,4 +1,4 @@
-"""LoRA adapter files (issue 11): is a file a LoRA, and where may a server path point.
+"""LoRA adapter files: is a file a LoRA, and where may a server path point.
 
 The messages are the ones users see (forms, admin and API), like generation.validation's.
 """

@@ -1,4 +1,4 @@
-"""generation/ owns its concepts: no module under it imports the ratings app (issue 13)."""
+"""generation/ owns its concepts: no module under it imports the ratings app (the dependency runs one way: ratings uses generation)."""
 
 from __future__ import annotations
 
