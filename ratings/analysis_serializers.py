@@ -47,10 +47,15 @@ class WinRateReportSerializer(serializers.Serializer[Any]):
     rows = WinRateRowSerializer(many=True)
 
 
-class LeaderboardRowSerializer(serializers.Serializer[Any]):
+# A configuration as the reports name it: id, label (what differs from the baseline), name.
+# (A comment, not a docstring: drf-spectacular would give it to every subclass's schema.)
+class ConfigRefSerializer(serializers.Serializer[Any]):
     config_id = serializers.IntegerField()
     label = serializers.CharField()  # type: ignore[assignment]
     name = serializers.CharField()
+
+
+class LeaderboardRowSerializer(ConfigRefSerializer):
     strength = serializers.FloatField(
         help_text="Bradley–Terry log-strength; strengths are centred (they sum to zero)."
     )

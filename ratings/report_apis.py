@@ -11,15 +11,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ratings.analysis_serializers import LeaderboardRowSerializer, RaterReportSerializer
+from ratings.analysis_serializers import (
+    ConfigRefSerializer,
+    LeaderboardRowSerializer,
+    RaterReportSerializer,
+)
 from ratings.models import Study
 from ratings.reports.decision import study_decision
 
 
-class BeatenSerializer(serializers.Serializer[Any]):
-    config_id = serializers.IntegerField()
-    label = serializers.CharField()  # type: ignore[assignment]
-    name = serializers.CharField()
+class BeatenSerializer(ConfigRefSerializer):
     p_leader_wins = serializers.FloatField(
         help_text="Model-implied probability that the leader beats this configuration."
     )
@@ -57,10 +58,7 @@ class CriterionDecisionSerializer(serializers.Serializer[Any]):
     grid = GridRowSerializer(many=True)
 
 
-class RecipeSerializer(serializers.Serializer[Any]):
-    config_id = serializers.IntegerField()
-    label = serializers.CharField()  # type: ignore[assignment]
-    name = serializers.CharField()
+class RecipeSerializer(ConfigRefSerializer):
     params = serializers.DictField(help_text="The configuration's rendering parameters.")
     adapters = serializers.ListField(
         child=serializers.DictField(), help_text="adapter, sha256, scale"

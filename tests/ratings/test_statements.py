@@ -15,9 +15,9 @@ from tests.factories import make_study
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-postgres_only = pytest.mark.skipif(
-    connection.vendor != "postgresql", reason="PREPARE is PostgreSQL's"
-)
+# PREPARE is PostgreSQL's: these run in the servers configuration (CI's second run), and the
+# embedded run deselects them with the other `services` tests instead of skipping them.
+postgres_only = pytest.mark.services
 
 
 def _rows(name: str, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
