@@ -26,7 +26,7 @@ from rest_framework.response import Response
 from evalsite.api_errors import validation_body
 from evalsite.roles import is_rater
 from ratings.models import Study
-from ratings.pairs import rater_progress
+from ratings.progress import rater_progress
 from ratings.rater_sql import Card, criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (

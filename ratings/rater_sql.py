@@ -1,5 +1,5 @@
-"""The statements behind every vote: the access check, the locked presentation, the inserts,
-the deal, the cards.
+"""The reads behind every vote: the access check, the locked presentation, the deal, the
+cards (the inserts and stamps: ratings.rater_writes).
 
 A vote answers with the next pair, so these run on every vote of every rater. The reads are
 querysets compiled once (ratings.statements.CompiledRead: the ORM builds the SQL, not every
@@ -20,8 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cache
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -32,7 +31,6 @@ from django.db.models import (
     Exists,
     ExpressionWrapper,
     F,
-    ForeignKey,
     Model,
     OuterRef,
     Q,
@@ -46,34 +44,10 @@ from django.utils.dateparse import parse_datetime
 
 from generation.media import media_url
 from generation.models import Image
-from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
+from ratings.models import Comparison, Criterion, Presentation, Study
 from ratings.pairs import Candidate, Shown, rater_shown, ready_pairs
+from ratings.rater_writes import presentation_stamp, stamp_sql
 from ratings.statements import CompiledRead, prepared_execute, using_plain_orm
-
-M = TypeVar("M", bound=Model)
-
-
-def _run(cursor: Any, name: str, sql: str, params: Sequence[Any]) -> None:
-    prepared_execute(cursor, name, sql, params)
-
-
-def _t(model: type[Model]) -> str:
-    return connection.ops.quote_name(model._meta.db_table)
-
-
-def _through(field: str) -> tuple[str, str, str]:
-    """A many-to-many field of Study: its table, the study column and the other column."""
-    m2m = Study._meta.get_field(field)
-    through = m2m.remote_field.through  # type: ignore[union-attr]
-    meta = through._meta
-    study_col = m2m.m2m_column_name()  # type: ignore[union-attr]
-    other_col = m2m.m2m_reverse_name()  # type: ignore[union-attr]
-    return connection.ops.quote_name(meta.db_table), study_col, other_col
-
-
-def _column(model: type[Model], attname: str) -> str:
-    field = next(f for f in model._meta.concrete_fields if f.attname == attname)
-    return connection.ops.quote_name(field.column)
 
 
 def _in_model_order(model: type[Model], wanted: set[str]) -> tuple[str, ...]:
@@ -343,8 +317,8 @@ def cards(ids: Sequence[int], *, on_screen_at: datetime | None = None) -> dict[i
         elif connection.vendor == "postgresql":
             at = connection.ops.adapt_datetimefield_value(on_screen_at)
             read, params = _CARDS.params(connection.alias, {"first": ids[0], "last": ids[-1]})
-            sql = f"WITH stamp AS ({_stamp_sql('shown_at')}) {read}"
-            _run(cursor, "stamp_and_cards", sql, [at, ids[0], *params])
+            sql = f"WITH stamp AS ({stamp_sql('shown_at')}) {read}"
+            prepared_execute(cursor, "stamp_and_cards", sql, [at, ids[0], *params])
         else:
             presentation_stamp(presentation_id=ids[0], field="shown_at", at=on_screen_at)
             _CARDS.execute(cursor, first=ids[0], last=ids[-1])
@@ -437,105 +411,3 @@ def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation 
     shown.is_repeat = bool(shown.is_repeat)
     shown.comparison = Comparison.from_db(connection.alias, list(_COMPARISON_FIELDS), row[n:])
     return shown
-
-
-@cache
-def _insert_sql(model: type[Model], rows: int, key: str) -> str:
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    return (
-        f"INSERT INTO {_t(model)} ({columns}) VALUES {', '.join([row] * rows)} "
-        f"ON CONFLICT DO NOTHING RETURNING id, {_column(model, key)}"
-    )
-
-
-def judgments_insert(
-    judgments: Sequence[Judgment], *, answered_at: datetime | None = None
-) -> list[Judgment]:
-    """A presentation's judgments, as insert_new. With `answered_at`, the presentation is
-    marked answered then if every one of them went in: in the same statement on PostgreSQL
-    (a data-modifying WITH), in a second one elsewhere."""
-    if answered_at is None or not judgments:
-        return insert_new(judgments, key="criterion_id")
-    presentation_id = judgments[0].presentation_id
-    if connection.vendor != "postgresql":
-        made = insert_new(judgments, key="criterion_id")
-        if len(made) == len(judgments):
-            presentation_stamp(presentation_id=presentation_id, field="answered_at", at=answered_at)
-        return made
-    at = connection.ops.adapt_datetimefield_value(answered_at)
-    return insert_new(
-        judgments,
-        key="criterion_id",
-        then=(
-            "answered",
-            f"{_stamp_sql('answered_at')} AND (SELECT COUNT(*) FROM new_rows) = %s",
-            [at, presentation_id, len(judgments)],
-        ),
-    )
-
-
-def insert_new(
-    objs: Sequence[M], *, key: str, then: tuple[str, str, list[Any]] | None = None
-) -> list[M]:
-    """Insert the objects in one statement, leaving out any that a unique constraint already
-    holds (ON CONFLICT DO NOTHING: no savepoint, no aborted transaction). Returns the ones
-    inserted, as new instances loaded from the database would be (ids set). `key`: a field whose value tells the objects apart within the call.
-    `then`: a statement (name, SQL, params) run in the same one, which may read `new_rows`
-    (PostgreSQL only: a data-modifying WITH); the name tells its prepared form apart.
-    """
-    if not objs:
-        return []
-    model = type(objs[0])
-    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-    values = [
-        value
-        for obj in objs
-        for value in (f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
-    ]
-    name = f"insert_{model._meta.db_table}_{len(objs)}"
-    sql = _insert_sql(model, len(objs), key)
-    if then is not None:
-        then_name, then_sql, then_params = then
-        name += f"_then_{then_name}"
-        sql = (
-            f"WITH new_rows AS ({sql}), then_stmt AS ({then_sql}) "
-            f"SELECT id, {_column(model, key)} FROM new_rows"
-        )
-        values += then_params
-    with connection.cursor() as cursor:
-        _run(cursor, name, sql, values)
-        ids = {k: pk for pk, k in cursor.fetchall()}
-    # The rows inserted, as the ORM would load them (Model.from_db), with the related objects
-    # the caller had set on them.
-    names = [f.attname for f in model._meta.concrete_fields]
-    related = [f for f in model._meta.concrete_fields if isinstance(f, ForeignKey)]
-    made = []
-    for obj in objs:
-        pk = ids.get(getattr(obj, key))
-        if pk is None:
-            continue
-        row = [
-            pk if f.primary_key else getattr(obj, f.attname) for f in model._meta.concrete_fields
-        ]
-        new = model.from_db(connection.alias, names, row)
-        for f in related:
-            if f.is_cached(obj):
-                setattr(new, f.name, getattr(obj, f.name))
-        made.append(new)
-    return made
-
-
-@cache
-def _stamp_sql(field: str) -> str:
-    if field not in ("shown_at", "answered_at"):
-        raise ValueError(f"Not a moment of a presentation: {field!r}.")
-    return f"UPDATE {_t(Presentation)} SET {_column(Presentation, field)} = %s WHERE id = %s"
-
-
-def presentation_stamp(*, presentation_id: int, field: str, at: datetime) -> None:
-    """Set one moment of a presentation: shown_at (on screen from now) or answered_at."""
-    at_value = connection.ops.adapt_datetimefield_value(at)
-    with connection.cursor() as cursor:
-        _run(cursor, f"stamp_{field}", _stamp_sql(field), [at_value, presentation_id])

@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connections
-from django.db.models import QuerySet
+from django.db import DatabaseError, connection, connections
+from django.db.models import Model, QuerySet
 
 _plain = contextvars.ContextVar("loupe_plain_orm", default=False)
 
@@ -147,6 +147,17 @@ class CompiledRead:
     def execute(self, cursor: Any, **values: Any) -> None:
         sql, params = self.params(cursor.db.alias, values)
         prepared_execute(cursor, self.name, sql, params)
+
+
+def table(model: type[Model]) -> str:
+    """A model's table name, quoted for the connection (for hand-written statements)."""
+    return connection.ops.quote_name(model._meta.db_table)
+
+
+def column(model: type[Model], attname: str) -> str:
+    """A model field's column name, quoted for the connection."""
+    field = next(f for f in model._meta.concrete_fields if f.attname == attname)
+    return connection.ops.quote_name(field.column)
 
 
 def _hashable(value: Any) -> bool:

@@ -16,23 +16,20 @@ from django.utils import timezone
 from ratings.models import Comparison, Judgment, Presentation, Study
 from ratings.pairs import (
     Candidate,
-    RaterProgress,
     Shown,
     next_plan,
     obvious_winner,
-    progress_of,
 )
+from ratings.progress import RaterProgress, progress_of
 from ratings.rater_sql import (
     Card,
     cards,
     criteria_of,
     deal_state,
-    insert_new,
-    judgments_insert,
     pair_presented,
     presentation_for_vote,
-    presentation_stamp,
 )
+from ratings.rater_writes import insert_new, judgments_insert, presentation_stamp
 from ratings.selectors import rater_may_judge
 
 SIDES = ("left", "right", "tie", "both_bad")

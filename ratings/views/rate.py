@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from evalsite.web import HtmxHttpRequest, markdown_html
 from ratings.models import Presentation, Study
-from ratings.pairs import rater_progress, rater_summary
+from ratings.progress import rater_progress, rater_summary
 from ratings.rater_sql import criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (

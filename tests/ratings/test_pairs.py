@@ -17,11 +17,11 @@ from ratings.pairs import (
     next_plan,
     obvious_winner,
     pair_candidates,
-    rater_progress,
     study_pair_weights,
     top_two_weights,
     wants_repeat,
 )
+from ratings.progress import rater_progress
 from ratings.services.judging import deck_deal, gold_mark_obvious, judgments_record
 from tests.factories import make_config, rater, ready_study
 

@@ -18,7 +18,8 @@ from django.db.models import Count, Q
 from django.test import Client
 
 from ratings.models import Comparison, PairExposure, Presentation, Study
-from ratings.pairs import rater_progress, rater_shown, ready_pairs
+from ratings.pairs import rater_shown, ready_pairs
+from ratings.progress import rater_progress
 from ratings.rater_sql import criteria_of, deal_state, rater_study
 from ratings.services.judging import deck_deal, judgments_record, presentation_skip
 from tests.factories import rater, ready_study

@@ -1,0 +1,124 @@
+"""The writes behind every vote: hand-written inserts and stamps (the reads: ratings.rater_sql).
+
+One statement each: colliding rows skipped with ON CONFLICT DO NOTHING (no savepoint, no
+aborted transaction), RETURNING the ids, and a vote's `answered_at` stamped in the same
+statement on PostgreSQL (a data-modifying WITH). Table and column names come from the models'
+_meta; on PostgreSQL the statements run prepared (ratings.statements.prepared_execute).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from functools import cache
+from typing import Any, TypeVar
+
+from django.db import connection
+from django.db.models import ForeignKey, Model
+
+from ratings.models import Judgment, Presentation
+from ratings.statements import column, prepared_execute, table
+
+M = TypeVar("M", bound=Model)
+
+
+@cache
+def _insert_sql(model: type[Model], rows: int, key: str) -> str:
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    return (
+        f"INSERT INTO {table(model)} ({columns}) VALUES {', '.join([row] * rows)} "
+        f"ON CONFLICT DO NOTHING RETURNING id, {column(model, key)}"
+    )
+
+
+def judgments_insert(
+    judgments: Sequence[Judgment], *, answered_at: datetime | None = None
+) -> list[Judgment]:
+    """A presentation's judgments, as insert_new. With `answered_at`, the presentation is
+    marked answered then if every one of them went in: in the same statement on PostgreSQL
+    (a data-modifying WITH), in a second one elsewhere."""
+    if answered_at is None or not judgments:
+        return insert_new(judgments, key="criterion_id")
+    presentation_id = judgments[0].presentation_id
+    if connection.vendor != "postgresql":
+        made = insert_new(judgments, key="criterion_id")
+        if len(made) == len(judgments):
+            presentation_stamp(presentation_id=presentation_id, field="answered_at", at=answered_at)
+        return made
+    at = connection.ops.adapt_datetimefield_value(answered_at)
+    return insert_new(
+        judgments,
+        key="criterion_id",
+        then=(
+            "answered",
+            f"{stamp_sql('answered_at')} AND (SELECT COUNT(*) FROM new_rows) = %s",
+            [at, presentation_id, len(judgments)],
+        ),
+    )
+
+
+def insert_new(
+    objs: Sequence[M], *, key: str, then: tuple[str, str, list[Any]] | None = None
+) -> list[M]:
+    """Insert the objects in one statement, leaving out any that a unique constraint already
+    holds (ON CONFLICT DO NOTHING: no savepoint, no aborted transaction). Returns the ones
+    inserted, as new instances loaded from the database would be (ids set). `key`: a field whose value tells the objects apart within the call.
+    `then`: a statement (name, SQL, params) run in the same one, which may read `new_rows`
+    (PostgreSQL only: a data-modifying WITH); the name tells its prepared form apart.
+    """
+    if not objs:
+        return []
+    model = type(objs[0])
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    values = [
+        value
+        for obj in objs
+        for value in (f.get_db_prep_save(f.pre_save(obj, True), connection) for f in fields)
+    ]
+    name = f"insert_{model._meta.db_table}_{len(objs)}"
+    sql = _insert_sql(model, len(objs), key)
+    if then is not None:
+        then_name, then_sql, then_params = then
+        name += f"_then_{then_name}"
+        sql = (
+            f"WITH new_rows AS ({sql}), then_stmt AS ({then_sql}) "
+            f"SELECT id, {column(model, key)} FROM new_rows"
+        )
+        values += then_params
+    with connection.cursor() as cursor:
+        prepared_execute(cursor, name, sql, values)
+        ids = {k: pk for pk, k in cursor.fetchall()}
+    # The rows inserted, as the ORM would load them (Model.from_db), with the related objects
+    # the caller had set on them.
+    names = [f.attname for f in model._meta.concrete_fields]
+    related = [f for f in model._meta.concrete_fields if isinstance(f, ForeignKey)]
+    made = []
+    for obj in objs:
+        pk = ids.get(getattr(obj, key))
+        if pk is None:
+            continue
+        row = [
+            pk if f.primary_key else getattr(obj, f.attname) for f in model._meta.concrete_fields
+        ]
+        new = model.from_db(connection.alias, names, row)
+        for f in related:
+            if f.is_cached(obj):
+                setattr(new, f.name, getattr(obj, f.name))
+        made.append(new)
+    return made
+
+
+@cache
+def stamp_sql(field: str) -> str:
+    if field not in ("shown_at", "answered_at"):
+        raise ValueError(f"Not a moment of a presentation: {field!r}.")
+    return f"UPDATE {table(Presentation)} SET {column(Presentation, field)} = %s WHERE id = %s"
+
+
+def presentation_stamp(*, presentation_id: int, field: str, at: datetime) -> None:
+    """Set one moment of a presentation: shown_at (on screen from now) or answered_at."""
+    at_value = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        prepared_execute(cursor, f"stamp_{field}", stamp_sql(field), [at_value, presentation_id])
