@@ -226,6 +226,26 @@ def by_configs(comparisons: list[Comparison], a: int, b: int) -> Comparison:
     return next(c for c in comparisons if {c.image_a.config_id, c.image_b.config_id} == {a, b})
 
 
+def decided_study(*, raters: int = 12, name: str | None = None) -> Study:
+    """Three configurations, two prompts: the first wins every pair on prompt adherence; on
+    the aesthetic criterion every vote is a tie (no configuration ahead). Raters judge0…"""
+    study = ready_study(n_configs=3, n_prompts=2, **({"name": name} if name else {}))
+    first = min(study.configs.values_list("id", flat=True))
+    adherence = study.criteria.get(key="prompt_adherence")
+    aesthetic = study.criteria.exclude(pk=adherence.pk).get()
+    comparisons = list(study.comparisons.select_related("image_a", "image_b"))
+    for i in range(raters):
+        user = rater(username=f"judge{i}")
+        for comp in comparisons:
+            if first in (comp.image_a.config_id, comp.image_b.config_id):
+                winner = "a" if comp.image_a.config_id == first else "b"
+            else:
+                winner = "a" if i % 2 else "b"
+            vote(comp, user, adherence, winner, left="a" if i % 2 else "b")
+            vote(comp, user, aesthetic, "tie", left="a" if i % 2 else "b")
+    return study
+
+
 # --- Browser ------------------------------------------------------------------------------
 
 

@@ -8,15 +8,12 @@ from typing import Any
 
 import pytest
 
-from ratings.models import Study
 from tests.factories import (
     browser_login,
     csp_violations,
     csp_watch,
-    rater,
-    ready_study,
+    decided_study,
     researcher,
-    vote,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -25,30 +22,10 @@ SHOTS = Path("/tmp/report_shots")
 IMAGES_LOADED = "els => els.length > 0 && els.every(i => i.complete && i.naturalWidth > 0)"
 
 
-def _demo_like_study() -> Study:
-    """Three configurations of a channel-set band study, two prompts, ten raters: the first
-    configuration wins every pair on prompt adherence; the aesthetic votes are all ties."""
-    study = ready_study(n_configs=3, n_prompts=2, name="Channel-set bands: sampler study")
-    first = min(study.configs.values_list("id", flat=True))
-    adherence = study.criteria.get(key="prompt_adherence")
-    aesthetic = study.criteria.exclude(pk=adherence.pk).get()
-    comparisons = list(study.comparisons.select_related("image_a", "image_b"))
-    for i in range(10):
-        user = rater(username=f"judge{i}")
-        for comp in comparisons:
-            if first in (comp.image_a.config_id, comp.image_b.config_id):
-                winner = "a" if comp.image_a.config_id == first else "b"
-            else:
-                winner = "a" if i % 2 else "b"
-            vote(comp, user, adherence, winner, left="a" if i % 2 else "b")
-            vote(comp, user, aesthetic, "tie", left="a" if i % 2 else "b")
-    return study
-
-
 def test_report_page_and_offline_download(
     browser_page: Any, chromium_browser: Any, live_server: Any, tmp_path: Path
 ) -> None:
-    study = _demo_like_study()
+    study = decided_study(raters=10, name="Channel-set bands: sampler study")
     researcher(username="rita")
     page = browser_page
     messages = csp_watch(page)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from itertools import product
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import Group
@@ -38,12 +39,13 @@ def test_rater_may_judge_named_or_grouped_and_not_excluded() -> None:
     assert rater_may_judge(user=named, study_id=study.pk, closed_too=True)
 
 
-def test_rater_study_sql_agrees_with_the_rule_in_every_case() -> None:
-    # rater_sql.rater_study is the rating page's one-query copy of the rule: the ORM rule
-    # (studies_for_rater) is its oracle over every combination that decides access.
+def _every_case() -> list[tuple[tuple[str, bool, bool, bool], Study, Any]]:
+    """A study and a rater for every combination that decides access: the study's status,
+    and whether the rater is named, in one of its rater groups, excluded."""
     team = Group.objects.create(name="panel")
-    cases = product(Study.Status.values, (False, True), (False, True), (False, True))
-    for status, named, grouped, excluded in cases:
+    made = []
+    for case in product(Study.Status.values, (False, True), (False, True), (False, True)):
+        status, named, grouped, excluded = case
         study = make_study(n_configs=2)
         Study.objects.filter(pk=study.pk).update(status=status)
         person = rater()
@@ -54,31 +56,24 @@ def test_rater_study_sql_agrees_with_the_rule_in_every_case() -> None:
             study.rater_groups.add(team)
         if excluded:
             study.excluded_raters.add(person)
+        made.append((case, study, person))
+    return made
+
+
+def test_rater_study_sql_agrees_with_the_rule_in_every_case() -> None:
+    # rater_sql.rater_study is the rating page's one-query copy of the rule: the ORM rule
+    # (studies_for_rater) is its oracle over every combination that decides access.
+    for case, study, person in _every_case():
         for closed_too in (False, True):
             expected = studies_for_rater(user=person, closed_too=closed_too).filter(pk=study.pk)
             found = rater_study(user=person, study_id=study.pk, closed_too=closed_too)
-            assert (found is not None) == expected.exists(), (status, named, grouped, excluded)
+            assert (found is not None) == expected.exists(), case
 
 
 def test_access_by_user_agrees_with_the_rule_for_many_users_at_once() -> None:
     # The team page asks the rule for everyone in one go; per user it must give what
     # studies_accessible_by gives, in every combination that decides access.
-    team = Group.objects.create(name="panel")
-    people = []
-    for status, named, grouped, excluded in product(
-        Study.Status.values, (False, True), (False, True), (False, True)
-    ):
-        study = make_study(n_configs=2)
-        Study.objects.filter(pk=study.pk).update(status=status)
-        person = rater()
-        if named:
-            study.raters.add(person)
-        if grouped:
-            person.groups.add(team)
-            study.rater_groups.add(team)
-        if excluded:
-            study.excluded_raters.add(person)
-        people.append(person)
+    people = [person for _, _, person in _every_case()]
     found = access_by_user(user_ids=[p.pk for p in people])
     for person in people:
         expected = set(studies_accessible_by(user=person).values_list("pk", flat=True))

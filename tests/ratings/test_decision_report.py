@@ -11,7 +11,7 @@ from django.test import Client
 from ratings.models import Comparison, Study
 from ratings.reports.decision import NO_CLEAR_WINNER, study_decision
 from ratings.views.report import STANDALONE_CSP
-from tests.factories import rater, ready_study, researcher, vote
+from tests.factories import decided_study, rater, ready_study, researcher, vote
 
 pytestmark = pytest.mark.django_db
 
@@ -24,26 +24,6 @@ def _fresh_cache() -> None:
 
 def _config_ids(study: Study) -> list[int]:
     return sorted(study.configs.values_list("id", flat=True))
-
-
-def decided_study() -> Study:
-    """Three configs, 12 raters: the first wins every pair on prompt adherence; on the
-    aesthetic criterion every vote is a tie (no configuration ahead)."""
-    study = ready_study(n_configs=3, n_prompts=2)
-    first = _config_ids(study)[0]
-    adherence = study.criteria.get(key="prompt_adherence")
-    aesthetic = study.criteria.exclude(pk=adherence.pk).get()
-    comparisons = list(study.comparisons.select_related("image_a", "image_b"))
-    for i in range(12):
-        user = rater(username=f"r{i}")
-        for comp in comparisons:
-            if first in (comp.image_a.config_id, comp.image_b.config_id):
-                winner = "a" if comp.image_a.config_id == first else "b"
-            else:
-                winner = "a" if i % 2 else "b"
-            vote(comp, user, adherence, winner, left="a" if i % 2 else "b")
-            vote(comp, user, aesthetic, "tie", left="a" if i % 2 else "b")
-    return study
 
 
 def test_study_decision_recommends_the_clear_winner() -> None:
