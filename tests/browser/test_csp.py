@@ -58,6 +58,7 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
         f"/studies/{study.pk}/",
         f"/studies/{study.pk}/progress/",
         f"/studies/{study.pk}/analysis/",
+        f"/studies/{study.pk}/report/",
     ]:
         _visit(page, base + url)
         if url == "/":

@@ -55,6 +55,7 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("study", f"/studies/{study.pk}/"),
         ("progress", f"/studies/{study.pk}/progress/"),
         ("analysis", f"/studies/{study.pk}/analysis/?outcome=all"),
+        ("report", f"/studies/{study.pk}/report/"),
     ]:
         page.goto(live_server.url + path)
         if name == "builder":
