@@ -114,8 +114,8 @@ def rater_study(
     Same rule as ratings.selectors.studies_for_rater (open; a named rater or in a rater group;
     not excluded). `closed_too`: a closed study the user could judge is returned as well, so
     the rating page can record a vote on a pair issued before the close and say the study
-    has closed instead of "not found". The criteria fill the study's `criteria` prefetch
-    cache, so `criteria_of(study)` costs nothing afterwards.
+    has closed instead of "not found". The criteria are read with it, so `criteria_of(study)`
+    costs nothing afterwards.
     """
     if not user.is_authenticated:
         return None

@@ -151,7 +151,7 @@ def _head_to_head(
 ) -> dict[int, tuple[int, int, int]]:
     tallies = study_pair_tallies(study=study, criterion=criterion, config_id=leader_id)
     out: dict[int, tuple[int, int, int]] = {}
-    for item in tallies[:]:
+    for item in tallies[:]:  # every pair with the leader (the tallies load by slice)
         if item.config_a == leader_id:
             other, won, lost = item.config_b, item.a_wins, item.b_wins
         else:
@@ -165,20 +165,22 @@ def _beaten(study: Study, criterion: Criterion, board: LeaderboardReport) -> lis
     leader = board.rows[0]
     probs = analysis.bt_win_probability([r.strength for r in board.rows])
     direct = _head_to_head(study, criterion, leader.config_id)
-    return [
-        Beaten(
-            config_id=row.config_id,
-            label=row.label,
-            name=row.name,
-            p_leader_wins=float(probs[0, i]),
-            strength_gap=leader.strength - row.strength,
-            wins=direct.get(row.config_id, (0, 0, 0))[0],
-            losses=direct.get(row.config_id, (0, 0, 0))[1],
-            ties=direct.get(row.config_id, (0, 0, 0))[2],
+    beaten = []
+    for i, row in enumerate(board.rows[1:], start=1):
+        wins, losses, ties = direct.get(row.config_id, (0, 0, 0))
+        beaten.append(
+            Beaten(
+                config_id=row.config_id,
+                label=row.label,
+                name=row.name,
+                p_leader_wins=float(probs[0, i]),
+                strength_gap=leader.strength - row.strength,
+                wins=wins,
+                losses=losses,
+                ties=ties,
+            )
         )
-        for i, row in enumerate(board.rows)
-        if i > 0
-    ]
+    return beaten
 
 
 def _grid(study: Study, leader_id: int, runner_id: int) -> list[GridRow]:
@@ -267,6 +269,7 @@ def _recipes(study: Study, configs: dict[int, ConfigInfo], ids: list[int]) -> li
 
 
 def _method(study: Study, raters: RaterReport) -> list[str]:
+    prompts, seeds = study.prompts.count(), study.seeds_per_prompt
     return [
         "Raters were shown two images of the same prompt and seed, made by two configurations, "
         "with the sides drawn at random, and answered one question per criterion (or called a "
@@ -281,9 +284,8 @@ def _method(study: Study, raters: RaterReport) -> list[str]:
         "A configuration is recommended only when it is first in every plausible ranking (its "
         "95 % rank interval is 1–1); otherwise the report says no configuration is ahead with "
         "confidence.",
-        f"Design: {study.get_design_display()}; {study.prompts.count()} prompt"
-        f"{'s' if study.prompts.count() != 1 else ''} × {study.seeds_per_prompt} seed"
-        f"{'s' if study.seeds_per_prompt != 1 else ''} per prompt.",
+        f"Design: {study.get_design_display()}; {prompts} prompt{'s' if prompts != 1 else ''}"
+        f" × {seeds} seed{'s' if seeds != 1 else ''} per prompt.",
     ]
 
 

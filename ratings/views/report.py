@@ -13,7 +13,6 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.staticfiles import finders
-from django.core.exceptions import PermissionDenied
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -22,19 +21,13 @@ from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.http import require_GET
 
-from evalsite.roles import is_researcher
+from evalsite.web import researcher_required
 from ratings.models import Study
 from ratings.reports.decision import DecisionReport, study_decision
 
 #: The downloaded file's own policy: it may show inline styles and data: images, nothing else
 #: (no script, no request anywhere), whether opened from disk or served.
 STANDALONE_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def _researcher_study(request: HttpRequest, study_id: int) -> Study:
-    if not is_researcher(request.user):
-        raise PermissionDenied("Only researchers can read a study's decision report.")
-    return get_object_or_404(Study, pk=study_id)
 
 
 def data_uri(name: str) -> str:
@@ -49,13 +42,22 @@ def data_uri(name: str) -> str:
 
 
 def _context(report: DecisionReport, *, inline: bool) -> dict[str, Any]:
+    inlined: dict[str, str] = {}  # an image on several criteria's grids is read once
+
+    def source(name: str, url: str) -> str:
+        if not inline:
+            return url
+        if name not in inlined:
+            inlined[name] = data_uri(name)
+        return inlined[name]
+
     sections = []
     for decision in report.criteria:
         grid = [
             (
                 row,
-                data_uri(row.leader_file) if inline else row.leader_url,
-                data_uri(row.runner_up_file) if inline else row.runner_up_url,
+                source(row.leader_file, row.leader_url),
+                source(row.runner_up_file, row.runner_up_url),
             )
             for row in decision.grid
         ]
@@ -64,8 +66,9 @@ def _context(report: DecisionReport, *, inline: bool) -> dict[str, Any]:
 
 
 @require_GET
+@researcher_required
 def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = _researcher_study(request, study_id)
+    study = get_object_or_404(Study, pk=study_id)
     context = _context(study_decision(study=study), inline=False) | {
         "study": study,
         "download_url": reverse("study-report-download", args=[study.pk]),
@@ -81,8 +84,9 @@ def _stylesheet() -> str:
 
 
 @require_GET
+@researcher_required
 def study_report_download(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = _researcher_study(request, study_id)
+    study = get_object_or_404(Study, pk=study_id)
     context = _context(study_decision(study=study), inline=True) | {
         "stylesheet": _stylesheet(),
         "policy": STANDALONE_CSP,
