@@ -44,7 +44,7 @@ def plain_orm(on: bool = True) -> Iterator[None]:
 
 
 def using_plain_orm() -> bool:
-    return _plain.get() or bool(getattr(settings, "LOUPE_PLAIN_ORM", False))
+    return _plain.get()
 
 
 _PLACEHOLDER = re.compile(r"%s")
