@@ -60,6 +60,10 @@ def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Com
 
 
 def study_launch_problems(study: Study) -> list[str]:
+    if study.kind == Study.Kind.RERANK:
+        from ratings.rerank.services import rerank_launch_problems
+
+        return rerank_launch_problems(study)
     problems = []
     if not study.prompts.exists():
         problems.append("The study has no prompts: add at least one.")
@@ -87,8 +91,13 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     """Create the study's Images and Comparisons and enqueue rendering after commit.
 
     Safe to run twice: existing images and comparisons are reused, nothing is duplicated.
-    A launch that changed something is written to the audit log with its actor.
+    A launch that changed something is written to the audit log with its actor. A best-of-N
+    study launches its candidates instead (ratings.rerank.services.rerank_launch).
     """
+    if study.kind == Study.Kind.RERANK:
+        from ratings.rerank.services import rerank_launch
+
+        return rerank_launch(study=study, actor=actor)
     problems = study_launch_problems(study)
     if problems:
         raise ValidationError(problems)
@@ -232,9 +241,14 @@ def study_update(
 
 
 def study_open(*, study: Study, actor: Actor = None) -> Study:
-    """Let raters judge the study. Safe to run twice (audited once). Needs a launched study."""
+    """Let raters judge the study. Safe to run twice (audited once). Needs a launched study;
+    a best-of-N study first builds its pairs, which needs every candidate rendered and scored."""
     if study.status == Study.Status.DRAFT:
         raise ValidationError("Launch the study before opening it to raters.", code="draft")
+    if study.kind == Study.Kind.RERANK:
+        from ratings.rerank.services import rerank_pairs_build
+
+        rerank_pairs_build(study=study)
     _status_set(study=study, status=Study.Status.OPEN, actor=actor)
     return study
 
