@@ -87,7 +87,8 @@ def test_lifecycle_through_the_api(api: Client) -> None:
     assert row["win"]["verdict"] == "worse" or row["win"]["ci_high"] >= 0.5
     assert row["favourite"]["prompts"] == 2 and row["favourite"]["hits"] == 0
     assert by_key["prompt_adherence"]["scorers"][0]["win"]["win_rate"] is None
-    csv_text = b"".join(api.get(f"/api/rerank-studies/{pk}/judgments.csv").streaming_content)
+    exported = api.get(f"/api/rerank-studies/{pk}/judgments.csv")
+    csv_text = b"".join(exported.streaming_content)  # type: ignore[attr-defined]
     assert csv_text.decode().splitlines()[0].startswith("judgment_id,study_id,comparison_id,role")
     jsonl = api.get(f"/api/rerank-studies/{pk}/judgments.jsonl")
     assert jsonl["Content-Type"].startswith("application/x-ndjson")
