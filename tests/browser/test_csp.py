@@ -13,7 +13,15 @@ import pytest
 
 from ratings.models import Judgment, Study
 from ratings.services.judging import deck_deal, judgments_record
-from tests.factories import browser_login, csp_violations, csp_watch, rater, ready_study, researcher
+from tests.factories import (
+    browser_login,
+    csp_violations,
+    csp_watch,
+    rater,
+    ready_study,
+    rerank_ready_study,
+    researcher,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,6 +50,7 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
     study = _voted_study()
     config = study.configs.order_by("pk").first()
     assert config is not None
+    best_of = rerank_ready_study(votes_by=2)
     researcher(username="rita")
     page = browser_page
     messages = csp_watch(page)
@@ -59,6 +68,9 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
         f"/studies/{study.pk}/progress/",
         f"/studies/{study.pk}/analysis/",
         f"/studies/{study.pk}/report/",
+        "/studies/rerank/new/",
+        f"/studies/{best_of.pk}/rerank/",
+        f"/studies/{best_of.pk}/rerank/result/",
     ]:
         _visit(page, base + url)
         if url == "/":
