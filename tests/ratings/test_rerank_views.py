@@ -23,6 +23,7 @@ from tests.factories import (
     paint_done,
     rater,
     ready_study,
+    rerank_ready_study,
     researcher,
     vote,
 )
@@ -153,3 +154,14 @@ def test_rerank_pages_refuse_raters_and_pairwise_studies(client_r: Client) -> No
     assert other.get(f"/studies/{study.pk}/rerank/").status_code == 403
     pairwise = ready_study(n_configs=2)
     assert client_r.get(f"/studies/{pairwise.pk}/rerank/").status_code == 404
+
+
+def test_pairwise_analysis_and_report_send_a_best_of_n_study_to_its_result(
+    client_r: Client,
+) -> None:
+    study = rerank_ready_study(votes_by=1)
+    result = f"/studies/{study.pk}/rerank/result/"
+    assert client_r.get(f"/studies/{study.pk}/analysis/")["Location"] == result
+    assert client_r.get(f"/studies/{study.pk}/report/")["Location"] == result
+    assert client_r.get(f"/studies/{study.pk}/edit/")["Location"] == f"/studies/{study.pk}/rerank/"
+    assert client_r.get(result).status_code == 200
