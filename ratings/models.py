@@ -165,7 +165,12 @@ class Criterion(models.Model):
 
 
 class Comparison(models.Model):
-    """Two images of the same prompt and seed: only the configuration differs."""
+    """Two images of the same prompt and seed: only the configuration differs.
+
+    In a best-of-N study (ratings.rerank) the two images share prompt and configuration and
+    differ in seed; `seed` is then the scorer's pick's seed (a tournament pair's: its first
+    image's).
+    """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")
     prompt = models.ForeignKey(Prompt, on_delete=models.PROTECT, related_name="+")
