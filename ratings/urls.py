@@ -44,7 +44,6 @@ urlpatterns += [
     path("studies/rerank/new/", rerank.rerank_new, name="rerank-new"),
     path("studies/<int:pk>/rerank/", rerank.rerank_detail, name="rerank-detail"),
     path("studies/<int:pk>/rerank/launch/", rerank.rerank_launch, name="rerank-launch"),
-    path("studies/<int:pk>/rerank/status/", rerank.rerank_status, name="rerank-status"),
     path("studies/<int:pk>/rerank/result/", rerank.rerank_result_page, name="rerank-result"),
     path(
         "studies/<int:pk>/rerank/judgments.<str:fmt>",

@@ -127,7 +127,6 @@ TABLE: dict[str, Rule] = {
     "rerank-new": Rule(RESEARCH),
     "rerank-detail": Rule(RESEARCH),
     "rerank-launch": Rule(RESEARCH, "post"),
-    "rerank-status": Rule(RESEARCH, "post", {"open": "0"}),
     "rerank-result": Rule(RESEARCH),
     "rerank-export": Rule(RESEARCH),
     "api-rerank-list": Rule(RESEARCH),

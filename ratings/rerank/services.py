@@ -23,7 +23,6 @@ from django.utils import timezone
 from generation.models import GenerationConfig, Image, ImageScore, Prompt
 from ratings.models import (
     DEFAULT_CRITERIA,
-    AuditEvent,
     Comparison,
     RerankCandidate,
     RerankPick,
@@ -35,8 +34,8 @@ from ratings.rerank.selectors import (
     rerank_progress,
     rerank_scorers_available,
 )
-from ratings.services.audit import Actor, audit_record
-from ratings.services.studies import LaunchResult, study_create
+from ratings.services.audit import Actor
+from ratings.services.studies import LaunchResult, study_create, study_launch_record
 
 CANDIDATES_MIN, CANDIDATES_MAX = 2, 64
 TOURNAMENT_MIN, TOURNAMENT_MAX = 3, 8
@@ -156,24 +155,11 @@ def rerank_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
                 RerankCandidate.objects.get_or_create(study=study, image=image)
                 created += was_created
                 reused += not was_created
-        first_launch = study.status == Study.Status.DRAFT
-        if first_launch:
-            study.status = Study.Status.RENDERING
-            study.launched_at = timezone.now()
-            study.save(update_fields=["status", "launched_at"])
-        if first_launch or created:
-            audit_record(
-                action=AuditEvent.Action.STUDY_LAUNCHED,
-                actor=actor,
-                study=study,
-                first_launch=first_launch,
-                images_created=created,
-                images_reused=reused,
-                comparisons_created=0,
-            )
+        result = LaunchResult(created, reused, 0)
+        study_launch_record(study=study, actor=actor, result=result)
         unscored = _unscored_done_candidates(study)
         transaction.on_commit(lambda: _enqueue(unscored))
-    return LaunchResult(created, reused, 0)
+    return result
 
 
 def _unscored_done_candidates(study: Study) -> list[int]:

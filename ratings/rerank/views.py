@@ -23,7 +23,7 @@ from ratings.rerank.export import EXPORT_FORMATS, rerank_export_lines
 from ratings.rerank.forms import RerankForm
 from ratings.rerank.selectors import rerank_progress, rerank_result, rerank_scorers_available
 from ratings.rerank.services import rerank_study_create
-from ratings.services.studies import study_close, study_launch, study_launch_problems, study_open
+from ratings.services.studies import study_launch, study_launch_problems
 
 POLL_SECONDS = 2
 
@@ -104,26 +104,6 @@ def rerank_launch(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             f"Launched: {result.images_created} candidates queued, {result.images_reused} reused.",
         )
-    return redirect("rerank-detail", pk=study.pk)
-
-
-@researcher_required
-@require_POST
-def rerank_status(request: HttpRequest, pk: int) -> HttpResponse:
-    study = _rerank_study(pk)
-    opening = request.POST.get("open", "1") == "1"
-    try:
-        if opening:
-            study_open(study=study, actor=request.user)
-            messages.success(
-                request, f"“{study.name}” is open: its raters judge the scorers' picks now."
-            )
-        else:
-            study_close(study=study, actor=request.user)
-            messages.success(request, f"“{study.name}” is closed to raters.")
-    except ValidationError as error:
-        for problem in error.messages:
-            messages.error(request, problem)
     return redirect("rerank-detail", pk=study.pk)
 
 

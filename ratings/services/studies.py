@@ -126,27 +126,34 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
                         study=study, first=images[a], second=images[b]
                     )
                     comparisons += was_created
-        first_launch = study.status == Study.Status.DRAFT
-        if first_launch:
-            study.status = Study.Status.RENDERING
-            study.launched_at = timezone.now()
-            study.save(update_fields=["status", "launched_at"])
-        if first_launch or created or comparisons:
-            audit_record(
-                action=AuditEvent.Action.STUDY_LAUNCHED,
-                actor=actor,
-                study=study,
-                first_launch=first_launch,
-                images_created=created,
-                images_reused=reused,
-                comparisons_created=comparisons,
-            )
+        result = LaunchResult(created, reused, comparisons)
+        study_launch_record(study=study, actor=actor, result=result)
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
         from ratings.services.judging import gold_mark_obvious
 
         gold_mark_obvious(study=study)
         transaction.on_commit(_enqueue_rendering)
-    return LaunchResult(created, reused, comparisons)
+    return result
+
+
+def study_launch_record(*, study: Study, actor: Actor, result: LaunchResult) -> None:
+    """Inside a launch's transaction: a draft study becomes rendering; a launch that changed
+    something is audited. Every kind of study launches through it."""
+    first_launch = study.status == Study.Status.DRAFT
+    if first_launch:
+        study.status = Study.Status.RENDERING
+        study.launched_at = timezone.now()
+        study.save(update_fields=["status", "launched_at"])
+    if first_launch or result.images_created or result.comparisons_created:
+        audit_record(
+            action=AuditEvent.Action.STUDY_LAUNCHED,
+            actor=actor,
+            study=study,
+            first_launch=first_launch,
+            images_created=result.images_created,
+            images_reused=result.images_reused,
+            comparisons_created=result.comparisons_created,
+        )
 
 
 def _enqueue_rendering() -> None:

@@ -29,7 +29,7 @@ SHOTS = "/tmp"
 
 @pytest.fixture
 def page(browser_page: Any) -> Any:
-    browser_page.set_default_timeout(30_000)
+    browser_page.set_default_timeout(60_000)  # renders and scores run while it waits
     return browser_page
 
 
@@ -95,7 +95,7 @@ def test_researcher_runs_a_best_of_n_study_and_reads_its_result(
     # The rater judges every pair on the pairwise screen, with the keyboard.
     context = chromium_browser.new_context(viewport={"width": 1360, "height": 900})
     rating = context.new_page()
-    rating.set_default_timeout(30_000)
+    rating.set_default_timeout(60_000)
     browser_login(rating, live_server, "rhea")
     rating.goto(f"{base}/rate/{study.pk}/?go=1")
     rating.wait_for_selector("#pair-card[data-ready] #vote-form")

@@ -104,12 +104,14 @@ def test_detail_polls_until_ready_then_stops_with_286(client_r: Client) -> None:
     assert b"0 / 8" in page.content and b'hx-trigger="every 2s"' in page.content
     fragment = client_r.get(f"/studies/{study.pk}/rerank/", headers={"HX-Request": "true"})
     assert fragment.status_code == 200 and b"<html" not in fragment.content
-    opened = client_r.post(f"/studies/{study.pk}/rerank/status/", {"open": "1"}, follow=True)
+    opened = client_r.post(
+        f"/studies/{study.pk}/status/", {"open": "1", "next": "detail"}, follow=True
+    )
     assert b"0 of 8 candidates are rendered" in opened.content
     _finish(study)
     done = client_r.get(f"/studies/{study.pk}/rerank/", headers={"HX-Request": "true"})
     assert done.status_code == 286 and b'id="ready"' in done.content
-    client_r.post(f"/studies/{study.pk}/rerank/status/", {"open": "1"})
+    client_r.post(f"/studies/{study.pk}/status/", {"open": "1", "next": "detail"})
     study.refresh_from_db()
     assert study.status == Study.Status.OPEN
     assert Comparison.objects.filter(study=study).count() == 2
