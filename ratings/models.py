@@ -168,8 +168,8 @@ class Comparison(models.Model):
     """Two images of the same prompt and seed: only the configuration differs.
 
     In a best-of-N study (ratings.rerank) the two images share prompt and configuration and
-    differ in seed; `seed` is then the scorer's pick's seed (a tournament pair's: its first
-    image's).
+    differ in seed; `seed` is then the scorer's pick's seed (a tournament pair's: the lower of
+    its two).
     """
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="comparisons")

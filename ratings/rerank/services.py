@@ -23,7 +23,6 @@ from django.utils import timezone
 from generation.models import GenerationConfig, Image, ImageScore, Prompt
 from ratings.models import (
     DEFAULT_CRITERIA,
-    Comparison,
     RerankCandidate,
     RerankPick,
     RerankSetup,
@@ -35,7 +34,12 @@ from ratings.rerank.selectors import (
     rerank_scorers_available,
 )
 from ratings.services.audit import Actor
-from ratings.services.studies import LaunchResult, study_create, study_launch_record
+from ratings.services.studies import (
+    LaunchResult,
+    comparison_create,
+    study_create,
+    study_launch_record,
+)
 
 CANDIDATES_MIN, CANDIDATES_MAX = 2, 64
 TOURNAMENT_MIN, TOURNAMENT_MAX = 3, 8
@@ -200,7 +204,7 @@ def rerank_pairs_build(*, study: Study) -> int:
     seeded by study, prompt and scorer (the same draw on every run). The comparison's `seed`
     is the pick's seed (its two images have different seeds: here only the seed differs).
     With a tournament: every pair among the prompt's tournament members (the scorers' picks,
-    then candidates drawn at random up to the size); such a pair's `seed` is its first image's.
+    then candidates drawn at random up to the size); such a pair's `seed` is the lower of its two.
 
     Safe to run twice: a study whose pairs are built is left alone. Returns the comparisons
     created. Raises ValidationError (saying what is missing) before rendering and scoring end.
@@ -232,7 +236,9 @@ def rerank_pairs_build(*, study: Study) -> int:
                 pick = _top(candidates, scorer, scores)
                 rng = random.Random(f"rerank:{study.pk}:{prompt_id}:{scorer}")
                 other = rng.choice([c for c in candidates if c.pk != pick.pk])
-                comparison, was_created = _pair(study, pick, other)
+                comparison, was_created = comparison_create(
+                    study=study, first=pick, second=other, seed=pick.seed
+                )
                 created += was_created
                 RerankPick.objects.create(
                     study=study,
@@ -250,7 +256,9 @@ def rerank_pairs_build(*, study: Study) -> int:
                     in_tournament=True
                 )
                 for first, second in combinations(members, 2):
-                    created += _pair(study, first, second)[1]
+                    created += comparison_create(
+                        study=study, first=first, second=second, seed=min(first.seed, second.seed)
+                    )[1]
         setup.pairs_built_at = timezone.now()
         setup.save(update_fields=["pairs_built_at"])
     return created
@@ -273,13 +281,3 @@ def _tournament_members(
     rng.shuffle(rest)
     size = max(setup.tournament_size, len(picks))
     return picks + rest[: size - len(picks)]
-
-
-def _pair(study: Study, first: Image, second: Image) -> tuple[Comparison, bool]:
-    low, high = sorted((first, second), key=lambda image: image.pk)
-    return Comparison.objects.get_or_create(
-        study=study,
-        image_a=low,
-        image_b=high,
-        defaults={"prompt_id": first.prompt_id, "seed": first.seed},
-    )

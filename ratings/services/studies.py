@@ -41,13 +41,26 @@ def study_create(
     return study
 
 
-def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Comparison, bool]:
-    """Get or create the comparison of two images of the same prompt and seed. Safe to rerun."""
+def comparison_create(
+    *, study: Study, first: Image, second: Image, seed: int | None = None
+) -> tuple[Comparison, bool]:
+    """Get or create the comparison of two images of the same prompt and seed. Safe to rerun.
+
+    With `seed` (best-of-N studies): two images of the same prompt and configuration, seeds
+    apart; the comparison records the given seed (the scorer's pick's).
+    """
     if first.pk == second.pk:
         raise ValidationError("A comparison needs two different images.", code="same_image")
-    if first.prompt_id != second.prompt_id or first.seed != second.seed:
+    if seed is None and (first.prompt_id != second.prompt_id or first.seed != second.seed):
         raise ValidationError(
             "Both images of a comparison must share prompt and seed (only the config differs).",
+            code="unpaired",
+        )
+    if seed is not None and (
+        first.prompt_id != second.prompt_id or first.config_id != second.config_id
+    ):
+        raise ValidationError(
+            "Both candidates of a best-of-N comparison must share prompt and configuration.",
             code="unpaired",
         )
     low, high = sorted((first, second), key=lambda image: image.pk)
@@ -55,7 +68,7 @@ def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Com
         study=study,
         image_a=low,
         image_b=high,
-        defaults={"prompt_id": low.prompt_id, "seed": low.seed},
+        defaults={"prompt_id": low.prompt_id, "seed": low.seed if seed is None else seed},
     )
 
 

@@ -14,7 +14,7 @@ from ratings.rerank.selectors import rerank_progress, rerank_result, rerank_scor
 from ratings.rerank.services import rerank_pairs_build, rerank_study_create
 from ratings.selectors import study_images
 from ratings.services.judging import deck_deal, judgments_record
-from ratings.services.studies import study_launch, study_open
+from ratings.services.studies import comparison_create, study_launch, study_open
 from tests.factories import PALETTE, PromptFactory, make_config, paint_done, rater, vote
 
 pytestmark = pytest.mark.django_db
@@ -211,3 +211,20 @@ def test_result_counts_pick_wins_per_scorer_and_favourites(scorers: list[str]) -
     assert result.criteria[0].tournaments_complete == 3
     # The other criterion has no votes: nothing known.
     assert result.criteria[1].scorers[0].win.win_rate is None
+
+
+def test_comparison_create_with_a_seed_pairs_candidates_of_one_prompt_and_config(
+    scorers: list[str],
+) -> None:
+    study = _study(["clip"], prompts=1, n=2)
+    prompt = study.prompts.get()
+    config = study.configs.get()
+    a = Image.objects.create(config=config, prompt=prompt, seed=7)
+    b = Image.objects.create(config=config, prompt=prompt, seed=9)
+    other = Image.objects.create(config=make_config(sampler="ddim"), prompt=prompt, seed=9)
+    comparison, created = comparison_create(study=study, first=b, second=a, seed=9)
+    assert created and comparison.seed == 9 and comparison.image_a == a
+    with pytest.raises(ValidationError, match="share prompt and configuration"):
+        comparison_create(study=study, first=a, second=other, seed=7)
+    with pytest.raises(ValidationError, match="share prompt and seed"):
+        comparison_create(study=study, first=a, second=b)
