@@ -258,3 +258,58 @@ def _tournaments(
         credit[prompt][(b, a)] = b_wins + half
         votes[prompt][(a, b)] = a_wins + b_wins + t + bb
     return {p: TournamentVotes(tuple(images), credit[p], votes[p]) for p, images in members.items()}
+
+
+@dataclass(frozen=True)
+class PickCard:
+    """One scorer's pick of one prompt beside its random rival, with the votes they got
+    (every criterion, first votes of counted raters)."""
+
+    pick: RerankPick
+    pick_url: str | None
+    other_url: str | None
+    pick_score: float | None
+    other_score: float | None
+    pick_votes: int
+    other_votes: int
+    even_votes: int
+
+
+def rerank_pick_cards(*, study: Study) -> list[PickCard]:
+    """Every pick pair of the study, by prompt then scorer, for the result page's pictures."""
+    from generation.media import media_url
+
+    picks = list(
+        RerankPick.objects.filter(study=study)
+        .select_related("prompt", "pick", "other")
+        .order_by("prompt_id", "scorer")
+    )
+    images = [i for p in picks for i in (p.pick_id, p.other_id)]
+    scores = {
+        (image_id, metric): value
+        for image_id, metric, value in ImageScore.objects.filter(
+            image_id__in=images, metric__in=study.rerank.scorers
+        ).values_list("image_id", "metric", "value")
+    }
+    won: dict[tuple[int, int | None], int] = {}
+    for comparison_id, winner in study_judgments(study=study).values_list(
+        "comparison_id", "winner_id"
+    ):
+        won[(comparison_id, winner)] = won.get((comparison_id, winner), 0) + 1
+
+    def url(image: Image) -> str | None:
+        return media_url(image.display_file or image.file) or None
+
+    return [
+        PickCard(
+            pick=p,
+            pick_url=url(p.pick),
+            other_url=url(p.other),
+            pick_score=scores.get((p.pick_id, p.scorer)),
+            other_score=scores.get((p.other_id, p.scorer)),
+            pick_votes=won.get((p.comparison_id, p.pick_id), 0),
+            other_votes=won.get((p.comparison_id, p.other_id), 0),
+            even_votes=won.get((p.comparison_id, None), 0),
+        )
+        for p in picks
+    ]

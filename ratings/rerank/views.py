@@ -21,7 +21,12 @@ from ratings.forms import CriterionFormSet, criteria_initial
 from ratings.models import Study
 from ratings.rerank.export import EXPORT_FORMATS, rerank_export_lines
 from ratings.rerank.forms import RerankForm
-from ratings.rerank.selectors import rerank_progress, rerank_result, rerank_scorers_available
+from ratings.rerank.selectors import (
+    rerank_pick_cards,
+    rerank_progress,
+    rerank_result,
+    rerank_scorers_available,
+)
 from ratings.rerank.services import rerank_study_create
 from ratings.services.studies import study_launch, study_launch_problems
 
@@ -138,6 +143,7 @@ def rerank_result_page(request: HttpRequest, pk: int) -> HttpResponse:
             "result": result,
             "criteria": criteria,
             "progress": rerank_progress(study=study),
+            "cards": rerank_pick_cards(study=study),
         },
     )
 

@@ -133,6 +133,10 @@ def test_result_page_and_exports(client_r: Client) -> None:
     assert page.status_code == 200
     assert 'Reranking with <code>clip</code> wins <strong class="win-rate">100 %</strong>' in text
     assert "the favourite in 2 of 2 prompts" in text
+    cards = page.context["cards"]
+    assert len(cards) == 2
+    assert all(c.pick_votes == 1 and c.other_votes == 0 and c.pick_url for c in cards)
+    assert all(c.pick_score is not None and c.pick_score > c.other_score for c in cards)  # type: ignore[operator]
     rows = list(csv.DictReader(io.StringIO(_body(client_r, study, "csv"))))
     picks = [r for r in rows if r["role"] == "pick"]
     assert len(picks) == 2 and {r["scorer"] for r in picks} == {"clip"}
