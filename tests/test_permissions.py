@@ -30,10 +30,10 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from accounts.services import api_token_create, invite_create
-from generation.models import Checkpoint, CheckpointSeries, LoraAdapter
+from generation.models import LoraAdapter
 from ratings.models import Presentation, Study
 from ratings.services.judging import deck_deal, judgments_record
-from tests.factories import rater, ready_study, researcher
+from tests.factories import rater, ready_study, researcher, series_over
 
 pytestmark = pytest.mark.django_db
 
@@ -258,13 +258,7 @@ def world() -> World:
     pending = Presentation.objects.get(pk=card.pk)
     adapter = LoraAdapter.objects.create(name="phol threader", weights="/w.safetensors",
                                          sha256="0" * 64, trigger_token="phol")  # fmt: skip
-    # The study is also over a checkpoint series of its configurations (the series pages).
-    series = CheckpointSeries.objects.create(
-        name="run", folder="/runs/a", base_config=study.baseline
-    )
-    for step, config in enumerate(study.configs.order_by("pk"), start=1):
-        Checkpoint.objects.create(series=series, step=step * 100, adapter=adapter, config=config)
-    Study.objects.filter(pk=study.pk).update(series=series)
+    series = series_over(study)  # the series pages
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     rita = researcher(username="rita")
     invite = invite_create(actor=rita)
