@@ -112,8 +112,8 @@ def test_series_from_registration_to_the_chart(
     page.wait_for_selector("#close-study")
 
     _simulated_votes(study)
-    page.goto(f"{live_server.url}/series/{series.pk}/")
-    page.click(f"a[href='/studies/{study.pk}/series/']")
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    page.click("#series-result-link")
     page.click("nav.an-tabs a:has-text('Prompt adherence')")
     page.wait_for_selector("svg.series-chart")
     assert page.locator("svg.series-chart circle.ser-strength").count() == 4
