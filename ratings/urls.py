@@ -47,7 +47,7 @@ urlpatterns += [
     path("studies/<int:study_id>/series/", series_views.series_result_page, name="series-result"),
     path(
         "studies/<int:study_id>/series.csv",
-        series_views.series_result_csv,
+        series_views.series_result_download,
         name="series-result-csv",
     ),
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from typing import Any
 
 from django.contrib.auth.models import Group
@@ -19,8 +17,9 @@ from rest_framework.views import APIView
 
 from generation.models import CheckpointSeries, Prompt
 from ratings.analysis_apis import CRITERION_PARAM, CSVRenderer, _study_and_criterion
+from ratings.analysis_serializers import LeaderboardRowSerializer
 from ratings.models import Study
-from ratings.series.result import SeriesResult, series_result, series_result_rows
+from ratings.series.result import SeriesResult, series_result, series_result_csv
 from ratings.series.services import series_study_create
 
 
@@ -72,17 +71,13 @@ class SeriesStudyCreateApi(APIView):
         return Response(payload, status=status.HTTP_201_CREATED)
 
 
-class SeriesPointSerializer(serializers.Serializer[Any]):
+class SeriesPointSerializer(LeaderboardRowSerializer):
+    """A checkpoint's leaderboard row with its training step and the loss at that step."""
+
     step = serializers.IntegerField()
-    config_id = serializers.IntegerField()
-    strength = serializers.FloatField()
-    ci_low = serializers.FloatField()
-    ci_high = serializers.FloatField()
-    rank = serializers.IntegerField()
-    rank_low = serializers.IntegerField()
-    rank_high = serializers.IntegerField()
-    judgments = serializers.FloatField()
-    loss = serializers.FloatField(allow_null=True)
+    loss = serializers.FloatField(
+        allow_null=True, help_text="The loss log's value at this step; null where it has none."
+    )
 
 
 class SeriesResultSerializer(serializers.Serializer[Any]):
@@ -136,8 +131,6 @@ class SeriesResultCsvApi(APIView):
     )
     def get(self, request: Request, study_id: int) -> HttpResponse:
         study, result = _result(request, study_id)
-        out = io.StringIO()
-        csv.writer(out).writerows(series_result_rows(result))
-        response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+        response = HttpResponse(series_result_csv(result), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="loupe-series-{study.pk}.csv"'
         return response

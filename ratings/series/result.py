@@ -3,24 +3,20 @@ and intervals) against its training step, with the run's loss log beside it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import io
+from dataclasses import asdict, dataclass
 
 from generation.models import CheckpointSeries
 from ratings.models import Criterion, Study
-from ratings.reports.leaderboard import study_leaderboard
+from ratings.reports.leaderboard import LeaderboardItem, study_leaderboard
 
 
 @dataclass(frozen=True)
-class SeriesPoint:
+class SeriesPoint(LeaderboardItem):
+    """A checkpoint's leaderboard row, with its training step and the loss at that step."""
+
     step: int
-    config_id: int
-    strength: float
-    ci_low: float
-    ci_high: float
-    rank: int
-    rank_low: int
-    rank_high: int
-    judgments: float
     #: The run's training loss at this step (None when the log has no row for it).
     loss: float | None
 
@@ -60,16 +56,7 @@ def series_result(*, study: Study, criterion: Criterion | None = None) -> Series
     points = sorted(
         (
             SeriesPoint(
-                step=steps[row.config_id],
-                config_id=row.config_id,
-                strength=row.strength,
-                ci_low=row.ci_low,
-                ci_high=row.ci_high,
-                rank=row.rank,
-                rank_low=row.rank_low,
-                rank_high=row.rank_high,
-                judgments=row.judgments,
-                loss=loss_at.get(steps[row.config_id]),
+                **asdict(row), step=steps[row.config_id], loss=loss_at.get(steps[row.config_id])
             )
             for row in board.rows
             if row.config_id in steps
@@ -107,3 +94,10 @@ def series_result_rows(result: SeriesResult) -> list[list[str]]:
             ]
         )  # fmt: skip
     return rows
+
+
+def series_result_csv(result: SeriesResult) -> str:
+    """series_result_rows as CSV text (the page's export and the API's)."""
+    out = io.StringIO()
+    csv.writer(out).writerows(series_result_rows(result))
+    return out.getvalue()

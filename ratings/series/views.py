@@ -3,7 +3,6 @@ training step beside the loss curve), also as CSV."""
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
 from django.contrib import messages
@@ -20,7 +19,7 @@ from ratings import reports
 from ratings.models import Criterion, Study
 from ratings.series.chart import series_chart
 from ratings.series.forms import SeriesStudyForm
-from ratings.series.result import series_result, series_result_rows
+from ratings.series.result import series_result, series_result_csv
 from ratings.series.services import series_study_create
 
 
@@ -96,18 +95,12 @@ def series_result_page(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "ratings/series/result.html", context)
 
 
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
 @researcher_required
-def series_result_csv(request: HttpRequest, study_id: int) -> HttpResponse:
+def series_result_download(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _series_study(study_id)
     criterion = _criterion(request, study)
-    rows = series_result_rows(series_result(study=study, criterion=criterion))
-    writer = csv.writer(_Echo())
-    response = HttpResponse("".join(writer.writerow(row) for row in rows), content_type="text/csv")
+    text = series_result_csv(series_result(study=study, criterion=criterion))
+    response = HttpResponse(text, content_type="text/csv")
     suffix = f"-{criterion.key}" if criterion else ""
     name = f"loupe-series-{study.pk}-{slugify(study.name) or 'study'}{suffix}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
+from PIL import Image as PILImage
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
@@ -277,10 +278,20 @@ def test_series_grid_render_renders_every_checkpoint_on_the_same_seeds(
         assert [i.config_id for i in images] == [c.config_id for c in grid.checkpoints]
         assert all(i.status == Image.Status.DONE and i.display_file for i in images)
         assert {i.seed for i in images} == {row.seed}
+    # Training shows: the picture moves further from the first checkpoint's at each step.
+    first, *later = [_pixels(cell) for cell in grid.rows[0].cells]
+    moved = [float(np.abs(first - other).mean()) for other in later]
+    assert 0 < moved[0] < moved[1], moved
     view = series_loupe(series=series, image_id=grid.rows[0].cells[1].pk)  # type: ignore[union-attr]
     assert view is not None and view.checkpoint.step == 200
     assert view.previous == grid.rows[0].cells[0] and view.next == grid.rows[0].cells[2]
     assert series_loupe(series=series, image_id=PromptFactory().pk + 10_000) is None
+
+
+def _pixels(image: Image | None) -> np.ndarray:
+    assert image is not None
+    with image.display_file.open("rb") as handle:
+        return np.asarray(PILImage.open(handle).convert("RGB"), dtype=np.int16)
 
 
 def test_series_grid_render_names_bad_choices(settings: Any) -> None:
