@@ -14,6 +14,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from django.conf import settings
@@ -281,14 +282,16 @@ def series_grid_render(
     if errors:
         raise ValidationError(errors)
     created = reused = 0
+    ids: list[int] = []
     with transaction.atomic():
         for config in configs:
             for prompt in prompts:
                 for seed in sorted(set(seeds)):
-                    _, was_created = Image.objects.get_or_create(
+                    image, was_created = Image.objects.get_or_create(
                         config=config, prompt=prompt, seed=seed
                     )
+                    ids.append(image.pk)
                     created += was_created
                     reused += not was_created
-        transaction.on_commit(images_dispatch)
+        transaction.on_commit(partial(images_dispatch, image_ids=ids))
     return created, reused

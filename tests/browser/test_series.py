@@ -11,10 +11,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.contrib.auth.models import Group
 
+from evalsite.roles import RATERS
 from generation.models import CheckpointSeries, Image
 from generation.series_demo import demo_series_write
-from ratings.models import Study
+from ratings.models import Judgment, Study
 from tests.factories import (
     PromptFactory,
     browser_login,
@@ -54,6 +56,8 @@ def test_series_from_registration_to_the_chart(
     base = make_config(name="Tiny base", sampler="euler_a", steps=4)
     prompt = PromptFactory(text="huggie hoops, small gold hoop earrings, white background")
     researcher(username="rita")
+    rater(username="ruth")
+    raters = Group.objects.get(name=RATERS)
     page = browser_page
     messages = csp_watch(page)
     SHOTS.mkdir(parents=True, exist_ok=True)
@@ -101,6 +105,7 @@ def test_series_from_registration_to_the_chart(
     page.fill("input[name=name]", "Huggie run 7: which checkpoint?")
     page.check(f"#series-study-form input[name=prompts][value='{prompt.pk}']")
     page.fill("input[name=seeds_per_prompt]", "2")
+    page.check(f"#series-study-form input[name=rater_groups][value='{raters.pk}']")
     page.click("#series-study-form button[type=submit]")
     study = Study.objects.get()
     page.wait_for_url(f"**/studies/{study.pk}/")
@@ -111,6 +116,29 @@ def test_series_from_registration_to_the_chart(
     page.click("#open-study")
     page.wait_for_selector("#close-study")
 
+    # A rater judges three pairs with the keyboard on the ordinary pairwise screen.
+    judge = page.context.browser.new_context(viewport={"width": 1360, "height": 900})
+    try:
+        card = judge.new_page()
+        card.set_default_timeout(10_000)
+        browser_login(card, live_server, "ruth")
+        card.goto(f"{live_server.url}/rate/{study.pk}/")
+        card.wait_for_selector("text=Before you start")
+        card.keyboard.press("Enter")
+        card.wait_for_selector("#pair-card[data-ready] #vote-form")
+        for _ in range(3):
+            shown = card.eval_on_selector("#pair-card", "el => el.dataset.presentation")
+            card.keyboard.press("ArrowRight")
+            card.keyboard.press("ArrowRight")
+            card.wait_for_function(
+                "old => { const c = document.getElementById('pair-card');"
+                " return c && c.dataset.ready && c.dataset.presentation !== old; }",
+                arg=shown,
+            )
+        card.screenshot(path=str(SHOTS / "series-rate.png"))
+    finally:
+        judge.close()
+    assert Judgment.objects.filter(rater__username="ruth").count() == 3 * study.criteria.count()
     _simulated_votes(study)
     page.goto(f"{live_server.url}/studies/{study.pk}/")
     page.click("#series-result-link")

@@ -3,6 +3,7 @@ and its rendering with the tiny model, the loupe, the pages and the API."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,14 +11,22 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.test import Client
 from PIL import Image as PILImage
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from generation.models import Checkpoint, CheckpointSeries, GenerationConfig, Image, LoraAdapter
+from generation.models import (
+    Checkpoint,
+    CheckpointSeries,
+    GenerationConfig,
+    Image,
+    LoraAdapter,
+    Prompt,
+)
 from generation.series_demo import DEMO_STEPS, demo_series_write, tiny_lora_tensors
-from generation.series_selectors import series_grid, series_loupe
+from generation.series_selectors import series_grid, series_images, series_loupe
 from generation.services.series import (
     loss_log_parse,
     series_grid_render,
@@ -301,6 +310,27 @@ def test_series_grid_render_names_bad_choices(settings: Any) -> None:
         series_grid_render(series=series, prompts=[], seeds=[-1])
     assert set(_messages(error)) == {"prompts", "seeds"}
     assert not Image.objects.exists()
+
+
+def test_demo_series_renders_with_the_demo_model(
+    settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """Starting from the demo: its series is registered, with its loss, and renders."""
+    call_command("loupe_bootstrap", "--demo", stdout=io.StringIO())
+    series = CheckpointSeries.objects.get()
+    assert list(series.checkpoints.values_list("step", flat=True)) == list(DEMO_STEPS)
+    assert len(series.loss_log) == 41 and series.trigger_token == "phol"
+    assert Path(series.folder).is_relative_to(Path(settings.LOUPE_ADAPTER_ROOTS[0]).resolve())
+    prompt = Prompt.objects.get(category="threader earrings")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert series_grid_render(series=series, prompts=[prompt], seeds=[1234]) == (4, 0)
+    grid = series_grid(series=series)
+    assert grid.progress.done == 4 and grid.progress.total == 4
+    # The trigger token goes into the threader prompt of every checkpoint's render.
+    assert {i.params["prompt"].split(",")[0] for i in series_images(series=series)} == {"phol"}
+    # Idempotent: a second bootstrap leaves the series as it is.
+    call_command("loupe_bootstrap", "--demo", stdout=io.StringIO())
+    assert CheckpointSeries.objects.count() == 1 and LoraAdapter.objects.count() == 4
 
 
 # --- pages --------------------------------------------------------------------------------------
