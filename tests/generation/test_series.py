@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 from django.test import Client
 from PIL import Image as PILImage
@@ -353,6 +354,11 @@ def test_series_pages_register_render_and_show_the_grid(settings: Any, client_r:
     assert bad.status_code == 200
     assert "No folder at that path in the adapter folders." in bad.content.decode()
     assert not CheckpointSeries.objects.exists()
+    bad_loss = SimpleUploadedFile("loss.csv", b"step,loss\n10,0.2\n20,lots\n", "text/csv")
+    refused = client_r.post("/series/", {"name": "run", "folder": "run", "base_config": base.pk,
+                                         "scale": "1", "loss_file": bad_loss})  # fmt: skip
+    assert "Line 3: loss &#x27;lots&#x27; is not a number." in refused.content.decode()
+    assert not CheckpointSeries.objects.exists() and not LoraAdapter.objects.exists()
     done = client_r.post("/series/", {"name": "run", "folder": "run", "base_config": base.pk,
                                       "scale": "1"}, follow=True)  # fmt: skip
     series = CheckpointSeries.objects.get()

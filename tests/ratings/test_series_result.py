@@ -101,6 +101,21 @@ def test_series_result_follows_strengths_that_rise_with_training(settings: Any) 
     assert len(result.loss) == 17 and all(p.loss is not None for p in result.points)
 
 
+def test_series_result_finds_the_peak_when_later_training_overfits(settings: Any) -> None:
+    """The truth peaks at step 200 and falls after it (overfitting): the fit ranks the
+    checkpoints as the truth does, and the last is clearly below the peak."""
+    series = _series(settings)
+    study = _study(series)
+    steps = dict(series.checkpoints.values_list("config_id", "step"))
+    truth_by_step = {100: -1.5, 200: 1.5, 300: 0.5, 400: -0.5}
+    _simulate(study, {cid: truth_by_step[s] for cid, s in steps.items()}, raters=12, seed=8)
+    result = series_result(study=study, criterion=study.criteria.get(key="prompt_adherence"))
+    by_step = {p.step: p for p in result.points}
+    assert [p.step for p in sorted(result.points, key=lambda p: p.rank)] == [200, 300, 400, 100]
+    assert result.leader is not None and result.leader.step == 200
+    assert by_step[400].ci_high < by_step[200].ci_low
+
+
 def test_series_result_puts_no_checkpoint_ahead_when_training_changed_nothing(
     settings: Any,
 ) -> None:
@@ -110,7 +125,9 @@ def test_series_result_puts_no_checkpoint_ahead_when_training_changed_nothing(
               raters=12, seed=5)  # fmt: skip
     result = series_result(study=study, criterion=study.criteria.get(key="prompt_adherence"))
     assert len(result.points) == 4
-    assert all(p.ci_low < 0 < p.ci_high for p in result.points), result.points
+    # 95 % intervals: each misses the truth (0) one time in twenty; at most one of four here
+    # (over seeds 0–11, one run of twelve had one miss).
+    assert sum(not p.ci_low < 0 < p.ci_high for p in result.points) <= 1, result.points
     assert result.best is None
     assert all(p.rank_high - p.rank_low >= 2 for p in result.points)
 
