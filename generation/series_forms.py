@@ -18,11 +18,13 @@ class SeriesRegisterForm(forms.Form):
     name = forms.CharField(max_length=120)
     folder = forms.CharField(
         max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "demo-series"}),
         help_text="A server folder inside the adapter folders (LOUPE_ADAPTER_ROOTS) holding the "
         "checkpoints, each ending in its step (name-000500.safetensors, step_500, "
         "checkpoint-500) or with the step in its metadata.",
     )
     base_config = forms.ModelChoiceField(
+        label="Base configuration",
         queryset=GenerationConfig.objects.filter(adapter_links__isnull=True).order_by("-id"),
         help_text="Each checkpoint renders as this configuration plus the checkpoint.",
     )
