@@ -113,11 +113,10 @@ StoppingApi = _report_api(
 )
 
 
+@extend_schema(request=None, responses=RaterActionSerializer)
 class RaterExclusionApi(APIView):
     @extend_schema(
         operation_id="study_rater_exclude",
-        request=None,
-        responses=RaterActionSerializer,
         description="Leave the rater out of every figure of the study. Idempotent.",
     )
     def post(self, request: Request, study_id: int, rater_id: int) -> Response:
@@ -125,8 +124,6 @@ class RaterExclusionApi(APIView):
 
     @extend_schema(
         operation_id="study_rater_restore",
-        request=None,
-        responses=RaterActionSerializer,
         description="Count the rater's judgments again. Idempotent.",
     )
     def delete(self, request: Request, study_id: int, rater_id: int) -> Response:
