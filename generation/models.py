@@ -111,6 +111,11 @@ class Prompt(FrozenOnceRendered):
 
 #: What an image of a prompt is rendered from (the caption attributes are only labels).
 PROMPT_RENDER_FIELDS = ("text", "category", "key_terms", "trigger_token")
+#: What a researcher writes of a prompt: the form and the API edit these, and a copy takes them.
+PROMPT_FIELDS = (
+    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
+    "trigger_token",
+)  # fmt: skip
 
 
 class LoraAdapter(models.Model):
