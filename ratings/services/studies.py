@@ -133,7 +133,7 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
                 **asdict(result),
             )
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
-        from ratings.services.judging import gold_mark_obvious
+        from ratings.services.gold import gold_mark_obvious
 
         gold_mark_obvious(study=study)
         transaction.on_commit(_enqueue_rendering)
