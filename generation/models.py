@@ -12,6 +12,8 @@ from generation.constants import COMPEL_WEIGHTS, SAMPLERS, TINY_RANDOM
 from generation.designs import design_params
 from generation.validation import (
     SEED_MAX,
+    UNKNOWN_COMPEL_LEVEL,
+    UNKNOWN_SAMPLER,
     cfg_validators,
     clean_fields_strictly,
     scale_validators,
@@ -111,6 +113,11 @@ class Prompt(FrozenOnceRendered):
 
 #: What an image of a prompt is rendered from (the caption attributes are only labels).
 PROMPT_RENDER_FIELDS = ("text", "category", "key_terms", "trigger_token")
+#: What a researcher writes of a prompt: the form and the API edit these, and a copy takes them.
+PROMPT_FIELDS = (
+    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
+    "trigger_token",
+)  # fmt: skip
 
 
 class LoraAdapter(models.Model):
@@ -161,9 +168,7 @@ class GenerationConfig(FrozenOnceRendered):
         max_length=32,
         choices=SAMPLER_CHOICES,
         default="euler_a",
-        error_messages={
-            "invalid_choice": f"Unknown sampler %(value)r: choose one of {', '.join(SAMPLERS)}."
-        },
+        error_messages={"invalid_choice": UNKNOWN_SAMPLER},
     )
     steps = models.PositiveSmallIntegerField(default=20, validators=steps_validators)
     cfg = models.FloatField("CFG scale", default=7.0, validators=cfg_validators)
@@ -171,9 +176,7 @@ class GenerationConfig(FrozenOnceRendered):
         max_length=8,
         choices=COMPEL_CHOICES,
         default="none",
-        error_messages={
-            "invalid_choice": f"Compel level must be one of {', '.join(COMPEL_WEIGHTS)} (got %(value)r)."
-        },
+        error_messages={"invalid_choice": UNKNOWN_COMPEL_LEVEL},
     )
     negative_prompt = models.TextField(blank=True, validators=[validate_negative_prompt])
     width = models.PositiveSmallIntegerField(default=512, validators=[validate_size])
