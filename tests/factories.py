@@ -286,6 +286,15 @@ def browser_login(page: Any, live_server: Any, username: str, password: str = "p
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
 
 
+def next_card_wait(page: Any, old: str | None) -> None:
+    """Wait until the rating page shows a card other than presentation `old` (or none left)."""
+    page.wait_for_function(
+        "old => { const c = document.getElementById('pair-card');"
+        " return c && c.dataset.ready && (c.dataset.presentation || 'done') !== old; }",
+        arg=old,
+    )
+
+
 REPORT_VIOLATIONS = """
 document.addEventListener("securitypolicyviolation", (e) => {
   console.error(`Content Security Policy violation: ${e.violatedDirective} ${e.blockedURI}`);

@@ -17,6 +17,7 @@ from tests.factories import (
     browser_login,
     csp_violations,
     csp_watch,
+    next_card_wait,
     rater,
     ready_study,
     researcher,
@@ -121,11 +122,7 @@ def test_rater_pages_and_a_keyboard_vote_have_no_cspcsp_violations(
     page.locator("#pair-card .shot[data-side=left] .frame img").hover()  # the loupe
     page.keyboard.press("ArrowLeft")
     page.keyboard.press("t")
-    page.wait_for_function(
-        "old => { const c = document.getElementById('pair-card');"
-        " return c && c.dataset.ready && c.dataset.presentation !== old; }",
-        arg=first,
-    )
+    next_card_wait(page, first)
     page.wait_for_selector("text=Vote recorded.")
     assert Judgment.objects.filter(rater=person).count() == 2
 

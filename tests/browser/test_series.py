@@ -23,6 +23,7 @@ from tests.factories import (
     csp_violations,
     csp_watch,
     make_config,
+    next_card_wait,
     rater,
     researcher,
     vote,
@@ -130,11 +131,7 @@ def test_series_from_registration_to_the_chart(
             shown = card.eval_on_selector("#pair-card", "el => el.dataset.presentation")
             card.keyboard.press("ArrowRight")
             card.keyboard.press("ArrowRight")
-            card.wait_for_function(
-                "old => { const c = document.getElementById('pair-card');"
-                " return c && c.dataset.ready && c.dataset.presentation !== old; }",
-                arg=shown,
-            )
+            next_card_wait(card, shown)
         card.screenshot(path=str(SHOTS / "series-rate.png"))
     finally:
         judge.close()
