@@ -368,3 +368,46 @@ class ImageScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} {self.value:.3f} (image {self.image_id})"
+
+
+class CheckpointSeries(models.Model):
+    """A LoRA training run: checkpoints of one adapter at increasing training steps, each
+    rendered as the base configuration plus that checkpoint (generation.services.series)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    folder = models.CharField(max_length=500, help_text="Server folder of the .safetensors files.")
+    base_config = models.ForeignKey(GenerationConfig, on_delete=models.PROTECT, related_name="+")
+    scale = models.FloatField(default=1.0, validators=scale_validators)
+    trigger_token = models.CharField(max_length=40, blank=True)
+    #: The training loss as [[step, loss], …] in step order; empty when none was given.
+    loss_log = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "checkpoint series"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Checkpoint(models.Model):
+    """One checkpoint of a series: its training step, its adapter and the configuration that
+    renders it."""
+
+    series = models.ForeignKey(
+        CheckpointSeries, on_delete=models.CASCADE, related_name="checkpoints"
+    )
+    step = models.PositiveIntegerField()
+    adapter = models.ForeignKey(LoraAdapter, on_delete=models.PROTECT, related_name="+")
+    config = models.ForeignKey(GenerationConfig, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["series_id", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "step"], name="checkpoint_step_unique"),
+            models.UniqueConstraint(fields=["series", "config"], name="checkpoint_config_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} · step {self.step}"

@@ -104,6 +104,16 @@ class Study(models.Model):
     created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # A study over a LoRA checkpoint series (kind pairwise): its configurations are the
+    # series' checkpoints, and its result plots strength against training step (ratings/series/).
+    series = models.ForeignKey(
+        "generation.CheckpointSeries",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="studies",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -10,7 +10,7 @@ import pytest
 
 from generation.models import LoraAdapter
 from generation.services.configs import config_create
-from tests.factories import browser_login, make_config, ready_study, researcher
+from tests.factories import browser_login, make_config, ready_study, researcher, series_over
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTH = 1280
@@ -43,6 +43,8 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
                          "negative_prompt": long_negative, "name": f"karras cfg {cfg}"},
                       adapters=[(phol, 0.8)])  # fmt: skip
     study = ready_study(n_configs=3, name="Threader earrings: sampler and CFG")
+    series = series_over(study)
+    image = study.comparisons.first().image_a  # type: ignore[union-attr]
     browser_login(page, live_server, "rita")
     SHOTS.mkdir(parents=True, exist_ok=True)
     too_wide = {}
@@ -56,6 +58,11 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("progress", f"/studies/{study.pk}/progress/"),
         ("analysis", f"/studies/{study.pk}/analysis/?outcome=all"),
         ("report", f"/studies/{study.pk}/report/"),
+        ("series-list", "/series/"),
+        ("series", f"/series/{series.pk}/"),
+        ("series-loupe", f"/series/{series.pk}/images/{image.pk}/"),
+        ("series-study", f"/series/{series.pk}/study/new/"),
+        ("series-result", f"/studies/{study.pk}/series/"),
     ]:
         page.goto(live_server.url + path)
         if name == "builder":
