@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -142,7 +142,7 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
         result = LaunchResult(created, reused, comparisons)
         study_launch_record(study=study, actor=actor, result=result)
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
-        from ratings.services.judging import gold_mark_obvious
+        from ratings.services.gold import gold_mark_obvious
 
         gold_mark_obvious(study=study)
         transaction.on_commit(_enqueue_rendering)
@@ -158,14 +158,13 @@ def study_launch_record(*, study: Study, actor: Actor, result: LaunchResult) -> 
         study.launched_at = timezone.now()
         study.save(update_fields=["status", "launched_at"])
     if first_launch or result.images_created or result.comparisons_created:
+        # The event's detail is the launch's result: the History reads the same counts.
         audit_record(
             action=AuditEvent.Action.STUDY_LAUNCHED,
             actor=actor,
             study=study,
             first_launch=first_launch,
-            images_created=result.images_created,
-            images_reused=result.images_reused,
-            comparisons_created=result.comparisons_created,
+            **asdict(result),
         )
 
 

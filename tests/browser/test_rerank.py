@@ -21,7 +21,14 @@ from generation.services.rendering import images_dispatch
 from ratings.models import Comparison, Judgment, Presentation, RerankPick, Study
 from ratings.rerank import services as rerank_services
 from ratings.selectors import study_images
-from tests.factories import PromptFactory, browser_login, make_config, rater, researcher
+from tests.factories import (
+    PromptFactory,
+    browser_login,
+    make_config,
+    next_card_wait,
+    rater,
+    researcher,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 SHOTS = "/tmp"
@@ -106,11 +113,7 @@ def test_researcher_runs_a_best_of_n_study_and_reads_its_result(
             rating.screenshot(path=f"{SHOTS}/rerank-rate-pair.png", full_page=True)
         rating.keyboard.press("ArrowLeft" if judged % 3 else "ArrowRight")
         rating.keyboard.press("ArrowLeft")
-        rating.wait_for_function(
-            "old => { const c = document.getElementById('pair-card');"
-            " return c && c.dataset.ready && (c.dataset.presentation || 'done') !== old; }",
-            arg=current,
-        )
+        next_card_wait(rating, current)
         judged += 1
     context.close()
     first_votes = Judgment.objects.filter(rater=judge, is_repeat=False)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
     dependencies = [
         ("generation", "0005_loraadapter_category_archived"),
-        ("ratings", "0008_study_kind"),
+        ("ratings", "0009_study_series"),
     ]
 
     operations = [
