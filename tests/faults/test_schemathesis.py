@@ -33,7 +33,14 @@ from generation.models import Image, ImageScore, LoraAdapter
 from ratings.models import Study
 from ratings.rerank.services import rerank_study_create
 from ratings.services.judging import deck_deal
-from tests.factories import PromptFactory, make_config, rater, ready_study, researcher
+from tests.factories import (
+    PromptFactory,
+    make_config,
+    rater,
+    ready_study,
+    researcher,
+    series_over,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +100,7 @@ def world(settings: Any) -> World:
             "images": image.pk,
             "studies": study.pk,
             "rerank-studies": best_of.pk,
+            "series": series_over(study).pk,
             "study_id": study.pk,
             "rater_id": judge.pk,
             "user_id": judge.pk,
