@@ -55,6 +55,9 @@ class RerankCreateSerializer(serializers.Serializer[Any]):
 class ScorerProgressSerializer(serializers.Serializer[Any]):
     scorer = serializers.CharField()
     scored = serializers.IntegerField()
+    automatic = serializers.BooleanField(
+        help_text="Computed by the render workers (LOUPE_SCORERS); else scored elsewhere."
+    )
 
 
 class RerankProgressSerializer(serializers.Serializer[Any]):

@@ -43,6 +43,9 @@ def rerank_candidate_images(*, study_id: int) -> QuerySet[Image]:
 class ScorerProgress:
     scorer: str
     scored: int
+    #: Computed by the render workers (in LOUPE_SCORERS); else its scores come from elsewhere
+    #: (e.g. the checklist labellers), and the page does not poll for them.
+    automatic: bool = True
 
 
 @dataclass(frozen=True)
@@ -82,7 +85,9 @@ class RerankProgress:
         """Rendering or scoring may still move (the page keeps polling)."""
         if self.built or self.total == 0:
             return False
-        return self.remaining > 0 or any(s.scored < self.rendered for s in self.scorers)
+        return self.remaining > 0 or any(
+            s.automatic and s.scored < self.rendered for s in self.scorers
+        )
 
     def waiting_text(self) -> str:
         if self.total == 0:
@@ -94,7 +99,10 @@ class RerankProgress:
                 parts.append(f"{self.failed} failed (retry them on the progress page)")
         for s in self.scorers:
             if s.scored < self.total:
-                parts.append(f"scorer {s.scorer} has scored {s.scored} of {self.total}")
+                parts.append(
+                    f"scorer {s.scorer} has scored {s.scored} of {self.total}"
+                    + ("" if s.automatic else " (its scores come from outside the render workers)")
+                )
         return (
             "The pairs are built once every candidate is rendered and scored: "
             + "; ".join(parts)
@@ -104,6 +112,8 @@ class RerankProgress:
 
 def rerank_progress(*, study: Study) -> RerankProgress:
     """Candidates rendered, failed and scored per scorer; whether the pairs are built."""
+    from generation.services.scoring import configured_metrics
+
     setup = study.rerank
     images = rerank_candidate_images(study_id=study.pk)
     counts = images.aggregate(
@@ -121,7 +131,9 @@ def rerank_progress(*, study: Study) -> RerankProgress:
         total=counts["total"],
         rendered=counts["rendered"],
         failed=counts["failed"],
-        scorers=[ScorerProgress(s, scored.get(s, 0)) for s in setup.scorers],
+        scorers=[
+            ScorerProgress(s, scored.get(s, 0), s in configured_metrics()) for s in setup.scorers
+        ],
         built=setup.pairs_built_at is not None,
         comparisons=Comparison.objects.filter(study=study).count(),
     )

@@ -228,3 +228,22 @@ def test_comparison_create_with_a_seed_pairs_candidates_of_one_prompt_and_config
         comparison_create(study=study, first=a, second=other, seed=7)
     with pytest.raises(ValidationError, match="share prompt and seed"):
         comparison_create(study=study, first=a, second=b)
+
+
+def test_progress_polls_only_for_what_the_workers_compute(
+    scorers: list[str], settings: Any
+) -> None:
+    image = make_image_done()
+    ImageScore.objects.create(image=image, metric="checklist:vlm", value=0.5, model_path="-")
+    study = _study(["clip", "checklist:vlm"], prompts=1, n=2)
+    study_launch(study=study)
+    assert rerank_progress(study=study).working  # nothing rendered yet
+    _render_and_score(study, {"clip": lambda im: im.seed})
+    progress = rerank_progress(study=study)
+    assert [(s.scorer, s.scored, s.automatic) for s in progress.scorers] == [
+        ("clip", 2, True),
+        ("checklist:vlm", 0, False),
+    ]
+    # The labeller's scores come from elsewhere: no polling for them, and the page says why.
+    assert not progress.working and not progress.ready
+    assert "come from outside the render workers" in progress.waiting_text()
