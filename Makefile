@@ -30,7 +30,8 @@ run: $(STAMP)
 	@echo ""
 	@echo "  Loupe is at http://$(HOST):$(PORT)/   (Ctrl-C stops the web server and the worker)"
 	@echo ""
-	@DEBUG=1 bash -c 'trap "kill 0" EXIT; \
+	@# The demo scores with the built-in tiny random scorers unless LOUPE_SCORERS says otherwise.
+	@DEBUG=1 LOUPE_SCORERS="$${LOUPE_SCORERS-clip=tiny-random,aesthetic=tiny-random}" bash -c 'trap "kill 0" EXIT; \
 	  $(VENV)/bin/celery --quiet -A evalsite worker -B -Q render --pool=solo --loglevel=WARNING \
 	    --schedule var/celerybeat-schedule & \
 	  DJANGO_RUNSERVER_HIDE_WARNING=true $(PY) manage.py runserver $(HOST):$(PORT)'

@@ -14,6 +14,11 @@ Figures (each the median of several repeats, engine and baseline interleaved):
   here: the figure shows a swap costs milliseconds, so a study never reloads a pipeline).
 - lora_switch: set_adapters between two loaded adapters. Baseline: unload, then load the other file.
 - text_encoder_calls: text-encoder forward passes per image over the study.
+- best_of_n: candidates/s rendering N candidates of one prompt with one configuration (seeds
+  0..N-1; N 8 with --quick, else 64 on tiny-random and 32 on sd15-random), as a best-of-N study
+  does: the engine encodes the prompt once and batches the seeds (max_batch 16). Baseline: one
+  request at a time, the documented diffusers call per seed,
+  `pipe(prompt=..., negative_prompt=..., generator=torch.Generator().manual_seed(seed))`.
 - with --model sd15-random --device cuda: images/s at 512x512, 20 steps, CFG 7, batch 1/8/16.
 For lower-is-better figures the ratio is baseline/value, so a ratio above 1 always means better.
 """
@@ -284,6 +289,47 @@ def bench_swaps(
     line("lora_switch", switch_ms, "ms", reload_lora_ms, reload_lora_ms / switch_ms, 3)
 
 
+def bench_best_of_n(
+    engine: Engine,
+    naive_pipe: StableDiffusionPipeline,
+    model: str,
+    *,
+    n: int,
+    steps: int,
+    size: int,
+    repeats: int,
+) -> None:
+    prompt, terms = PROMPTS[1]
+    spec = RenderSpec(
+        model, "", "euler_a", steps, 7.0, size, size, prompt, terms, "none", NEGATIVE, 0
+    )
+    specs = [replace(spec, seed=seed) for seed in range(n)]
+    engine.render(specs[:2])  # warm this shape
+    generator = torch.Generator("cpu")
+
+    def run_engine() -> None:
+        engine.clear_prompt_cache()  # a new study: the prompt is encoded afresh
+        results = engine.render(specs)
+        assert all(r.error is None for r in results), [r.error for r in results if r.error]
+
+    @torch.inference_mode()
+    def run_one_at_a_time() -> None:
+        naive_pipe.scheduler = make_scheduler("euler_a", dict(naive_pipe.scheduler.config))
+        for seed in range(n):
+            naive_pipe(
+                prompt=prompt, negative_prompt=NEGATIVE, num_inference_steps=steps,
+                guidance_scale=7.0, width=size, height=size,
+                generator=generator.manual_seed(seed), output_type="pil",
+            )  # fmt: skip
+
+    run_one_at_a_time()  # warm
+    engine_s, naive_s = interleaved(run_engine, run_one_at_a_time, repeats)
+    line("best_of_n", n / engine_s, "candidates/s", n / naive_s, naive_s / engine_s)
+    print(
+        f"  (N={n} candidates of one prompt at {size}px, {steps} steps, max_batch {engine.max_batch})"
+    )
+
+
 def bench_batches(engine: Engine, model: str, repeats: int) -> None:
     spec = RenderSpec(
         model, "", "euler_a", 20, 7.0, 512, 512, PROMPTS[0][0], PROMPTS[0][1], "medium", NEGATIVE, 0
@@ -327,6 +373,9 @@ def main() -> None:
     )
     parser.add_argument("--model", choices=[TINY_RANDOM, SD15_RANDOM], default=TINY_RANDOM)
     parser.add_argument(
+        "--only", choices=["best_of_n"], help="run one figure only (the study's setup is skipped)"
+    )
+    parser.add_argument(
         "--device", choices=["cpu", "cuda"], default="cuda" if torch.cuda.is_available() else "cpu"
     )
     args = parser.parse_args()
@@ -346,12 +395,15 @@ def main() -> None:
     naive_pipe = load_base_pipeline(args.model, device=engine.device, dtype=engine.dtype)
     naive_pipe.set_progress_bar_config(disable=True)
     naive = NaiveRenderer(naive_pipe)
-    bench_study(engine, naive, specs, repeats, subset=args.quick)
-    bench_reuse(specs)
-    with tempfile.TemporaryDirectory() as folder:
-        bench_swaps(engine, naive.pipe, args.model, repeats, Path(folder))
-    check_batch_invariance(engine, specs)
-    if args.model == SD15_RANDOM:
+    if args.only is None:
+        bench_study(engine, naive, specs, repeats, subset=args.quick)
+        bench_reuse(specs)
+        with tempfile.TemporaryDirectory() as folder:
+            bench_swaps(engine, naive.pipe, args.model, repeats, Path(folder))
+        check_batch_invariance(engine, specs)
+    n = 8 if args.quick else (64 if args.model == TINY_RANDOM else 32)
+    bench_best_of_n(engine, naive.pipe, args.model, n=n, steps=steps, size=size, repeats=repeats)
+    if args.model == SD15_RANDOM and args.only is None:
         bench_batches(engine, args.model, 2 if args.quick else 3)
 
 

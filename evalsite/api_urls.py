@@ -18,6 +18,7 @@ from generation import apis as generation_apis
 from generation import series_apis
 from ratings import analysis_apis, report_apis
 from ratings.rate_apis import rate_judgment_api, rate_next_api
+from ratings.rerank import apis as rerank_apis
 from ratings.series import apis as series_result_apis
 from ratings.study_apis import StudyViewSet
 
@@ -75,6 +76,24 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "team/invites/<int:invite_id>/",
         _api(accounts_apis.TeamInviteDetailApi),
         name="api-team-invite-detail",
+    ),
+    # Best-of-N reranking studies (launch, open, close: the studies routes above).
+    path("rerank-studies/", _api(rerank_apis.RerankStudiesApi), name="api-rerank-list"),
+    path("rerank-studies/<int:pk>/", _api(rerank_apis.RerankStudyApi), name="api-rerank-detail"),
+    path(
+        "rerank-studies/<int:pk>/result/",
+        _api(rerank_apis.RerankResultApi),
+        name="api-rerank-result",
+    ),
+    path(
+        "rerank-studies/<int:pk>/judgments.csv",
+        _api(rerank_apis.RerankCsvApi),
+        name="api-rerank-csv",
+    ),
+    path(
+        "rerank-studies/<int:pk>/judgments.jsonl",
+        _api(rerank_apis.RerankJsonlApi),
+        name="api-rerank-jsonl",
     ),
     # Studies over a LoRA checkpoint series (ratings/series/apis.py).
     path(

@@ -323,6 +323,8 @@ LOGGING = {
 # Automatic metrics computed on the render workers from local model folders, e.g.
 # LOUPE_SCORERS=clip=/models/clip-vit-l14,aesthetic=/models/laion-aesthetic
 # Names start with `clip` or `aesthetic` (a suffix tells two apart: clip-b32). Empty: scoring off.
+# The path `tiny-random` is a built-in tiny random scorer (no model: `make run` uses it for the
+# demo's best-of-N studies; its scores are deterministic noise).
 LOUPE_SCORERS: dict[str, str] = env.dict("LOUPE_SCORERS", default={})
 for _metric, _path in LOUPE_SCORERS.items():
     _kind = _metric.replace("-", "_").replace(".", "_").split("_", 1)[0]

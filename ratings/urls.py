@@ -4,6 +4,7 @@ from django.urls import URLPattern, path
 
 from generation.media import MEDIA_VIEW
 from ratings import media
+from ratings.rerank import views as rerank
 from ratings.series import views as series_views
 from ratings.views import analysis, rate, report, studies
 
@@ -36,6 +37,19 @@ urlpatterns: list[URLPattern] = [
         "studies/<int:study_id>/report/download/",
         report.study_report_download,
         name="study-report-download",
+    ),
+]
+
+# Best-of-N reranking studies.
+urlpatterns += [
+    path("studies/rerank/new/", rerank.rerank_new, name="rerank-new"),
+    path("studies/<int:pk>/rerank/", rerank.rerank_detail, name="rerank-detail"),
+    path("studies/<int:pk>/rerank/launch/", rerank.rerank_launch, name="rerank-launch"),
+    path("studies/<int:pk>/rerank/result/", rerank.rerank_result_page, name="rerank-result"),
+    path(
+        "studies/<int:pk>/rerank/judgments.<str:fmt>",
+        rerank.rerank_export,
+        name="rerank-export",
     ),
 ]
 

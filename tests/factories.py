@@ -36,12 +36,14 @@ from generation.models import (
     CheckpointSeries,
     GenerationConfig,
     Image,
+    ImageScore,
     LoraAdapter,
     Prompt,
 )
 from generation.services.configs import config_create
 from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
-from ratings.services.studies import comparison_create, study_create, study_launch
+from ratings.rerank.services import rerank_study_create
+from ratings.services.studies import comparison_create, study_create, study_launch, study_open
 
 
 class PromptFactory(factory.django.DjangoModelFactory[Prompt]):
@@ -250,6 +252,60 @@ def decided_study(*, raters: int = 12, name: str | None = None) -> Study:
                 winner = "a" if i % 2 else "b"
             vote(comp, user, adherence, winner, left="a" if i % 2 else "b")
             vote(comp, user, aesthetic, "tie", left="a" if i % 2 else "b")
+    return study
+
+
+# --- Best-of-N studies without the render engine or a scorer model -------------------------
+
+
+def rerank_ready_study(
+    *,
+    name: str = "Best of six threader earrings",
+    prompts: int = 2,
+    candidates: int = 6,
+    scorers: Sequence[str] = ("checklist:sharp", "checklist:clean"),
+    tournament: int = 3,
+    votes_by: int = 0,
+) -> Study:
+    """An open best-of-N study: candidates painted done and scored (stored scores, so the
+    scorers need no LOUPE_SCORERS), pairs built, open to the raters group. The first scorer
+    prefers high seeds, the others low seeds; `votes_by` raters (bestof0…) vote for the higher
+    seed on every pair and criterion."""
+    config = make_config(sampler="euler_a", name=f"{name} config")
+    texts = [
+        "threader earrings, thin gold chain, white background, studio lighting",
+        "huggie hoops, small gold hoop earrings, white background, soft shadow",
+        "channel-set diamond band, platinum ring, white background, modern clean",
+    ]
+    chosen = [
+        PromptFactory.create(text=f"{texts[i % len(texts)]} {i}", key_terms=["threader earrings"])
+        for i in range(prompts)
+    ]
+    for p_index, prompt in enumerate(chosen):
+        for k in range(candidates):
+            image = paint_done(
+                Image.objects.create(config=config, prompt=prompt, seed=1234 + k),
+                colour=PALETTE[(k + p_index) % len(PALETTE)],
+                shape=k,
+            )
+            for i, metric in enumerate(scorers):
+                ImageScore.objects.create(
+                    image=image, metric=metric, value=k if i == 0 else -k, model_path="-"
+                )
+    study = rerank_study_create(
+        name=name, config=config, prompts=chosen, candidates=candidates, scorers=list(scorers),
+        tournament_size=tournament, base_seed=1234,
+    )  # fmt: skip
+    study.rater_groups.add(Group.objects.get_or_create(name=RATERS)[0])
+    study_launch(study=study)
+    study_open(study=study)
+    seeds = dict(Image.objects.filter(config=config).values_list("pk", "seed"))
+    for r in range(votes_by):
+        person = rater(username=f"bestof{r}")
+        for comparison in Comparison.objects.filter(study=study):
+            higher = "a" if seeds[comparison.image_a_id] > seeds[comparison.image_b_id] else "b"
+            for criterion in study.criteria.all():
+                vote(comparison, person, criterion, higher, left="a" if r % 2 else "b")
     return study
 
 

@@ -30,8 +30,9 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from accounts.services import api_token_create, invite_create
-from generation.models import LoraAdapter
+from generation.models import ImageScore, LoraAdapter
 from ratings.models import Presentation, Study
+from ratings.rerank.services import rerank_study_create
 from ratings.services.judging import deck_deal, judgments_record
 from tests.factories import rater, ready_study, researcher, series_over
 
@@ -122,6 +123,17 @@ TABLE: dict[str, Rule] = {
     "study-report": Rule(RESEARCH),
     "study-report-download": Rule(RESEARCH),
     "api-study-decision": Rule(RESEARCH),
+    # --- best-of-N reranking studies (pages, API)
+    "rerank-new": Rule(RESEARCH),
+    "rerank-detail": Rule(RESEARCH),
+    "rerank-launch": Rule(RESEARCH, "post"),
+    "rerank-result": Rule(RESEARCH),
+    "rerank-export": Rule(RESEARCH),
+    "api-rerank-list": Rule(RESEARCH),
+    "api-rerank-detail": Rule(RESEARCH),
+    "api-rerank-result": Rule(RESEARCH),
+    "api-rerank-csv": Rule(RESEARCH),
+    "api-rerank-jsonl": Rule(RESEARCH),
     # --- LoRA checkpoint series (pages and API)
     "series-list": Rule(RESEARCH),
     "series-detail": Rule(RESEARCH),
@@ -264,6 +276,11 @@ def world() -> World:
     invite = invite_create(actor=rita)
     token = api_token_create(user=rita, name="probe").token
     image = study.comparisons.first().image_a  # type: ignore[union-attr]
+    ImageScore.objects.create(image=image, metric="checklist:probe", value=0.5, model_path="-")
+    best_of = rerank_study_create(
+        name="Best of four", config=image.config, prompts=[image.prompt], candidates=4,
+        scorers=["checklist:probe"],
+    )  # fmt: skip
     ids = {
         "study": str(study.pk),
         "prompt": str(study.prompts.first().pk),  # type: ignore[union-attr]
@@ -277,6 +294,7 @@ def world() -> World:
         "invite": str(invite.invite.pk),
         "invite_token": invite.token,
         "token": str(token.pk),
+        "rerank": str(best_of.pk),
         "series": str(series.pk),
     }
     users = {RATER: judge, RESEARCHER: rita, ADMIN: root}
@@ -302,7 +320,7 @@ def _value(route: Route, name: str, converter: str, world: World) -> str:
         return ".json" if converter == "drf_format_suffix" else "json"
     if name == "pk":
         # Pages and API routes name their object: api-prompt-detail, config-edit, study-…
-        for kind in ("series", "prompt", "adapter", "config", "image", "study"):
+        for kind in ("rerank", "series", "prompt", "adapter", "config", "image", "study"):
             if kind in route.key:
                 return ids[kind]
         raise AssertionError(f"no object for pk in {route.key}")
@@ -318,6 +336,7 @@ def _value(route: Route, name: str, converter: str, world: World) -> str:
         "app_label": "ratings",
         "content_type_id": ids["content_type"],
         "url": "no-such-page/",
+        "fmt": "csv",
     }
     if name in ("object_id", "id"):
         return ids["study"] if route.key == "admin:view_on_site" else _object_id(route)

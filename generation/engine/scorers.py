@@ -15,12 +15,17 @@ The head is either one linear layer (`weight`, `bias`: LAION aesthetic v1) or a 
 layers keyed `layers.<i>.weight` / `layers.<i>.bias` applied in order of i (the improved
 predictor, v2, has dropout between its linears and no activations). It reads the L2-normalised
 CLIP image embedding, as LAION trained it.
+
+The path `tiny-random` names a built-in seeded tiny scorer of either kind (builtin_scorer_folder),
+for the demo: like the `tiny-random` render model, it needs no download and means nothing.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -28,6 +33,8 @@ import torch
 import transformers
 from PIL.Image import Image
 from transformers import AutoImageProcessor, CLIPModel, CLIPTokenizer
+
+from generation.constants import TINY_RANDOM
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +302,32 @@ def scorer_kind(metric: str) -> str:
     return kind
 
 
+def builtin_scorer_folder(kind: str, *, root: Path | None = None) -> Path:
+    """The folder of the built-in `tiny-random` scorer of this kind: the seeded tiny CLIP (and,
+    for `aesthetic`, a seeded head) the tests use, saved once under the temp folder and then
+    loaded like any local model. For trying best-of-N studies without a model (`make run`):
+    its scores are deterministic but random, so its picks mean nothing about quality."""
+    from .testing_scorers import save_tiny_aesthetic, save_tiny_clip
+
+    base = root or Path(tempfile.gettempdir()) / "loupe-builtin-scorers"
+    target = base / f"{kind}-{TINY_RANDOM}"
+    if (target / "done").is_file():
+        return target
+    base.mkdir(parents=True, exist_ok=True)
+    # Built beside the target and renamed into place: a concurrent worker sees all or nothing.
+    building = Path(tempfile.mkdtemp(dir=base, prefix=f".{kind}-"))
+    if kind == "clip":
+        save_tiny_clip(building, seed=0)
+    else:
+        save_tiny_aesthetic(building, seed=0)
+    (building / "done").write_text("ok\n")
+    try:
+        building.rename(target)
+    except OSError:  # another process finished first: use its copy
+        shutil.rmtree(building, ignore_errors=True)
+    return target
+
+
 def load_scorer(
     metric: str,
     path: str | Path,
@@ -309,6 +342,8 @@ def load_scorer(
     (CLIP ViT-L/14 is 1.7 GB: a CLIP score and an aesthetic head over it load it once).
     """
     kind = scorer_kind(metric)
+    if str(path) == TINY_RANDOM:
+        path = builtin_scorer_folder(kind)
     clip = Path(path).expanduser() if kind == "clip" else aesthetic_files(path)[0]
     backbone = None
     if backbones is not None:

@@ -41,13 +41,26 @@ def study_create(
     return study
 
 
-def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Comparison, bool]:
-    """Get or create the comparison of two images of the same prompt and seed. Safe to rerun."""
+def comparison_create(
+    *, study: Study, first: Image, second: Image, seed: int | None = None
+) -> tuple[Comparison, bool]:
+    """Get or create the comparison of two images of the same prompt and seed. Safe to rerun.
+
+    With `seed` (best-of-N studies): two images of the same prompt and configuration, seeds
+    apart; the comparison records the given seed (the scorer's pick's).
+    """
     if first.pk == second.pk:
         raise ValidationError("A comparison needs two different images.", code="same_image")
-    if first.prompt_id != second.prompt_id or first.seed != second.seed:
+    if seed is None and (first.prompt_id != second.prompt_id or first.seed != second.seed):
         raise ValidationError(
             "Both images of a comparison must share prompt and seed (only the config differs).",
+            code="unpaired",
+        )
+    if seed is not None and (
+        first.prompt_id != second.prompt_id or first.config_id != second.config_id
+    ):
+        raise ValidationError(
+            "Both candidates of a best-of-N comparison must share prompt and configuration.",
             code="unpaired",
         )
     low, high = sorted((first, second), key=lambda image: image.pk)
@@ -55,11 +68,15 @@ def comparison_create(*, study: Study, first: Image, second: Image) -> tuple[Com
         study=study,
         image_a=low,
         image_b=high,
-        defaults={"prompt_id": low.prompt_id, "seed": low.seed},
+        defaults={"prompt_id": low.prompt_id, "seed": low.seed if seed is None else seed},
     )
 
 
 def study_launch_problems(study: Study) -> list[str]:
+    if study.kind == Study.Kind.RERANK:
+        from ratings.rerank.services import rerank_launch_problems
+
+        return rerank_launch_problems(study)
     problems = []
     if not study.prompts.exists():
         problems.append("The study has no prompts: add at least one.")
@@ -87,8 +104,13 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     """Create the study's Images and Comparisons and enqueue rendering after commit.
 
     Safe to run twice: existing images and comparisons are reused, nothing is duplicated.
-    A launch that changed something is written to the audit log with its actor.
+    A launch that changed something is written to the audit log with its actor. A best-of-N
+    study launches its candidates instead (ratings.rerank.services.rerank_launch).
     """
+    if study.kind == Study.Kind.RERANK:
+        from ratings.rerank.services import rerank_launch
+
+        return rerank_launch(study=study, actor=actor)
     problems = study_launch_problems(study)
     if problems:
         raise ValidationError(problems)
@@ -118,26 +140,32 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
                     )
                     comparisons += was_created
         result = LaunchResult(created, reused, comparisons)
-        first_launch = study.status == Study.Status.DRAFT
-        if first_launch:
-            study.status = Study.Status.RENDERING
-            study.launched_at = timezone.now()
-            study.save(update_fields=["status", "launched_at"])
-        if first_launch or created or comparisons:
-            # The event's detail is the launch's result: the History reads the same counts.
-            audit_record(
-                action=AuditEvent.Action.STUDY_LAUNCHED,
-                actor=actor,
-                study=study,
-                first_launch=first_launch,
-                **asdict(result),
-            )
+        study_launch_record(study=study, actor=actor, result=result)
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
         from ratings.services.gold import gold_mark_obvious
 
         gold_mark_obvious(study=study)
         transaction.on_commit(_enqueue_rendering)
     return result
+
+
+def study_launch_record(*, study: Study, actor: Actor, result: LaunchResult) -> None:
+    """Inside a launch's transaction: a draft study becomes rendering; a launch that changed
+    something is audited. Every kind of study launches through it."""
+    first_launch = study.status == Study.Status.DRAFT
+    if first_launch:
+        study.status = Study.Status.RENDERING
+        study.launched_at = timezone.now()
+        study.save(update_fields=["status", "launched_at"])
+    if first_launch or result.images_created or result.comparisons_created:
+        # The event's detail is the launch's result: the History reads the same counts.
+        audit_record(
+            action=AuditEvent.Action.STUDY_LAUNCHED,
+            actor=actor,
+            study=study,
+            first_launch=first_launch,
+            **asdict(result),
+        )
 
 
 def _enqueue_rendering() -> None:
@@ -232,9 +260,14 @@ def study_update(
 
 
 def study_open(*, study: Study, actor: Actor = None) -> Study:
-    """Let raters judge the study. Safe to run twice (audited once). Needs a launched study."""
+    """Let raters judge the study. Safe to run twice (audited once). Needs a launched study;
+    a best-of-N study first builds its pairs, which needs every candidate rendered and scored."""
     if study.status == Study.Status.DRAFT:
         raise ValidationError("Launch the study before opening it to raters.", code="draft")
+    if study.kind == Study.Kind.RERANK:
+        from ratings.rerank.services import rerank_pairs_build
+
+        rerank_pairs_build(study=study)
     _status_set(study=study, status=Study.Status.OPEN, actor=actor)
     return study
 

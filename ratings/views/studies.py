@@ -112,6 +112,8 @@ def study_new(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
+    if study.kind == Study.Kind.RERANK:
+        return redirect("rerank-detail", pk=study.pk)  # its setup is fixed at creation
     form = StudyForm(request.POST or None, instance=Study.objects.get(pk=pk))
     criteria = CriterionFormSet(request.POST or None, initial=criteria_initial(study))
     if request.method == "POST":
@@ -127,6 +129,8 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @researcher_required
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("baseline"), pk=pk)
+    if study.kind == Study.Kind.RERANK:
+        return redirect("rerank-detail", pk=study.pk)
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
     prompts = list(study.prompts.all())
     counts = design_counts(

@@ -20,6 +20,7 @@ from tests.factories import (
     next_card_wait,
     rater,
     ready_study,
+    rerank_ready_study,
     researcher,
     series_over,
 )
@@ -51,6 +52,7 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
     study = _voted_study()
     config = study.configs.order_by("pk").first()
     assert config is not None
+    best_of = rerank_ready_study(votes_by=2)
     series = series_over(study)
     image = study.comparisons.first().image_a  # type: ignore[union-attr]
     researcher(username="rita")
@@ -70,6 +72,9 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
         f"/studies/{study.pk}/progress/",
         f"/studies/{study.pk}/analysis/",
         f"/studies/{study.pk}/report/",
+        "/studies/rerank/new/",
+        f"/studies/{best_of.pk}/rerank/",
+        f"/studies/{best_of.pk}/rerank/result/",
         "/series/",
         f"/series/{series.pk}/",
         f"/series/{series.pk}/images/{image.pk}/",

@@ -10,7 +10,14 @@ import pytest
 
 from generation.models import LoraAdapter
 from generation.services.configs import config_create
-from tests.factories import browser_login, make_config, ready_study, researcher, series_over
+from tests.factories import (
+    browser_login,
+    make_config,
+    ready_study,
+    rerank_ready_study,
+    researcher,
+    series_over,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTH = 1280
@@ -43,6 +50,7 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
                          "negative_prompt": long_negative, "name": f"karras cfg {cfg}"},
                       adapters=[(phol, 0.8)])  # fmt: skip
     study = ready_study(n_configs=3, name="Threader earrings: sampler and CFG")
+    best_of = rerank_ready_study(votes_by=2)
     series = series_over(study)
     image = study.comparisons.first().image_a  # type: ignore[union-attr]
     browser_login(page, live_server, "rita")
@@ -58,6 +66,9 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("progress", f"/studies/{study.pk}/progress/"),
         ("analysis", f"/studies/{study.pk}/analysis/?outcome=all"),
         ("report", f"/studies/{study.pk}/report/"),
+        ("rerank-new", "/studies/rerank/new/"),
+        ("rerank-study", f"/studies/{best_of.pk}/rerank/"),
+        ("rerank-result", f"/studies/{best_of.pk}/rerank/result/"),
         ("series-list", "/series/"),
         ("series", f"/series/{series.pk}/"),
         ("series-loupe", f"/series/{series.pk}/images/{image.pk}/"),

@@ -29,10 +29,18 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.generation.case import Case
 
 from accounts.services import invite_create
-from generation.models import Image, LoraAdapter
+from generation.models import Image, ImageScore, LoraAdapter
 from ratings.models import Study
+from ratings.rerank.services import rerank_study_create
 from ratings.services.judging import deck_deal
-from tests.factories import PromptFactory, make_config, rater, ready_study, researcher
+from tests.factories import (
+    PromptFactory,
+    make_config,
+    rater,
+    ready_study,
+    researcher,
+    series_over,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -79,6 +87,11 @@ def world(settings: Any) -> World:
     )
     image = Image.objects.filter(config__studies=study).first()
     assert image is not None
+    ImageScore.objects.create(image=image, metric="checklist:fuzz", value=0.5, model_path="-")
+    best_of = rerank_study_create(
+        name="Fuzzed best of four", config=image.config, prompts=[image.prompt], candidates=4,
+        scorers=["checklist:fuzz"],
+    )  # fmt: skip
     return World(
         ids={
             "prompts": PromptFactory().pk,
@@ -86,6 +99,8 @@ def world(settings: Any) -> World:
             "adapters": adapter.pk,
             "images": image.pk,
             "studies": study.pk,
+            "rerank-studies": best_of.pk,
+            "series": series_over(study).pk,
             "study_id": study.pk,
             "rater_id": judge.pk,
             "user_id": judge.pk,

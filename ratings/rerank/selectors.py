@@ -1,0 +1,327 @@
+"""Reads for best-of-N reranking studies: scorers, progress (rendered, scored), the result."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.db.models import Count, Q, QuerySet
+
+from generation.models import Image, ImageScore
+from ratings.analysis.rerank import (
+    FavouriteShare,
+    RerankWinRate,
+    TournamentVotes,
+    favourite_share,
+    rerank_win_rate,
+)
+from ratings.models import Comparison, Criterion, RerankCandidate, RerankPick, Study
+from ratings.reports.judgments import study_judgments
+
+
+def rerank_scorers_available() -> list[str]:
+    """Scorers a best-of-N study may use: the metrics configured on the workers
+    (LOUPE_SCORERS) first, then any other metric images already carry (e.g. checklist
+    labellers' `checklist:<labeller>` scores)."""
+    from generation.services.scoring import configured_metrics
+
+    configured = list(configured_metrics())
+    stored = sorted(
+        set(ImageScore.objects.values_list("metric", flat=True).distinct()) - set(configured)
+    )
+    return configured + stored
+
+
+def rerank_candidate_images(*, study_id: int) -> QuerySet[Image]:
+    """The N candidates of every prompt of a best-of-N study."""
+    return Image.objects.filter(
+        pk__in=RerankCandidate.objects.filter(study_id=study_id).values("image_id")
+    )
+
+
+@dataclass(frozen=True)
+class ScorerProgress:
+    scorer: str
+    scored: int
+    #: Computed by the render workers (in LOUPE_SCORERS); else its scores come from elsewhere
+    #: (e.g. the checklist labellers), and the page does not poll for them.
+    automatic: bool = True
+
+
+@dataclass(frozen=True)
+class RerankProgress:
+    total: int
+    rendered: int
+    failed: int
+    scorers: list[ScorerProgress]
+    built: bool
+    comparisons: int
+
+    @property
+    def remaining(self) -> int:
+        return self.total - self.rendered - self.failed
+
+    @property
+    def rendered_percent(self) -> int:
+        return round(100 * self.rendered / self.total) if self.total else 0
+
+    @property
+    def scored_percent(self) -> int:
+        if not self.total or not self.scorers:
+            return 0
+        return round(100 * min(s.scored for s in self.scorers) / self.total)
+
+    @property
+    def ready(self) -> bool:
+        """Every candidate rendered and scored by every scorer."""
+        return (
+            self.total > 0
+            and self.rendered == self.total
+            and all(s.scored == self.total for s in self.scorers)
+        )
+
+    @property
+    def working(self) -> bool:
+        """Rendering or scoring may still move (the page keeps polling)."""
+        if self.built or self.total == 0:
+            return False
+        return self.remaining > 0 or any(
+            s.automatic and s.scored < self.rendered for s in self.scorers
+        )
+
+    def waiting_text(self) -> str:
+        if self.total == 0:
+            return "Launch the study first: it has no candidates yet."
+        parts = []
+        if self.rendered < self.total:
+            parts.append(f"{self.rendered} of {self.total} candidates are rendered")
+            if self.failed:
+                parts.append(f"{self.failed} failed (retry them on the progress page)")
+        for s in self.scorers:
+            if s.scored < self.total:
+                parts.append(
+                    f"scorer {s.scorer} has scored {s.scored} of {self.total}"
+                    + ("" if s.automatic else " (its scores come from outside the render workers)")
+                )
+        return (
+            "The pairs are built once every candidate is rendered and scored: "
+            + "; ".join(parts)
+            + "."
+        )
+
+
+def rerank_progress(*, study: Study) -> RerankProgress:
+    """Candidates rendered, failed and scored per scorer; whether the pairs are built."""
+    from generation.services.scoring import configured_metrics
+
+    setup = study.rerank
+    images = rerank_candidate_images(study_id=study.pk)
+    counts = images.aggregate(
+        total=Count("pk"),
+        rendered=Count("pk", filter=Q(status=Image.Status.DONE)),
+        failed=Count("pk", filter=Q(status=Image.Status.FAILED)),
+    )
+    scored = dict(
+        ImageScore.objects.filter(image__in=images, metric__in=setup.scorers)
+        .values_list("metric")
+        .annotate(n=Count("pk"))
+        .values_list("metric", "n")
+    )
+    return RerankProgress(
+        total=counts["total"],
+        rendered=counts["rendered"],
+        failed=counts["failed"],
+        scorers=[
+            ScorerProgress(s, scored.get(s, 0), s in configured_metrics()) for s in setup.scorers
+        ],
+        built=setup.pairs_built_at is not None,
+        comparisons=Comparison.objects.filter(study=study).count(),
+    )
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class ScorerResult:
+    scorer: str
+    win: RerankWinRate
+    favourite: FavouriteShare
+    #: Prompts where the scorer's pick is also another scorer's (their votes are shared).
+    shared_picks: int = 0
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    criterion: Criterion
+    scorers: list[ScorerResult]
+    #: Prompts with a tournament, and those whose every pair has a vote.
+    tournaments: int
+    tournaments_complete: int
+
+
+@dataclass(frozen=True)
+class RerankResult:
+    study: Study
+    candidates: int
+    prompts: int
+    tournament_size: int
+    criteria: list[CriterionResult] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[CriterionResult]:
+        return iter(self.criteria)
+
+
+def rerank_result(*, study: Study) -> RerankResult:
+    """Per criterion and scorer: how often the scorer's pick beats a random candidate
+    (ratings.analysis.rerank), and how often it is the humans' favourite of its prompt's
+    tournament where one was judged. Excluded raters and swapped-sides repeats left out."""
+    setup = study.rerank
+    picks = list(RerankPick.objects.filter(study=study).order_by("scorer", "prompt_id"))
+    members: dict[int, list[int]] = {}
+    for prompt_id, image_id in (
+        RerankCandidate.objects.filter(study=study, in_tournament=True)
+        .order_by("image_id")
+        .values_list("image__prompt_id", "image_id")
+    ):
+        members.setdefault(prompt_id, []).append(image_id)
+    member_of = {image: prompt for prompt, images in members.items() for image in images}
+    criteria = list(study.criteria.all())
+    rows = (
+        study_judgments(study=study)
+        .values_list(
+            "criterion_id",
+            "comparison_id",
+            "comparison__image_a_id",
+            "comparison__image_b_id",
+            "outcome",
+            "winner_id",
+        )
+        .order_by("id")
+    )
+    # Per criterion: comparison → [wins of a, wins of b, ties, both bad]
+    tallies: dict[int, dict[int, list[float]]] = {c.pk: {} for c in criteria}
+    pair_images: dict[int, tuple[int, int]] = {}
+    for criterion_id, comparison_id, a, b, outcome, winner in rows:
+        pair_images[comparison_id] = (a, b)
+        tally = tallies[criterion_id].setdefault(comparison_id, [0.0, 0.0, 0.0, 0.0])
+        if outcome == "win":
+            tally[0 if winner == a else 1] += 1
+        else:
+            tally[2 if outcome == "tie" else 3] += 1
+    pick_count: dict[tuple[int, int], int] = {}
+    for p in picks:
+        pick_count[(p.prompt_id, p.pick_id)] = pick_count.get((p.prompt_id, p.pick_id), 0) + 1
+    out = []
+    for criterion in criteria:
+        per_pair = tallies[criterion.pk]
+        tournaments = _tournaments(members, member_of, per_pair, pair_images)
+        scorer_rows = []
+        for scorer in setup.scorers:
+            mine = [p for p in picks if p.scorer == scorer]
+            wins, losses, ties, both_bad = [], [], [], []
+            for p in mine:
+                a_wins, b_wins, t, bb = per_pair.get(p.comparison_id, [0.0, 0.0, 0.0, 0.0])
+                pick_is_a = p.pick_id < p.other_id
+                wins.append(a_wins if pick_is_a else b_wins)
+                losses.append(b_wins if pick_is_a else a_wins)
+                ties.append(t)
+                both_bad.append(bb)
+            scorer_rows.append(
+                ScorerResult(
+                    scorer=scorer,
+                    win=rerank_win_rate(wins=wins, losses=losses, ties=ties, both_bad=both_bad),
+                    favourite=favourite_share({p.prompt_id: p.pick_id for p in mine}, tournaments),
+                    shared_picks=sum(pick_count[(p.prompt_id, p.pick_id)] > 1 for p in mine),
+                )
+            )
+        out.append(
+            CriterionResult(
+                criterion=criterion,
+                scorers=scorer_rows,
+                tournaments=len(members),
+                tournaments_complete=sum(t.complete() for t in tournaments.values()),
+            )
+        )
+    return RerankResult(
+        study=study,
+        candidates=study.seeds_per_prompt,
+        prompts=study.prompts.count(),
+        tournament_size=setup.tournament_size,
+        criteria=out,
+    )
+
+
+def _tournaments(
+    members: dict[int, list[int]],
+    member_of: dict[int, int],
+    tally: dict[int, list[float]],
+    pair_images: dict[int, tuple[int, int]],
+) -> dict[int, TournamentVotes]:
+    credit: dict[int, dict[tuple[int, int], float]] = {p: {} for p in members}
+    votes: dict[int, dict[tuple[int, int], float]] = {p: {} for p in members}
+    for comparison_id, (a_wins, b_wins, t, bb) in tally.items():
+        a, b = pair_images[comparison_id]
+        prompt = member_of.get(a)
+        if prompt is None or member_of.get(b) != prompt:
+            continue
+        half = (t + bb) / 2
+        credit[prompt][(a, b)] = a_wins + half
+        credit[prompt][(b, a)] = b_wins + half
+        votes[prompt][(a, b)] = a_wins + b_wins + t + bb
+    return {p: TournamentVotes(tuple(images), credit[p], votes[p]) for p, images in members.items()}
+
+
+@dataclass(frozen=True)
+class PickCard:
+    """One scorer's pick of one prompt beside its random rival, with the votes they got
+    (every criterion, first votes of counted raters)."""
+
+    pick: RerankPick
+    pick_url: str | None
+    other_url: str | None
+    pick_score: float | None
+    other_score: float | None
+    pick_votes: int
+    other_votes: int
+    even_votes: int
+
+
+def rerank_pick_cards(*, study: Study) -> list[PickCard]:
+    """Every pick pair of the study, by prompt then scorer, for the result page's pictures."""
+    from generation.media import media_url
+
+    picks = list(
+        RerankPick.objects.filter(study=study)
+        .select_related("prompt", "pick", "other")
+        .order_by("prompt_id", "scorer")
+    )
+    images = [i for p in picks for i in (p.pick_id, p.other_id)]
+    scores = {
+        (image_id, metric): value
+        for image_id, metric, value in ImageScore.objects.filter(
+            image_id__in=images, metric__in=study.rerank.scorers
+        ).values_list("image_id", "metric", "value")
+    }
+    won: dict[tuple[int, int | None], int] = {}
+    for comparison_id, winner in study_judgments(study=study).values_list(
+        "comparison_id", "winner_id"
+    ):
+        won[(comparison_id, winner)] = won.get((comparison_id, winner), 0) + 1
+
+    def url(image: Image) -> str | None:
+        return media_url(image.display_file or image.file) or None
+
+    return [
+        PickCard(
+            pick=p,
+            pick_url=url(p.pick),
+            other_url=url(p.other),
+            pick_score=scores.get((p.pick_id, p.scorer)),
+            other_score=scores.get((p.other_id, p.scorer)),
+            pick_votes=won.get((p.comparison_id, p.pick_id), 0),
+            other_votes=won.get((p.comparison_id, p.other_id), 0),
+            even_votes=won.get((p.comparison_id, None), 0),
+        )
+        for p in picks
+    ]
