@@ -372,3 +372,13 @@ class VoteTally(models.Model):
 
     def __str__(self) -> str:
         return f"Study {self.study_id}, rater {self.rater_id}: {self.changes} changes"
+
+
+# Checklist studies' rows live in their own module (ratings.checklists).
+from ratings.checklists.models import (  # noqa: E402, F401
+    ChecklistAnswer,
+    ChecklistField,
+    ChecklistImage,
+    ChecklistLabel,
+    ChecklistShowing,
+)

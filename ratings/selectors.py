@@ -14,10 +14,13 @@ from ratings.models import Comparison, Study
 
 
 def study_images(*, study_id: int) -> QuerySet[Image]:
-    """The images a study's comparisons show."""
+    """The images a study's comparisons show (a checklist study's: the images it asks about)."""
+    from ratings.checklists.models import ChecklistImage
+
     return Image.objects.filter(
         Q(pk__in=_comparison_image_ids(study_id, "image_a"))
         | Q(pk__in=_comparison_image_ids(study_id, "image_b"))
+        | Q(pk__in=ChecklistImage.objects.filter(study_id=study_id).values("image"))
     )
 
 

@@ -411,3 +411,60 @@ def queued_messages(server: PrivateRedis, queue: str = "render") -> int:
     import redis
 
     return int(redis.Redis.from_url(server.url).llen(queue))  # type: ignore[arg-type]
+
+
+# --- Checklist studies ---------------------------------------------------------------------
+
+CHECKLIST_SCHEMA_TEXT = (
+    "Metal (material): yellow gold, white gold, platinum\n"
+    "Background (background): white background, marble"
+)
+
+
+def ready_checklist_study(
+    *,
+    n_configs: int = 2,
+    n_prompts: int = 2,
+    seeds: int = 1,
+    schema: str = CHECKLIST_SCHEMA_TEXT,
+    **fields: Any,
+) -> Study:
+    """An open checklist study (key terms + a metal and a background field) whose images are
+    done, without the engine: prompt i states platinum and a white background."""
+    from ratings.checklists.items import schema_parse
+    from ratings.checklists.services import checklist_images_add, checklist_study_create
+
+    configs = [
+        make_config(name=f"Checklist config {i}", sampler=["euler_a", "ddim", "heun", "lms"][i % 4],
+                    cfg=5.0 + i // 4)
+        for i in range(n_configs)
+    ]  # fmt: skip
+    prompts = [
+        PromptFactory(
+            text=f"channel-set diamond band {i}, platinum, white background",
+            key_terms=["channel-set", "diamond band"],
+            material="platinum",
+            background="white background",
+        )
+        for i in range(n_prompts)
+    ]
+    fields.setdefault("name", f"checklist {Study.objects.count() + 1}")
+    fields.setdefault("seeds_per_prompt", seeds)
+    study = checklist_study_create(
+        prompts=prompts, configs=configs, fields=schema_parse(schema), **fields
+    )
+    images = [
+        paint_done(
+            Image.objects.create(config=config, prompt=prompt, seed=seed),
+            colour=PALETTE[i % len(PALETTE)],
+            shape=i + seed,
+        )
+        for prompt in prompts
+        for seed in study.seeds()
+        for i, config in enumerate(configs)
+    ]
+    checklist_images_add(study=study, images=images)
+    study.status = Study.Status.OPEN
+    study.save(update_fields=["status"])
+    study.rater_groups.add(Group.objects.get_or_create(name=RATERS)[0])
+    return study
