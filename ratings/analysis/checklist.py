@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,10 +137,3 @@ def rank_relation(adherence: Mapping[int, float], wins: Mapping[int, float]) -> 
         if math.isfinite(rho_value):
             rho, p = rho_value, p_value
     return RankRelation(shared, a, w, rho, p)
-
-
-def majority(values: Sequence[str]) -> str | None:
-    """The yes / no answer most people gave (None on a tie or without one)."""
-    yes = sum(v == YES for v in values)
-    no = sum(v == NO for v in values)
-    return YES if yes > no else NO if no > yes else None

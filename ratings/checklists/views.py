@@ -33,6 +33,13 @@ from ratings.services.judging import NotYours
 from ratings.views.rate import Unavailable, friendly_unavailable, highlight_terms
 
 PAGE = "ratings/checklist/rate.html"
+
+
+def unavailable(view: Any) -> Any:
+    """ratings.views.rate.friendly_unavailable, sending htmx back to the checklist page."""
+    return friendly_unavailable(view, page="checklist-rate")
+
+
 CARD = "ratings/checklist/rate.html#checklist-card"
 
 
@@ -95,13 +102,13 @@ def _card(
 
 @require_GET
 @vary_on_headers("HX-Request")
-@friendly_unavailable
+@unavailable
 def checklist_rate(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     return _card(request, _study(request, study_id))
 
 
 @require_POST
-@friendly_unavailable
+@unavailable
 def checklist_answer(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
     raw = request.POST.get("showing", "")

@@ -85,11 +85,11 @@ class Unavailable(Exception):
 View = Callable[..., HttpResponse]
 
 
-def friendly_unavailable(view: View) -> View:
+def friendly_unavailable(view: View, *, page: str = "rate-study") -> View:
     """Answer Unavailable with a rendered page (404), whatever DEBUG says.
 
-    An htmx request is sent to that page with HX-Redirect: htmx swaps nothing on a 404, and
-    the rater must see why the card went away.
+    An htmx request is sent to that page with HX-Redirect (to the study's `page` route): htmx
+    swaps nothing on a 404, and the rater must see why the card went away.
     """
 
     @wraps(view)
@@ -102,7 +102,7 @@ def friendly_unavailable(view: View) -> View:
                 request, "ratings/rate/unavailable.html", {"lost_answer": lost}, status=404
             )
             if request.htmx:
-                target = reverse("rate-study", args=[study_id])
+                target = reverse(page, args=[study_id])
                 response["HX-Redirect"] = target + ("?unsaved=1" if lost else "")
             return response
 

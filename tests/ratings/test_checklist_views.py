@@ -1,0 +1,142 @@
+"""Checklist pages: create with field errors, the htmx card, results, exports, labeller run."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from generation.models import GenerationConfig, Image
+from ratings.checklists.models import ChecklistAnswer, ChecklistField, ChecklistShowing
+from ratings.models import Study
+from tests.factories import PromptFactory, make_config, rater, ready_checklist_study, researcher
+
+pytestmark = pytest.mark.django_db
+HX = {"HTTP_HX_REQUEST": "true"}
+
+
+def _showing(html: str) -> int:
+    match = re.search(r'data-showing="(\d+)"', html)
+    assert match, html
+    return int(match.group(1))
+
+
+def _items(html: str) -> list[str]:
+    return sorted(set(re.findall(r'name="a:([^"]+)"', html)))
+
+
+def test_new_checklist_study_form_names_the_bad_field_and_saves_nothing(client: Client) -> None:
+    client.force_login(researcher())
+    prompt = PromptFactory(material="platinum")
+    config = make_config(sampler="euler_a")
+    assert client.get("/studies/checklist/new/").status_code == 200
+    post = {
+        "name": "Rings checklist", "prompts": [prompt.pk], "configs": [config.pk],
+        "seeds_per_prompt": 1, "base_seed": 7, "target_judgments": 3,
+        "schema": "Metal (metal): gold, silver",
+    }  # fmt: skip
+    page = client.post("/studies/checklist/new/", post)
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Line 1" in html and "is not a prompt attribute" in html
+    assert not Study.objects.filter(name="Rings checklist").exists()
+    post["schema"] = "Metal (material): yellow gold, platinum"
+    done = client.post("/studies/checklist/new/", post)
+    study = Study.objects.get(name="Rings checklist")
+    assert done.status_code == 302 and done["Location"] == f"/studies/{study.pk}/"
+    assert study.kind == Study.Kind.CHECKLIST
+    assert list(ChecklistField.objects.filter(study=study).values_list("attribute", "allowed")) == [
+        ("material", ["yellow gold", "platinum"])
+    ]
+    detail = client.get(f"/studies/{study.pk}/").content.decode()
+    assert "checklist-schema" in detail and "yellow gold, platinum" in detail
+
+
+def test_rater_answers_with_htmx_card_and_gets_the_next_image(client: Client) -> None:
+    study = ready_checklist_study(n_configs=2, n_prompts=1)
+    person = rater()
+    client.force_login(person)
+    page = client.get(f"/rate/checklist/{study.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200 and 'id="checklist-card"' in html and "<html" in html
+    assert "Does the image show channel-set?" in html and "Metal: platinum?" in html
+    assert 'class="prefetch"' in html  # the next image loads behind this one
+    showing = _showing(html)
+    items = _items(html)
+    assert items == ["field:background", "field:material", "term:channel-set", "term:diamond band"]
+    url = f"/rate/checklist/{study.pk}/answer/"
+    short = client.post(url, {"showing": showing, f"a:{items[0]}": "yes"}, **HX)
+    fragment = short.content.decode()
+    assert short.status_code == 200 and "<html" not in fragment
+    assert "Answer every item" in fragment and _showing(fragment) == showing
+    assert not ChecklistAnswer.objects.exists()
+    full = client.post(url, {"showing": showing, **{f"a:{k}": "no" for k in items}}, **HX)
+    fragment = full.content.decode()
+    assert "Answers recorded." in fragment and _showing(fragment) != showing
+    assert ChecklistAnswer.objects.filter(rater=person, answer="no").count() == 4
+    # Blind: nothing names a configuration.
+    for config in GenerationConfig.objects.filter(studies=study):
+        assert config.name not in fragment and config.fingerprint not in fragment
+    for image in Image.objects.filter(config__studies=study):
+        assert image.file.name not in fragment
+
+
+def test_a_showing_of_someone_else_is_the_unavailable_page(client: Client) -> None:
+    study = ready_checklist_study(n_configs=1, n_prompts=1)
+    owner = rater()
+    client.force_login(owner)
+    showing = _showing(client.get(f"/rate/checklist/{study.pk}/").content.decode())
+    client.force_login(rater())
+    answer = client.post(f"/rate/checklist/{study.pk}/answer/", {"showing": showing}, **HX)
+    assert answer.status_code == 404 and answer["HX-Redirect"].startswith(
+        f"/rate/checklist/{study.pk}/"
+    )
+
+
+def test_closed_off_and_pairwise_studies_are_unavailable_on_the_checklist_page(
+    client: Client,
+) -> None:
+    study = ready_checklist_study(n_configs=1, n_prompts=1)
+    study.rater_groups.clear()
+    client.force_login(rater())
+    assert client.get(f"/rate/checklist/{study.pk}/").status_code == 404
+    assert ChecklistShowing.objects.count() == 0
+
+
+def test_results_page_and_exports_for_researchers_only(client: Client) -> None:
+    study = ready_checklist_study(n_configs=2, n_prompts=1)
+    person = rater(username="alice")
+    client.force_login(person)
+    for _ in range(2):
+        html = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+        answers = {f"a:{k}": "yes" for k in _items(html)}
+        client.post(f"/rate/checklist/{study.pk}/answer/", {"showing": _showing(html), **answers})
+    assert client.get(f"/studies/{study.pk}/checklist/").status_code == 403
+    assert client.get(f"/studies/{study.pk}/checklist/answers.csv").status_code == 403
+    client.force_login(researcher())
+    page = client.get(f"/studies/{study.pk}/checklist/").content.decode()
+    assert "Checklist results" in page and "8 answers from 1 rater on 2 of 2 images" in page
+    assert "100 %" in page and "No automatic labeller" in page
+    body = b"".join(client.get(f"/studies/{study.pk}/checklist/answers.csv").streaming_content)
+    rows = list(csv.DictReader(io.StringIO(body.decode())))
+    assert len(rows) == 8 and {r["answer"] for r in rows} == {"yes"}
+    assert all(r["source"].startswith("r-") for r in rows) and "alice" not in body.decode()
+    lines = b"".join(
+        client.get(f"/studies/{study.pk}/checklist/answers.jsonl").streaming_content
+    ).splitlines()
+    assert len(lines) == 8 and json.loads(lines[0])["item"] in {r["item"] for r in rows}
+
+
+def test_labeller_run_refuses_an_unconfigured_name(client: Client, settings: Any) -> None:
+    settings.LOUPE_SCORERS = {}
+    study = ready_checklist_study(n_configs=1, n_prompts=1)
+    client.force_login(researcher())
+    response = client.post(
+        f"/studies/{study.pk}/checklist/label/", {"labeller": "clip"}, follow=True
+    )
+    assert "is not a CLIP scorer of LOUPE_SCORERS" in response.content.decode()
