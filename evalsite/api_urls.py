@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from accounts import apis as accounts_apis
 from generation import apis as generation_apis
 from ratings import analysis_apis, report_apis
+from ratings.checklists import apis as checklist_apis
 from ratings.rate_apis import rate_judgment_api, rate_next_api
 from ratings.study_apis import StudyViewSet
 
@@ -72,6 +73,34 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "team/invites/<int:invite_id>/",
         _api(accounts_apis.TeamInviteDetailApi),
         name="api-team-invite-detail",
+    ),
+    # Checklist studies (ratings.checklists).
+    path("checklist-studies/", _api(checklist_apis.ChecklistStudiesApi), name="api-checklist-new"),
+    path(
+        _study + "checklist/",
+        _api(checklist_apis.ChecklistResultsApi),
+        name="api-checklist-results",
+    ),
+    path(
+        _study + "checklist/answers.csv",
+        _api(checklist_apis.ChecklistCsvApi),
+        name="api-checklist-csv",
+    ),
+    path(
+        _study + "checklist/answers.jsonl",
+        _api(checklist_apis.ChecklistJsonlApi),
+        name="api-checklist-jsonl",
+    ),
+    path(
+        _study + "checklist/labels/",
+        _api(checklist_apis.ChecklistLabelApi),
+        name="api-checklist-label",
+    ),
+    path("rate/checklist/next/", checklist_apis.checklist_next_api, name="api-checklist-next"),
+    path(
+        "rate/checklist/answers/",
+        checklist_apis.checklist_answers_api,
+        name="api-checklist-answers",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from its own URL: no inline script,
