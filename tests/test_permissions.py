@@ -31,10 +31,10 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from accounts.services import api_token_create, invite_create
 from generation.models import LoraAdapter
-from ratings.models import Presentation, Study
-from ratings.services.judging import deck_deal, judgments_record
 from ratings.checklists.models import ChecklistAnswer
 from ratings.checklists.services import checklist_deal
+from ratings.models import Presentation, Study
+from ratings.services.judging import deck_deal, judgments_record
 from tests.factories import rater, ready_checklist_study, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
