@@ -427,6 +427,7 @@ def ready_checklist_study(
     n_prompts: int = 2,
     seeds: int = 1,
     schema: str = CHECKLIST_SCHEMA_TEXT,
+    configs: Sequence[GenerationConfig] | None = None,
     **fields: Any,
 ) -> Study:
     """An open checklist study (key terms + a metal and a background field) whose images are
@@ -434,7 +435,7 @@ def ready_checklist_study(
     from ratings.checklists.items import schema_parse
     from ratings.checklists.services import checklist_images_add, checklist_study_create
 
-    configs = [
+    configs = list(configs or []) or [
         make_config(name=f"Checklist config {i}", sampler=["euler_a", "ddim", "heun", "lms"][i % 4],
                     cfg=5.0 + i // 4)
         for i in range(n_configs)
@@ -467,4 +468,25 @@ def ready_checklist_study(
     study.status = Study.Status.OPEN
     study.save(update_fields=["status"])
     study.rater_groups.add(Group.objects.get_or_create(name=RATERS)[0])
+    return study
+
+
+def answered_checklist_study(*, raters: int = 3, **fields: Any) -> Study:
+    """ready_checklist_study with every image answered by `raters` raters (checker0…): the
+    first configuration's images get yes to everything, the others a mix of answers."""
+    from ratings.checklists.models import ChecklistShowing
+    from ratings.checklists.services import checklist_answers_record, checklist_deal
+
+    study = ready_checklist_study(**fields)
+    first = min(study.configs.values_list("id", flat=True))
+    for r in range(raters):
+        person = rater(username=f"checker{r}")
+        while (card := checklist_deal(rater=person, study=study).current) is not None:
+            config = ChecklistShowing.objects.get(pk=card.pk).image.config_id
+            choices = ("yes", "no", "unsure")
+            answers = {
+                item.key: "yes" if config == first else choices[(r + i) % 3]
+                for i, item in enumerate(card.items)
+            }
+            checklist_answers_record(rater=person, study=study, showing_id=card.pk, answers=answers)
     return study

@@ -43,6 +43,7 @@ from ratings.models import Study
 from ratings.rate_apis import CanRate
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
+from ratings.throttle import VoteRateExceeded, vote_rate_check
 
 
 class FieldSerializer(serializers.Serializer[Any]):
@@ -331,6 +332,15 @@ class AnswersInSerializer(serializers.Serializer[Any]):
 @permission_classes([CanRate])
 def checklist_answers_api(request: Request) -> Response:
     """Record your answers to every item of one image; sending them again changes nothing."""
+    assert isinstance(request.user, User)  # CanRate admits signed-in users only
+    try:
+        vote_rate_check(rater_id=request.user.pk)
+    except VoteRateExceeded as error:
+        return Response(
+            {"detail": str(error)},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(error.retry_after)},
+        )
     incoming = AnswersInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
     data = incoming.validated_data

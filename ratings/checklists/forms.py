@@ -32,7 +32,7 @@ class ChecklistStudyForm(forms.ModelForm[Study]):
         widget=forms.Textarea(attrs={"rows": 5, "placeholder": SCHEMA_EXAMPLE}),
         help_text="One field a line: Label (prompt attribute): allowed value, allowed value. "
         "Attributes: category, material, setting, stone, background, style. Raters are asked "
-        "'<Label>: <the prompt's value>?' when the prompt's value is an allowed one.",
+        "“Label: the prompt's value?” when the prompt states one of the allowed values.",
     )
     raters = forms.ModelMultipleChoiceField(
         queryset=get_user_model().objects.none(),
@@ -51,7 +51,10 @@ class ChecklistStudyForm(forms.ModelForm[Study]):
             "target_judgments", "raters", "rater_groups",
         ]  # fmt: skip
         labels = {"target_judgments": "Raters per image"}
-        help_texts = {"target_judgments": "How many raters should answer each image."}
+        help_texts = {
+            "target_judgments": "How many raters should answer each image (images with the "
+            "fewest answers are shown first)."
+        }
         widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

@@ -30,6 +30,7 @@ from ratings.checklists.services import (
 from ratings.models import Study
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
+from ratings.throttle import VoteRateExceeded, vote_rate_check
 from ratings.views.rate import Unavailable, friendly_unavailable, highlight_terms
 
 PAGE = "ratings/checklist/rate.html"
@@ -111,6 +112,13 @@ def checklist_rate(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
 @unavailable
 def checklist_answer(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
+    try:
+        vote_rate_check(rater_id=request.user.pk)
+    except VoteRateExceeded as error:
+        # The same image comes back with the message; nothing was recorded.
+        response = _card(request, study, errors=[str(error)], status=429)
+        response["Retry-After"] = str(error.retry_after)
+        return response
     raw = request.POST.get("showing", "")
     if not raw.isdecimal():
         raise Unavailable(lost_answer=True)

@@ -96,6 +96,13 @@
     }
   });
 
+  // 429 (too many answers a minute) carries the same card with a message: show it.
+  document.addEventListener("htmx:beforeSwap", (event) => {
+    if (event.detail.xhr.status === 429) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
   document.addEventListener("htmx:afterSwap", () => {
     const before = readied;
     ready();

@@ -10,7 +10,13 @@ import pytest
 
 from generation.models import LoraAdapter
 from generation.services.configs import config_create
-from tests.factories import browser_login, make_config, ready_study, researcher
+from tests.factories import (
+    answered_checklist_study,
+    browser_login,
+    make_config,
+    ready_study,
+    researcher,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 WIDTH = 1280
@@ -43,6 +49,7 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
                          "negative_prompt": long_negative, "name": f"karras cfg {cfg}"},
                       adapters=[(phol, 0.8)])  # fmt: skip
     study = ready_study(n_configs=3, name="Threader earrings: sampler and CFG")
+    checklist = answered_checklist_study(n_configs=3, name="Channel-set bands: checklist")
     browser_login(page, live_server, "rita")
     SHOTS.mkdir(parents=True, exist_ok=True)
     too_wide = {}
@@ -56,6 +63,9 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("progress", f"/studies/{study.pk}/progress/"),
         ("analysis", f"/studies/{study.pk}/analysis/?outcome=all"),
         ("report", f"/studies/{study.pk}/report/"),
+        ("checklist-new", "/studies/checklist/new/"),
+        ("checklist-study", f"/studies/{checklist.pk}/"),
+        ("checklist-results", f"/studies/{checklist.pk}/checklist/"),
     ]:
         page.goto(live_server.url + path)
         if name == "builder":

@@ -23,7 +23,14 @@ from ratings.models import Study
 from ratings.selectors import study_images
 from ratings.services.judging import NotYours
 from ratings.services.studies import study_launch
-from tests.factories import PromptFactory, make_config, rater, ready_checklist_study
+from tests.factories import (
+    PromptFactory,
+    make_config,
+    rater,
+    ready_checklist_study,
+    ready_study,
+    vote,
+)
 
 pytestmark = pytest.mark.django_db
 METAL = FieldSpec("material", "Metal", ("yellow gold", "white gold", "platinum"))
@@ -216,3 +223,32 @@ def test_results_count_adherence_per_config_and_item_and_drop_excluded_raters() 
     assert results.ceiling["term:channel-set"].rate == 1.0
     study.excluded_raters.add(people[0])
     assert checklist_results(study=study).raters == 3
+
+
+def test_results_relate_adherence_to_a_pairwise_study_sharing_the_configs() -> None:
+    pairwise = ready_study(n_configs=3, n_prompts=2)
+    configs = sorted(pairwise.configs.all(), key=lambda c: c.pk)
+    rank = {c.pk: i for i, c in enumerate(configs)}  # lower index wins every pair
+    adherence = pairwise.criteria.get(key="prompt_adherence")
+    for r in range(4):
+        judge = rater()
+        for comparison in pairwise.comparisons.select_related("image_a", "image_b"):
+            a, b = comparison.image_a.config_id, comparison.image_b.config_id
+            vote(comparison, judge, adherence, "a" if rank[a] < rank[b] else "b")
+    study = ready_checklist_study(configs=configs, n_prompts=1)
+    person = rater()
+    while (card := checklist_deal(rater=person, study=study).current) is not None:
+        config = ChecklistShowing.objects.get(pk=card.pk).image.config_id
+        said = {0: ["yes"] * 4, 1: ["yes", "yes", "no", "no"], 2: ["no"] * 4}[rank[config]]
+        checklist_answers_record(
+            rater=person,
+            study=study,
+            showing_id=card.pk,
+            answers={i.key: v for i, v in zip(card.items, said, strict=True)},
+        )
+    results = checklist_results(study=study)
+    assert [results.overall(c.pk).rate for c in configs] == [1.0, 0.5, 0.0]  # type: ignore[union-attr]
+    (relation,) = results.relations
+    assert relation.study_id == pairwise.pk and relation.criterion == "Prompt adherence"
+    assert relation.relation.configs == [c.pk for c in configs]
+    assert relation.relation.rho == pytest.approx(1.0)

@@ -140,3 +140,48 @@ def test_labeller_run_refuses_an_unconfigured_name(client: Client, settings: Any
         f"/studies/{study.pk}/checklist/label/", {"labeller": "clip"}, follow=True
     )
     assert "is not a CLIP scorer of LOUPE_SCORERS" in response.content.decode()
+
+
+def test_answers_past_the_rate_limit_come_back_with_the_same_image(
+    client: Client, settings: Any
+) -> None:
+    settings.LOUPE_VOTE_RATE_PER_MINUTE = 1
+    study = ready_checklist_study(n_configs=2, n_prompts=1)
+    client.force_login(rater())
+    url = f"/rate/checklist/{study.pk}/answer/"
+    html = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+    client.post(url, {"showing": _showing(html), **{f"a:{k}": "yes" for k in _items(html)}}, **HX)
+    html = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+    showing = _showing(html)
+    response = client.post(
+        url, {"showing": showing, **{f"a:{k}": "no" for k in _items(html)}}, **HX
+    )
+    assert response.status_code == 429 and response["Retry-After"]
+    assert _showing(response.content.decode()) == showing
+    assert not ChecklistAnswer.objects.filter(answer="no").exists()
+
+
+def test_a_pairwise_study_is_not_on_the_checklist_page_and_its_results_redirect(
+    client: Client,
+) -> None:
+    from tests.factories import ready_study
+
+    pairwise = ready_study(n_configs=2)
+    client.force_login(rater())
+    assert client.get(f"/rate/checklist/{pairwise.pk}/").status_code == 404
+    checklist = ready_checklist_study(n_configs=1, n_prompts=1)
+    client.force_login(researcher())
+    assert client.get(f"/studies/{pairwise.pk}/checklist/").status_code == 404
+    analysis = client.get(f"/studies/{checklist.pk}/analysis/")
+    assert analysis.status_code == 302
+    assert analysis["Location"] == f"/studies/{checklist.pk}/checklist/"
+
+
+def test_a_rater_sees_the_images_of_a_checklist_open_to_them_only(client: Client) -> None:
+    study = ready_checklist_study(n_configs=1, n_prompts=1)
+    image = Image.objects.get(config__studies=study)
+    client.force_login(rater())
+    assert client.get(f"/media/{image.display_file.name}").status_code == 200
+    assert client.get(f"/media/{image.file.name}").status_code == 404  # masters: never
+    study.rater_groups.clear()
+    assert client.get(f"/media/{image.display_file.name}").status_code == 404
