@@ -112,6 +112,7 @@ def checklist_rate(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
 @unavailable
 def checklist_answer(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
+    assert isinstance(request.user, User)  # rater_study admits signed-in users only
     try:
         vote_rate_check(rater_id=request.user.pk)
     except VoteRateExceeded as error:

@@ -230,7 +230,7 @@ def test_results_relate_adherence_to_a_pairwise_study_sharing_the_configs() -> N
     configs = sorted(pairwise.configs.all(), key=lambda c: c.pk)
     rank = {c.pk: i for i, c in enumerate(configs)}  # lower index wins every pair
     adherence = pairwise.criteria.get(key="prompt_adherence")
-    for r in range(4):
+    for _ in range(4):
         judge = rater()
         for comparison in pairwise.comparisons.select_related("image_a", "image_b"):
             a, b = comparison.image_a.config_id, comparison.image_b.config_id
