@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -83,7 +83,12 @@ def field_spec(row: ChecklistField) -> FieldSpec:
 
 
 def study_fields(study: Study) -> list[FieldSpec]:
-    return [field_spec(f) for f in study.checklist_fields.all()]
+    """The study's schema; read once per study instance (a request reads it once)."""
+    cached: list[FieldSpec] | None = getattr(study, "_checklist_specs", None)
+    if cached is None:
+        cached = [field_spec(f) for f in study.checklist_fields.all()]
+        study._checklist_specs = cached  # type: ignore[attr-defined]
+    return cached
 
 
 def prompt_attributes(prompt: Prompt) -> dict[str, str]:
@@ -155,46 +160,49 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
             "image_id", flat=True
         )
     )
-    mine = dict(
-        ChecklistShowing.objects.filter(study=study, rater=rater).values_list(
-            "image_id", "answered_at"
-        )
+    mine = list(
+        ChecklistShowing.objects.filter(study=study, rater=rater)
+        .order_by("id")
+        .values_list("id", "image_id", "answered_at")
     )
-    answered = sum(1 for at in mine.values() if at is not None)
+    answered = sum(1 for _, _, at in mine if at is not None)
     if study.status != Study.Status.OPEN:
         return ChecklistDeck(None, None, answered, len(ready))
-    fields = study_fields(study)
-    showing = (
-        ChecklistShowing.objects.filter(study=study, rater=rater, answered_at__isnull=True)
-        .select_related("image__prompt")
-        .order_by("id")
-        .first()
-    )
-    todo = [image_id for image_id in ready if image_id not in mine]
+    # The oldest showing not answered yet is shown again, never replaced.
+    pending = next(((pk, image_id) for pk, image_id, at in mine if at is None), None)
+    seen = {image_id for _, image_id, _ in mine}
+    todo = [image_id for image_id in ready if image_id not in seen]
     counts = dict(
-        ChecklistShowing.objects.filter(study=study, image_id__in=todo, answered_at__isnull=False)
+        ChecklistShowing.objects.filter(study=study, answered_at__isnull=False)
         .values_list("image_id")
         .annotate(n=Count("id"))
         .values_list("image_id", "n")
     )
     draw = random.Random()
     todo.sort(key=lambda image_id: (counts.get(image_id, 0), draw.random()))
-    if showing is None and todo:
-        image_id = todo.pop(0)
-        showing, _ = ChecklistShowing.objects.get_or_create(
-            study=study, rater=rater, image_id=image_id
-        )
-        showing = ChecklistShowing.objects.select_related("image__prompt").get(pk=showing.pk)
-    elif showing is not None:
-        ChecklistShowing.objects.filter(pk=showing.pk).update(shown_at=timezone.now())
-    if showing is None:
+    if pending is None and not todo:
         return ChecklistDeck(None, None, answered, len(ready))
-    upcoming = None
-    following = [i for i in todo if i != showing.image_id]
-    if following:
-        image = Image.objects.select_related("prompt").get(pk=following[0])
-        upcoming = _card(0, image, fields)
-    return ChecklistDeck(_card(showing.pk, showing.image, fields), upcoming, answered, len(ready))
+    current = pending[1] if pending is not None else todo.pop(0)
+    following = todo[0] if todo else None
+    images = Image.objects.select_related("prompt").in_bulk(
+        [current] if following is None else [current, following]
+    )
+    if pending is None:
+        # New to this rater (the image is not among theirs); a second tab racing this one
+        # meets the unique constraint and takes the row it made.
+        try:
+            with transaction.atomic():
+                showing_pk = ChecklistShowing.objects.create(
+                    study=study, rater=rater, image_id=current
+                ).pk
+        except IntegrityError:
+            showing_pk = ChecklistShowing.objects.get(study=study, rater=rater, image_id=current).pk
+    else:
+        showing_pk = pending[0]
+        ChecklistShowing.objects.filter(pk=showing_pk).update(shown_at=timezone.now())
+    fields = study_fields(study)
+    upcoming = _card(0, images[following], fields) if following is not None else None
+    return ChecklistDeck(_card(showing_pk, images[current], fields), upcoming, answered, len(ready))
 
 
 @dataclass(frozen=True)
@@ -215,7 +223,9 @@ def checklist_answers_record(
     """
     with transaction.atomic():
         showing = (
-            ChecklistShowing.objects.select_for_update()
+            # Only the showing's row: locking the joined image and prompt rows too would
+            # deadlock with other raters' commits checking their foreign keys to them.
+            ChecklistShowing.objects.select_for_update(of=("self",))
             .filter(pk=showing_id, rater=rater, study=study)
             .select_related("image__prompt")
             .first()

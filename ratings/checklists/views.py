@@ -75,7 +75,7 @@ def _card(
     status: int = 200,
 ) -> HttpResponse:
     assert isinstance(request.user, User)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         deck = checklist_deal(rater=request.user, study=study)
     context: dict[str, Any] = {
         "study": study,
@@ -126,19 +126,26 @@ def checklist_answer(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     answers = {
         key[2:]: str(value) for key, value in request.POST.items() if key.startswith("a:") and value
     }
-    notice, errors = "Answers recorded.", list[str]()
     try:
-        recorded = checklist_answers_record(
-            rater=request.user, study=study, showing_id=int(raw), answers=answers
-        )
-        if recorded.already_recorded:
-            notice = "Already recorded — your first answers stand."
+        # The answers and the next deal commit together: one transaction per answer.
+        with transaction.atomic():
+            recorded = checklist_answers_record(
+                rater=request.user, study=study, showing_id=int(raw), answers=answers
+            )
+            notice = (
+                "Already recorded — your first answers stand."
+                if recorded.already_recorded
+                else "Answers recorded."
+            )
+            if request.htmx:
+                return _card(request, study, notice=notice)
+        errors: list[str] = []
     except NotYours:
         raise Unavailable(lost_answer=True) from None
     except ValidationError as refused:
-        notice, errors = "", refused.messages
-    if request.htmx:
-        return _card(request, study, notice=notice, errors=errors)
+        errors = refused.messages
+        if request.htmx:
+            return _card(request, study, errors=errors)
     for message in errors:
         messages.error(request, message)
     return HttpResponseRedirect(reverse("checklist-rate", args=[study.pk]))

@@ -185,3 +185,18 @@ def test_a_rater_sees_the_images_of_a_checklist_open_to_them_only(client: Client
     assert client.get(f"/media/{image.file.name}").status_code == 404  # masters: never
     study.rater_groups.clear()
     assert client.get(f"/media/{image.display_file.name}").status_code == 404
+
+
+def test_an_answer_and_the_next_card_take_a_fixed_number_of_queries(
+    client: Client, django_assert_max_num_queries: Any
+) -> None:
+    study = ready_checklist_study(n_configs=4, n_prompts=3)
+    client.force_login(rater())
+    html = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+    for _ in range(3):  # the same count however many answers came before
+        body = {"showing": _showing(html), **{f"a:{k}": "yes" for k in _items(html)}}
+        # Session, user, study; the answers (lock, schema, insert, stamp); the deal (ready
+        # images, the rater's showings, answer counts, two images, the new showing); savepoints.
+        with django_assert_max_num_queries(18):
+            html = client.post(f"/rate/checklist/{study.pk}/answer/", body, **HX).content.decode()
+        assert "Answers recorded." in html
