@@ -149,3 +149,21 @@ def test_run_labeller_button_labels_through_the_celery_task(
         )
     assert "is answering the checklist on a worker" in response.content.decode()
     assert ChecklistLabel.objects.filter(study=study, labeller="clip").count() == 4
+
+
+@pytest.mark.django_db
+def test_checklist_label_command_labels_in_process_and_names_bad_input(
+    clip_on: str, settings: Any
+) -> None:
+    import io
+
+    from django.core.management import CommandError, call_command
+
+    study = ready_checklist_study(n_configs=1, n_prompts=2)
+    out = io.StringIO()
+    call_command("checklist_label", "--study", str(study.pk), stdout=out)
+    assert "answered 8 new items" in out.getvalue()
+    with pytest.raises(CommandError, match="not a CLIP scorer"):
+        call_command("checklist_label", "--study", str(study.pk), "--labeller", "aesthetic")
+    with pytest.raises(CommandError, match="No checklist study"):
+        call_command("checklist_label", "--study", "999999")
