@@ -9,10 +9,8 @@ Figures print as `answer+next …` against the same trivial view as the pairwise
 
 from __future__ import annotations
 
-import http.client
 import re
 import secrets
-import time
 from urllib.parse import urlencode
 
 from rate_load import Rater, open_to_raters
@@ -71,49 +69,17 @@ def seed_checklist(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
 class ChecklistRater(Rater):
     """A simulated rater answering checklists: one POST per image, the next card in reply."""
 
-    def run(self) -> None:
-        base = f"/rate/checklist/{self.study}/"
-        try:
-            status, html, _, _ = self._request("GET", base)
-        except (OSError, http.client.HTTPException):
-            self.errors += 1
-            return
-        if status != 200:
-            self.errors += 1
-            return
-        while time.time() < self.stop_at:
-            if self.mode != "vote" and not self._ping():
-                continue
-            if self.mode == "ping":
-                continue
-            match = re.search(r'data-showing="(\d+)"', html)
-            if match is None:
-                self.finished = True
-                return
-            shown = int(match.group(1))
-            items = sorted(set(re.findall(r'name="a:([^"]+)"', html)))
-            body = urlencode(
-                {"showing": shown, **{f"a:{k}": self.random.choice(ANSWERS) for k in items}}
-            )
-            try:
-                status, page, rtt, server = self._request("POST", base + "answer/", body)
-            except (OSError, http.client.HTTPException):
-                self.errors += 1
-                self.unsure.append(shown)
-                time.sleep(0.05)
-                continue
-            if status == 200 and "Answers recorded." in page:
-                self.acked.append(shown)
-                self.samples["vote"].append((time.time(), rtt, server))
-                html = page
-            elif status == 200 and "Already recorded" in page:
-                self.already += 1
-                html = page
-            else:
-                self.errors += 1
-                time.sleep(0.05)
-                continue
-            self._pause()
+    page, answer_path = "/rate/checklist/{study}/", "/rate/checklist/{study}/answer/"
+    recorded = "Answers recorded."
+
+    def _answer(self, html: str) -> tuple[int, str] | None:
+        match = re.search(r'data-showing="(\d+)"', html)
+        if match is None:
+            return None
+        shown = int(match.group(1))
+        items = sorted(set(re.findall(r'name="a:([^"]+)"', html)))
+        answers = {f"a:{k}": self.random.choice(ANSWERS) for k in items}
+        return shown, urlencode({"showing": shown, **answers})
 
 
 def count_checklist(study: int, acked: list[int]) -> dict[str, int]:

@@ -255,10 +255,21 @@ class Rater(threading.Thread):
         self.cpu.setdefault(kind, []).append(float(cpu.group(1)) if cpu else math.nan)
         return response.status, text, rtt, float(timing.group(1)) if timing else math.nan
 
+    #: The rating page (first GET), where answers are posted, and what confirms one.
+    page, answer_path, recorded = "/rate/{study}/?go=1", "/rate/{study}/vote/", "Vote recorded."
+
+    def _answer(self, html: str) -> tuple[int, str] | None:
+        """The card's id and the POST body answering it; None when no card is left."""
+        match = re.search(r'data-presentation="(\d+)"', html)
+        if match is None:
+            return None
+        shown = int(match.group(1))
+        return shown, urlencode({"presentation": shown, **{f"c-{key}": self.random.choice(
+            ["left", "right", "tie", "both_bad"]) for key in CRITERIA}, "response_ms": "1500"})  # fmt: skip
+
     def run(self) -> None:
-        base = f"/rate/{self.study}/"
         try:
-            status, html, _, _ = self._request("GET", base + "?go=1")
+            status, html, _, _ = self._request("GET", self.page.format(study=self.study))
         except (OSError, http.client.HTTPException):
             self.errors += 1
             return
@@ -270,23 +281,22 @@ class Rater(threading.Thread):
                 continue
             if self.mode == "ping":
                 continue
-            match = re.search(r'data-presentation="(\d+)"', html)
-            if match is None:
+            answer = self._answer(html)
+            if answer is None:
                 self.finished = True
                 return
-            shown = int(match.group(1))
-            body = urlencode({"presentation": shown, **{f"c-{key}": self.random.choice(
-                ["left", "right", "tie", "both_bad"]) for key in CRITERIA}, "response_ms": "1500"})  # fmt: skip
+            shown, body = answer
             plain = self.orm and self.votes % 2 == 1
             self.votes += 1
+            path = self.answer_path.format(study=self.study)
             try:
-                status, page, rtt, server = self._request("POST", base + "vote/", body, plain)
+                status, page, rtt, server = self._request("POST", path, body, plain)
             except (OSError, http.client.HTTPException):
                 self.errors += 1
                 self.unsure.append(shown)
                 time.sleep(0.05)
                 continue
-            if status == 200 and "Vote recorded." in page:
+            if status == 200 and self.recorded in page:
                 self.acked.append(shown)
                 self.samples["orm" if plain else "vote"].append((time.time(), rtt, server))
                 html = page

@@ -60,6 +60,14 @@ def presentation_payload(card: Card) -> dict[str, Any]:
     }
 
 
+def study_param(request: Request) -> int:
+    """The `study` query parameter of a rater endpoint (a 400 naming it when missing)."""
+    raw = request.query_params.get("study", "")
+    if not raw.isdecimal():
+        raise serializers.ValidationError({"study": ["A study id is required."]})
+    return int(raw)
+
+
 class JudgmentInSerializer(serializers.Serializer[dict[str, Any]]):
     presentation = serializers.IntegerField(min_value=1)
     criterion = serializers.SlugField(max_length=40)
@@ -98,12 +106,9 @@ _NEXT_OUT = inline_serializer(
 @permission_classes([CanRate])
 def rate_next_api(request: Request) -> Response:
     """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
-    raw = request.query_params.get("study", "")
-    if not raw.isdecimal():
-        raise serializers.ValidationError({"study": ["A study id is required."]})
     rater = request.user
     assert isinstance(rater, User)  # CanRate admits signed-in users only
-    study = rater_study(user=rater, study_id=int(raw), closed_too=True)
+    study = rater_study(user=rater, study_id=study_param(request), closed_too=True)
     if study is None:
         raise Http404("No Study matches the given query.")
     closed = study.status == Study.Status.CLOSED

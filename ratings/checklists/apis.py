@@ -40,7 +40,7 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import CanRate
+from ratings.rate_apis import CanRate, study_param
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
 from ratings.throttle import VoteRateExceeded, vote_rate_check
@@ -288,10 +288,7 @@ _NEXT = inline_serializer(
 @permission_classes([CanRate])
 def checklist_next_api(request: Request) -> Response:
     """The image to check now (issued to you) with its items, and the next image's URL."""
-    raw = request.query_params.get("study", "")
-    if not raw.isdecimal():
-        raise serializers.ValidationError({"study": ["A study id is required."]})
-    user, study = _rater_checklist(request, int(raw))
+    user, study = _rater_checklist(request, study_param(request))
     with transaction.atomic():
         deck = checklist_deal(rater=user, study=study)
     card = deck.current

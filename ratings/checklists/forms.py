@@ -11,7 +11,7 @@ from django.contrib.auth.models import Group
 from evalsite.roles import RATERS
 from generation.models import GenerationConfig, Prompt
 from ratings.checklists.items import FieldSpec, schema_parse
-from ratings.forms import ConfigChoices, PromptChoices, RaterGroupChoices
+from ratings.forms import ConfigChoices, PromptChoices, StudyForm
 from ratings.models import Study
 
 SCHEMA_EXAMPLE = (
@@ -34,15 +34,9 @@ class ChecklistStudyForm(forms.ModelForm[Study]):
         "Attributes: category, material, setting, stone, background, style. Raters are asked "
         "“Label: the prompt's value?” when the prompt states one of the allowed values.",
     )
-    raters = forms.ModelMultipleChoiceField(
-        queryset=get_user_model().objects.none(),
-        widget=forms.CheckboxSelectMultiple,
-        required=False,
-        help_text="Raters who may answer this checklist.",
-    )
-    rater_groups = RaterGroupChoices(
-        queryset=Group.objects.all(), help_text="Everyone in these groups may answer it."
-    )
+    # The study form's pickers of who may judge (the queryset is set per form, below).
+    raters = StudyForm.declared_fields["raters"]
+    rater_groups = StudyForm.declared_fields["rater_groups"]
 
     class Meta:
         model = Study
