@@ -29,6 +29,7 @@ from tests.factories import (
     rater,
     ready_checklist_study,
     ready_study,
+    researcher,
     vote,
 )
 
@@ -225,7 +226,7 @@ def test_results_count_adherence_per_config_and_item_and_drop_excluded_raters() 
     assert checklist_results(study=study).raters == 3
 
 
-def test_results_relate_adherence_to_a_pairwise_study_sharing_the_configs() -> None:
+def test_results_relate_adherence_to_a_pairwise_study_sharing_the_configs(client: Any) -> None:
     pairwise = ready_study(n_configs=3, n_prompts=2)
     configs = sorted(pairwise.configs.all(), key=lambda c: c.pk)
     rank = {c.pk: i for i, c in enumerate(configs)}  # lower index wins every pair
@@ -252,3 +253,6 @@ def test_results_relate_adherence_to_a_pairwise_study_sharing_the_configs() -> N
     assert relation.study_id == pairwise.pk and relation.criterion == "Prompt adherence"
     assert relation.relation.configs == [c.pk for c in configs]
     assert relation.relation.rho == pytest.approx(1.0)
+    client.force_login(researcher())
+    page = client.get(f"/studies/{study.pk}/checklist/").content.decode()
+    assert pairwise.name in page and "<td>1.00" in page
