@@ -24,6 +24,7 @@ from ratings.checklists.models import (
     ChecklistShowing,
 )
 from ratings.models import Study
+from ratings.progress import RaterProgress
 from ratings.services.judging import NotYours
 from ratings.services.studies import study_create
 
@@ -203,6 +204,16 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
     fields = study_fields(study)
     upcoming = _card(0, images[following], fields) if following is not None else None
     return ChecklistDeck(_card(showing_pk, images[current], fields), upcoming, answered, len(ready))
+
+
+def checklist_progress(*, study: Study, rater: Any) -> RaterProgress:
+    """What the rater has done in a checklist study, as the rating home page lists it:
+    images answered of the images ready."""
+    ready = ChecklistImage.objects.filter(study=study, image__status=Image.Status.DONE).count()
+    answered = ChecklistShowing.objects.filter(
+        study=study, rater=rater, answered_at__isnull=False
+    ).count()
+    return RaterProgress(study=study, judged=answered, ready=ready)
 
 
 @dataclass(frozen=True)

@@ -200,3 +200,23 @@ def test_an_answer_and_the_next_card_take_a_fixed_number_of_queries(
         with django_assert_max_num_queries(18):
             html = client.post(f"/rate/checklist/{study.pk}/answer/", body, **HX).content.decode()
         assert "Answers recorded." in html
+
+
+def test_rate_home_shows_checklist_progress_and_the_pair_page_sends_to_the_checklist(
+    client: Client,
+) -> None:
+    study = ready_checklist_study(n_configs=1, n_prompts=2, name="Bands checklist")
+    client.force_login(rater())
+    home = client.get("/rate/").content.decode()
+    assert "Bands checklist" in home and "0 of 2 images answered" in home
+    assert f'href="/rate/checklist/{study.pk}/"' in home and "Open checklist" in home
+    html = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+    client.post(
+        f"/rate/checklist/{study.pk}/answer/",
+        {"showing": _showing(html), **{f"a:{k}": "yes" for k in _items(html)}},
+    )
+    home = client.get("/rate/").content.decode()
+    assert "1 of 2 images answered" in home and "Continue checklist" in home
+    pair_page = client.get(f"/rate/{study.pk}/")
+    assert pair_page.status_code == 302
+    assert pair_page["Location"] == f"/rate/checklist/{study.pk}/"
