@@ -220,3 +220,11 @@ def test_rate_home_shows_checklist_progress_and_the_pair_page_sends_to_the_check
     pair_page = client.get(f"/rate/{study.pk}/")
     assert pair_page.status_code == 302
     assert pair_page["Location"] == f"/rate/checklist/{study.pk}/"
+
+
+def test_results_page_without_answers_says_where_they_come_from(client: Client) -> None:
+    study = ready_checklist_study(n_configs=2, n_prompts=1)
+    client.force_login(researcher())
+    page = client.get(f"/studies/{study.pk}/checklist/").content.decode()
+    assert "No answers yet" in page and f'href="/rate/checklist/{study.pk}/"' in page
+    assert page.count('<span class="empty-cell">—</span>') >= 2 * 5  # configs × (items + all)
