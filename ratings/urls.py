@@ -39,6 +39,7 @@ urlpatterns: list[URLPattern] = [
     ),
     # Checklist studies (ratings.checklists).
     path("studies/checklist/new/", checklist.checklist_new, name="checklist-new"),
+    path("studies/<int:study_id>/checklist/edit/", checklist.checklist_edit, name="checklist-edit"),
     path("rate/checklist/<int:study_id>/", checklist.checklist_rate, name="checklist-rate"),
     path(
         "rate/checklist/<int:study_id>/answer/",

@@ -151,6 +151,7 @@ TABLE: dict[str, Rule] = {
     # --- checklist studies: pages, rating, results, exports, labellers, API (the probe's
     # study_id is the world's checklist study)
     "checklist-new": Rule(RESEARCH),
+    "checklist-edit": Rule(RESEARCH),
     "checklist-rate": Rule(RATE),
     "checklist-answer": Rule(RATE, "post", {"showing": "showing"}),
     "checklist-results": Rule(RESEARCH),

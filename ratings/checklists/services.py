@@ -26,7 +26,7 @@ from ratings.checklists.models import (
 from ratings.models import Study
 from ratings.progress import RaterProgress
 from ratings.services.judging import NotYours
-from ratings.services.studies import study_create
+from ratings.services.studies import study_create, study_update
 
 #: The one criterion a checklist study carries (studies need one; the items are the questions).
 CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item of its prompt?"),)
@@ -55,6 +55,17 @@ def checklist_study_create(
             **extra,
         )
         checklist_fields_set(study=study, fields=fields)
+    return study
+
+
+def checklist_study_update(*, study: Study, fields: Sequence[FieldSpec], **changes: Any) -> Study:
+    """Edit a checklist study and its schema, all or nothing. Safe to run twice. What decides
+    the images is fixed once launched (ratings.services.studies.study_update says so per
+    field); the schema once raters have answered."""
+    with transaction.atomic():
+        study_update(study=study, **changes)
+        checklist_fields_set(study=study, fields=fields)
+    study._checklist_specs = list(fields)  # type: ignore[attr-defined]
     return study
 
 

@@ -26,6 +26,7 @@ from ratings.checklists.services import (
     checklist_answers_record,
     checklist_deal,
     checklist_study_create,
+    checklist_study_update,
 )
 from ratings.models import Study
 from ratings.rater_sql import rater_study
@@ -57,6 +58,22 @@ def checklist_new(request: HttpRequest) -> HttpResponse:
             messages.success(request, f"Created checklist study “{study.name}”. Launch it.")
             return redirect("study-detail", pk=study.pk)
     return render(request, "ratings/checklist/form.html", {"form": form})
+
+
+@researcher_required
+@require_http_methods(["GET", "POST"])
+def checklist_edit(request: HttpRequest, study_id: int) -> HttpResponse:
+    study = _researcher_study(study_id)
+    form = ChecklistStudyForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
+    if request.method == "POST" and form.is_valid():
+        try:
+            checklist_study_update(study=study, **form.service_fields())
+        except ValidationError as error:
+            add_errors(form, error)
+        else:
+            messages.success(request, "Saved the checklist study.")
+            return redirect("study-detail", pk=study.pk)
+    return render(request, "ratings/checklist/form.html", {"form": form, "study": study})
 
 
 def _study(request: HttpRequest, study_id: int) -> Study:

@@ -9,6 +9,7 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import Group
 from django.test import Client
 
 from generation.models import GenerationConfig, Image
@@ -228,3 +229,40 @@ def test_results_page_without_answers_says_where_they_come_from(client: Client) 
     page = client.get(f"/studies/{study.pk}/checklist/").content.decode()
     assert "No answers yet" in page and f'href="/rate/checklist/{study.pk}/"' in page
     assert page.count('<span class="empty-cell">—</span>') >= 2 * 5  # configs × (items + all)
+
+
+def test_edit_keeps_what_is_fixed_and_names_the_schema_once_answered(client: Client) -> None:
+    study = ready_checklist_study(n_configs=1, n_prompts=1)  # launched (open): images fixed
+    client.force_login(researcher())
+    assert client.get(f"/studies/{study.pk}/edit/")["Location"] == (
+        f"/studies/{study.pk}/checklist/edit/"
+    )
+    page = client.get(f"/studies/{study.pk}/checklist/edit/").content.decode()
+    assert "Metal (material): yellow gold, white gold, platinum" in page
+    assert "Fixed since launch." in page
+    post = {
+        "name": "Renamed checklist", "instructions": "Look closely.", "seeds_per_prompt": 1,
+        "base_seed": study.base_seed, "target_judgments": 4, "rater_groups": [],
+        "schema": "Metal (material): yellow gold, platinum",
+    }  # fmt: skip
+    saved = client.post(f"/studies/{study.pk}/checklist/edit/", post)
+    assert saved.status_code == 302
+    study.refresh_from_db()
+    assert (study.name, study.target_judgments) == ("Renamed checklist", 4)
+    assert list(study.checklist_fields.values_list("allowed", flat=True)) == [
+        ["yellow gold", "platinum"]
+    ]
+    study.rater_groups.add(*Group.objects.filter(name="raters"))  # the post cleared them
+    client.force_login(rater())
+    html = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+    client.post(
+        f"/rate/checklist/{study.pk}/answer/",
+        {"showing": _showing(html), **{f"a:{k}": "yes" for k in _items(html)}},
+    )
+    client.force_login(researcher())
+    post["schema"] = "Metal (material): gold, silver"
+    refused = client.post(f"/studies/{study.pk}/checklist/edit/", post).content.decode()
+    assert "its schema is fixed" in refused
+    assert list(study.checklist_fields.values_list("allowed", flat=True)) == [
+        ["yellow gold", "platinum"]
+    ]
