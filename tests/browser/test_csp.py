@@ -73,6 +73,7 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
         "/studies/checklist/new/",
         f"/studies/{checklist.pk}/",
         f"/studies/{checklist.pk}/checklist/",
+        f"/studies/{checklist.pk}/checklist/edit/",
     ]:
         _visit(page, base + url)
         if url == "/":

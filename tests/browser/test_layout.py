@@ -66,6 +66,7 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("checklist-new", "/studies/checklist/new/"),
         ("checklist-study", f"/studies/{checklist.pk}/"),
         ("checklist-results", f"/studies/{checklist.pk}/checklist/"),
+        ("checklist-edit", f"/studies/{checklist.pk}/checklist/edit/"),
     ]:
         page.goto(live_server.url + path)
         if name == "builder":
