@@ -13,7 +13,7 @@ import re
 import secrets
 from urllib.parse import urlencode
 
-from rate_load import Rater, open_to_raters
+from rate_load import Rater, open_to_raters, tally
 
 #: Images per prompt: 8 configurations × 2 seeds.
 IMAGES_PER_PROMPT = 16
@@ -86,7 +86,7 @@ def count_checklist(study: int, acked: list[int]) -> dict[str, int]:
     """What the database holds against what the server acknowledged (answers, per item)."""
     from django.db.models import Count
 
-    from ratings.checklists.models import ChecklistAnswer, ChecklistShowing
+    from ratings.checklists.models import ChecklistAnswer
 
     rows = ChecklistAnswer.objects.filter(study_id=study)
     stored = rows.count()
@@ -98,15 +98,4 @@ def count_checklist(study: int, acked: list[int]) -> dict[str, int]:
         .values_list("showing_id", "n")
     )
     # Every image of the bench has four items: two key terms, two schema fields.
-    answered = ChecklistShowing.objects.filter(pk__in=acked, answered_at__isnull=False).count()
-    expected = 4 * len(acked)
-    missing = sum(max(4 - per_showing.get(p, 0), 0) for p in acked)
-    assert answered <= len(acked)
-    return {
-        "acked": expected,
-        "stored": stored,
-        "distinct": distinct,
-        "lost": missing,
-        "duplicated": stored - distinct,
-        "unacknowledged": stored - (expected - missing),
-    }
+    return tally(stored, distinct, acked, per_showing, 4)

@@ -363,8 +363,16 @@ def _count(study: int, acked: list[int]) -> dict[str, int]:
         .annotate(n=Count("pk"))
         .values_list("presentation_id", "n")
     )
-    expected = len(acked) * len(CRITERIA)
-    missing = sum(max(len(CRITERIA) - per_presentation.get(p, 0), 0) for p in acked)
+    return tally(stored, distinct, acked, per_presentation, len(CRITERIA))
+
+
+def tally(
+    stored: int, distinct: int, acked: list[int], per_card: dict[int, int], per_answer: int
+) -> dict[str, int]:
+    """The counts the run prints: rows acknowledged (`per_answer` rows per acknowledged card),
+    stored, lost (acknowledged, not stored), duplicated, stored without an acknowledgement."""
+    expected = len(acked) * per_answer
+    missing = sum(max(per_answer - per_card.get(p, 0), 0) for p in acked)
     return {
         "acked": expected,
         "stored": stored,

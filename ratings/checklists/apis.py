@@ -40,10 +40,9 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import CanRate, study_param
+from ratings.rate_apis import CanRate, rate_limited, study_param
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
-from ratings.throttle import VoteRateExceeded, vote_rate_check
 
 
 class FieldSerializer(serializers.Serializer[Any]):
@@ -330,14 +329,9 @@ class AnswersInSerializer(serializers.Serializer[Any]):
 def checklist_answers_api(request: Request) -> Response:
     """Record your answers to every item of one image; sending them again changes nothing."""
     assert isinstance(request.user, User)  # CanRate admits signed-in users only
-    try:
-        vote_rate_check(rater_id=request.user.pk)
-    except VoteRateExceeded as error:
-        return Response(
-            {"detail": str(error)},
-            status=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(error.retry_after)},
-        )
+    limited = rate_limited(request.user)
+    if limited is not None:
+        return limited
     incoming = AnswersInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
     data = incoming.validated_data
