@@ -9,7 +9,6 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from generation.media import media_url
@@ -23,6 +22,7 @@ from ratings.checklists.models import (
     ChecklistLabel,
     ChecklistShowing,
 )
+from ratings.checklists.reads import answered_counts, rater_showings, ready_images, schema_rows
 from ratings.models import Study
 from ratings.progress import RaterProgress
 from ratings.services.judging import NotYours
@@ -98,7 +98,9 @@ def study_fields(study: Study) -> list[FieldSpec]:
     """The study's schema; read once per study instance (a request reads it once)."""
     cached: list[FieldSpec] | None = getattr(study, "_checklist_specs", None)
     if cached is None:
-        cached = [field_spec(f) for f in study.checklist_fields.all()]
+        cached = [
+            FieldSpec(a, label, tuple(allowed)) for a, label, allowed in schema_rows(study.pk)
+        ]
         study._checklist_specs = cached  # type: ignore[attr-defined]
     return cached
 
@@ -167,29 +169,16 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
     image answered by fewest raters, ties at random) and the one that would follow (its file
     loads behind the current card). A closed study deals nothing. Safe to repeat: a reload
     shows the same image again, its `shown_at` restamped."""
-    ready = list(
-        ChecklistImage.objects.filter(study=study, image__status=Image.Status.DONE).values_list(
-            "image_id", flat=True
-        )
-    )
-    mine = list(
-        ChecklistShowing.objects.filter(study=study, rater=rater)
-        .order_by("id")
-        .values_list("id", "image_id", "answered_at")
-    )
-    answered = sum(1 for _, _, at in mine if at is not None)
+    ready = ready_images(study.pk)
+    mine = rater_showings(study.pk, rater.pk)
+    answered = sum(1 for _, _, done in mine if done)
     if study.status != Study.Status.OPEN:
         return ChecklistDeck(None, None, answered, len(ready))
     # The oldest showing not answered yet is shown again, never replaced.
-    pending = next(((pk, image_id) for pk, image_id, at in mine if at is None), None)
+    pending = next(((pk, image_id) for pk, image_id, done in mine if not done), None)
     seen = {image_id for _, image_id, _ in mine}
     todo = [image_id for image_id in ready if image_id not in seen]
-    counts = dict(
-        ChecklistShowing.objects.filter(study=study, answered_at__isnull=False)
-        .values_list("image_id")
-        .annotate(n=Count("id"))
-        .values_list("image_id", "n")
-    )
+    counts = answered_counts(study.pk)
     draw = random.Random()
     todo.sort(key=lambda image_id: (counts.get(image_id, 0), draw.random()))
     if pending is None and not todo:

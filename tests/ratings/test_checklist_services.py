@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from generation.models import Image
 from ratings.checklists.items import FieldSpec, image_items, schema_parse
 from ratings.checklists.models import ChecklistAnswer, ChecklistImage, ChecklistShowing
 from ratings.checklists.results import checklist_results
@@ -256,3 +257,45 @@ def test_results_relate_adherence_to_a_pairwise_study_sharing_the_configs(client
     client.force_login(researcher())
     page = client.get(f"/studies/{study.pk}/checklist/").content.decode()
     assert pairwise.name in page and "<td>1.00" in page
+
+
+def test_compiled_reads_agree_with_their_querysets() -> None:
+    from django.db.models import Count
+
+    from ratings.checklists.models import ChecklistField
+    from ratings.checklists.reads import (
+        answered_counts,
+        rater_showings,
+        ready_images,
+        schema_rows,
+    )
+
+    study = ready_checklist_study(n_configs=3, n_prompts=2)
+    Image.objects.filter(pk=ChecklistImage.objects.filter(study=study).first().image_id).update(  # type: ignore[union-attr]
+        status=Image.Status.PENDING
+    )
+    people = [rater() for _ in range(3)]
+    for n, person in enumerate(people):
+        for _ in range(n + 1):
+            _answer_all(person, study)
+    checklist_deal(rater=people[0], study=study)  # one unanswered showing
+    assert ready_images(study.pk) == list(
+        ChecklistImage.objects.filter(study=study, image__status="done")
+        .order_by("id")
+        .values_list("image_id", flat=True)
+    )
+    for person in people:
+        assert rater_showings(study.pk, person.pk) == [
+            (s.pk, s.image_id, s.answered_at is not None)
+            for s in ChecklistShowing.objects.filter(study=study, rater=person).order_by("id")
+        ]
+    assert answered_counts(study.pk) == dict(
+        ChecklistShowing.objects.filter(study=study, answered_at__isnull=False)
+        .values("image_id")
+        .annotate(n=Count("id"))
+        .values_list("image_id", "n")
+    )
+    assert sum(answered_counts(study.pk).values()) == 1 + 2 + 3
+    assert schema_rows(study.pk) == [
+        (f.attribute, f.label, f.allowed) for f in ChecklistField.objects.filter(study=study)
+    ]
