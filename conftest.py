@@ -36,6 +36,13 @@ def _media_root(tmp_path: Path, settings: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _adapter_roots(tmp_path: Path, settings: pytest.FixtureRequest) -> None:
+    # Registering by server path (adapters, checkpoint series, the demo's series) reads and
+    # writes only here, never the checkout's var/adapters.
+    settings.LOUPE_ADAPTER_ROOTS = [str(tmp_path / "adapters")]  # type: ignore[attr-defined]
+
+
+@pytest.fixture(autouse=True)
 def _empty_cache() -> None:
     # Rolled-back tests reuse ids: a cached report from one test must not leak into the next.
     from django.core.cache import cache

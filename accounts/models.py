@@ -7,6 +7,7 @@ from django.contrib.auth.models import Group
 from django.db import models
 from django.utils import timezone
 
+from evalsite.fields import user_reference
 from evalsite.roles import RATERS, RESEARCHERS
 
 
@@ -23,19 +24,11 @@ class Invite(models.Model):
     studies = models.ManyToManyField("ratings.Study", blank=True, related_name="+")
     groups = models.ManyToManyField(Group, blank=True, related_name="+")
     note = models.CharField(max_length=200, blank=True, help_text="Who it is for (shown to you).")
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_reference(blank=False)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     used_at = models.DateTimeField(null=True, blank=True)
-    used_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-    )
+    used_by = user_reference()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

@@ -15,9 +15,11 @@ from rest_framework.views import APIView
 
 from accounts import apis as accounts_apis
 from generation import apis as generation_apis
+from generation import series_apis
 from ratings import analysis_apis, report_apis
 from ratings.checklists import apis as checklist_apis
 from ratings.rate_apis import rate_judgment_api, rate_next_api
+from ratings.series import apis as series_result_apis
 from ratings.study_apis import StudyViewSet
 
 
@@ -33,6 +35,7 @@ generation.register("prompts", generation_apis.PromptViewSet, basename="api-prom
 generation.register("adapters", generation_apis.LoraAdapterViewSet, basename="api-adapter")
 generation.register("configs", generation_apis.GenerationConfigViewSet, basename="api-config")
 generation.register("images", generation_apis.ImageViewSet, basename="api-image")
+generation.register("series", series_apis.SeriesViewSet, basename="api-series")
 
 studies = SimpleRouter()
 studies.register("studies", StudyViewSet, basename="api-study")
@@ -101,6 +104,22 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "rate/checklist/answers/",
         checklist_apis.checklist_answers_api,
         name="api-checklist-answers",
+    ),
+    # Studies over a LoRA checkpoint series (ratings/series/apis.py).
+    path(
+        "series/<int:series_id>/studies/",
+        _api(series_result_apis.SeriesStudyCreateApi),
+        name="api-series-study-create",
+    ),
+    path(
+        _study + "series-result/",
+        _api(series_result_apis.SeriesResultApi),
+        name="api-study-series-result",
+    ),
+    path(
+        _study + "series-result.csv",
+        _api(series_result_apis.SeriesResultCsvApi),
+        name="api-study-series-result-csv",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from its own URL: no inline script,

@@ -72,20 +72,20 @@ def lora_file_problem(path: Path) -> str | None:
     return None
 
 
-def adapter_path_resolve(raw: str, *, roots: Sequence[Path]) -> Path:
-    """The .safetensors file a researcher named by server path, only inside `roots`.
+def server_path_resolve(raw: str, *, roots: Sequence[Path], field: str = "weights") -> Path:
+    """A path a researcher named on the server, resolved, only inside `roots` (file or folder).
 
     Relative paths are read from the first root. Symlinks are resolved before the check, so
-    a link cannot lead outside. Messages never echo the path nor say whether something exists
-    outside the roots.
+    a link cannot lead outside. Messages (on `field`) never echo the path nor say whether
+    something exists outside the roots.
     """
     outside = ValidationError(
-        {"weights": "Give a path inside the adapter folders (LOUPE_ADAPTER_ROOTS)."},
+        {field: "Give a path inside the adapter folders (LOUPE_ADAPTER_ROOTS)."},
         code="outside",
     )
     if not roots:
         raise ValidationError(
-            {"weights": "Registering by server path is off: LOUPE_ADAPTER_ROOTS names no folder."},
+            {field: "Registering by server path is off: LOUPE_ADAPTER_ROOTS names no folder."},
             code="off",
         )
     if not raw or "\x00" in raw:
@@ -96,12 +96,25 @@ def adapter_path_resolve(raw: str, *, roots: Sequence[Path]) -> Path:
         candidate = real_roots[0] / candidate
     try:
         resolved = candidate.resolve()
-        if resolved.is_dir():
-            resolved = (resolved / LORA_WEIGHT_NAME).resolve()
     except (OSError, RuntimeError):
         raise outside from None
     if not any(resolved.is_relative_to(root) for root in real_roots):
         raise outside
+    return resolved
+
+
+def adapter_path_resolve(raw: str, *, roots: Sequence[Path]) -> Path:
+    """The .safetensors file a researcher named by server path (a file, or a folder holding
+    pytorch_lora_weights.safetensors), only inside `roots` (see server_path_resolve)."""
+    resolved = server_path_resolve(raw, roots=roots)
+    try:
+        if resolved.is_dir():
+            resolved = server_path_resolve(str(resolved / LORA_WEIGHT_NAME), roots=roots)
+    except OSError:
+        raise ValidationError(
+            {"weights": "Give a path inside the adapter folders (LOUPE_ADAPTER_ROOTS)."},
+            code="outside",
+        ) from None
     if resolved.suffix != ".safetensors":
         raise ValidationError(
             {"weights": "Adapter weights must be a .safetensors file (or a folder holding one)."},

@@ -16,6 +16,8 @@ from rest_framework.response import Response
 
 from generation.media import media_url
 from generation.models import (
+    PARAM_FIELDS,
+    PROMPT_FIELDS,
     ConfigAdapter,
     GenerationConfig,
     Image,
@@ -50,10 +52,7 @@ from generation.validation import (
 class PromptSerializer(serializers.ModelSerializer[Prompt]):
     class Meta:
         model = Prompt
-        fields = [
-            "id", "text", "category", "key_terms", "material", "setting", "stone",
-            "background", "style", "trigger_token", "created_at",
-        ]  # fmt: skip
+        fields = ["id", *PROMPT_FIELDS, "created_at"]
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if self.instance is not None:
@@ -114,11 +113,7 @@ class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
 
     class Meta:
         model = GenerationConfig
-        fields = [
-            "id", "name", "base_model", "vae", "sampler", "steps", "cfg", "compel_level",
-            "negative_prompt", "width", "height", "insert_trigger", "adapters", "fingerprint",
-            "reused", "created_at",
-        ]  # fmt: skip
+        fields = ["id", "name", *PARAM_FIELDS, "adapters", "fingerprint", "reused", "created_at"]
         read_only_fields = ["fingerprint", "created_at"]
 
     def get_reused(self, obj: GenerationConfig) -> bool:

@@ -12,7 +12,7 @@ from django.db.models import Q
 from django.utils.html import format_html
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
-from generation.models import GenerationConfig, LoraAdapter, Prompt
+from generation.models import PARAM_FIELDS, PROMPT_FIELDS, GenerationConfig, LoraAdapter, Prompt
 from generation.services.configs import (
     ConfigDraft,
     config_factor_levels_count,
@@ -40,10 +40,7 @@ class PromptForm(forms.ModelForm[Prompt]):
 
     class Meta:
         model = Prompt
-        fields = [
-            "text", "category", "key_terms", "material", "setting", "stone", "background",
-            "style", "trigger_token",
-        ]  # fmt: skip
+        fields = list(PROMPT_FIELDS)
         widgets = {"text": forms.Textarea(attrs={"rows": 3})}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -137,10 +134,7 @@ class ConfigForm(forms.ModelForm[GenerationConfig]):
 
     class Meta:
         model = GenerationConfig
-        fields = [
-            "name", "base_model", "vae", "sampler", "steps", "cfg", "compel_level",
-            "negative_prompt", "width", "height", "insert_trigger",
-        ]  # fmt: skip
+        fields = ["name", *PARAM_FIELDS]
         widgets = {"negative_prompt": forms.Textarea(attrs={"rows": 2})}
 
     def __init__(

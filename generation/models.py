@@ -12,6 +12,8 @@ from generation.constants import COMPEL_WEIGHTS, SAMPLERS, TINY_RANDOM
 from generation.designs import design_params
 from generation.validation import (
     SEED_MAX,
+    UNKNOWN_COMPEL_LEVEL,
+    UNKNOWN_SAMPLER,
     cfg_validators,
     clean_fields_strictly,
     scale_validators,
@@ -111,6 +113,11 @@ class Prompt(FrozenOnceRendered):
 
 #: What an image of a prompt is rendered from (the caption attributes are only labels).
 PROMPT_RENDER_FIELDS = ("text", "category", "key_terms", "trigger_token")
+#: What a researcher writes of a prompt: the form and the API edit these, and a copy takes them.
+PROMPT_FIELDS = (
+    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
+    "trigger_token",
+)  # fmt: skip
 
 
 class LoraAdapter(models.Model):
@@ -161,9 +168,7 @@ class GenerationConfig(FrozenOnceRendered):
         max_length=32,
         choices=SAMPLER_CHOICES,
         default="euler_a",
-        error_messages={
-            "invalid_choice": f"Unknown sampler %(value)r: choose one of {', '.join(SAMPLERS)}."
-        },
+        error_messages={"invalid_choice": UNKNOWN_SAMPLER},
     )
     steps = models.PositiveSmallIntegerField(default=20, validators=steps_validators)
     cfg = models.FloatField("CFG scale", default=7.0, validators=cfg_validators)
@@ -171,9 +176,7 @@ class GenerationConfig(FrozenOnceRendered):
         max_length=8,
         choices=COMPEL_CHOICES,
         default="none",
-        error_messages={
-            "invalid_choice": f"Compel level must be one of {', '.join(COMPEL_WEIGHTS)} (got %(value)r)."
-        },
+        error_messages={"invalid_choice": UNKNOWN_COMPEL_LEVEL},
     )
     negative_prompt = models.TextField(blank=True, validators=[validate_negative_prompt])
     width = models.PositiveSmallIntegerField(default=512, validators=[validate_size])
@@ -365,3 +368,46 @@ class ImageScore(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric} {self.value:.3f} (image {self.image_id})"
+
+
+class CheckpointSeries(models.Model):
+    """A LoRA training run: checkpoints of one adapter at increasing training steps, each
+    rendered as the base configuration plus that checkpoint (generation.services.series)."""
+
+    name = models.CharField(max_length=120, unique=True)
+    folder = models.CharField(max_length=500, help_text="Server folder of the .safetensors files.")
+    base_config = models.ForeignKey(GenerationConfig, on_delete=models.PROTECT, related_name="+")
+    scale = models.FloatField(default=1.0, validators=scale_validators)
+    trigger_token = models.CharField(max_length=40, blank=True)
+    #: The training loss as [[step, loss], …] in step order; empty when none was given.
+    loss_log = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "checkpoint series"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Checkpoint(models.Model):
+    """One checkpoint of a series: its training step, its adapter and the configuration that
+    renders it."""
+
+    series = models.ForeignKey(
+        CheckpointSeries, on_delete=models.CASCADE, related_name="checkpoints"
+    )
+    step = models.PositiveIntegerField()
+    adapter = models.ForeignKey(LoraAdapter, on_delete=models.PROTECT, related_name="+")
+    config = models.ForeignKey(GenerationConfig, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["series_id", "step"]
+        constraints = [
+            models.UniqueConstraint(fields=["series", "step"], name="checkpoint_step_unique"),
+            models.UniqueConstraint(fields=["series", "config"], name="checkpoint_config_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.series} · step {self.step}"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, path
 
-from generation import views
+from generation import series_views, views
 
 urlpatterns: list[URLPattern] = [
     path("prompts/", views.prompt_list, name="prompt-list"),
@@ -17,4 +17,16 @@ urlpatterns: list[URLPattern] = [
     path("configs/build/", views.config_build, name="config-build"),
     path("configs/<int:pk>/", views.config_detail, name="config-detail"),
     path("configs/<int:pk>/edit/", views.config_edit, name="config-edit"),
+]
+
+# LoRA checkpoint series (generation/series_views.py); a series' studies: ratings/urls.py.
+urlpatterns += [
+    path("series/", series_views.series_index, name="series-list"),
+    path("series/<int:series_id>/", series_views.series_detail, name="series-detail"),
+    path("series/<int:series_id>/render/", series_views.series_render, name="series-render"),
+    path(
+        "series/<int:series_id>/images/<int:image_id>/",
+        series_views.series_image,
+        name="series-image",
+    ),
 ]

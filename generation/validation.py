@@ -63,19 +63,19 @@ def validate_size(value: int) -> None:
         )
 
 
+# Also the models' `invalid_choice` messages, so a choice field says what the validator says.
+UNKNOWN_SAMPLER = f"Unknown sampler %(value)r: choose one of {', '.join(SAMPLERS)}."
+UNKNOWN_COMPEL_LEVEL = f"Compel level must be one of {', '.join(COMPEL_WEIGHTS)} (got %(value)r)."
+
+
 def validate_sampler(value: str) -> None:
     if value not in SAMPLERS:
-        raise ValidationError(
-            f"Unknown sampler {value!r}: choose one of {', '.join(SAMPLERS)}.", code="sampler"
-        )
+        raise ValidationError(UNKNOWN_SAMPLER, code="sampler", params={"value": value})
 
 
 def validate_compel_level(value: str) -> None:
     if value not in COMPEL_WEIGHTS:
-        raise ValidationError(
-            f"Compel level must be one of {', '.join(COMPEL_WEIGHTS)} (got {value!r}).",
-            code="compel_level",
-        )
+        raise ValidationError(UNKNOWN_COMPEL_LEVEL, code="compel_level", params={"value": value})
 
 
 _CLOSERS = {")": "(", "]": "["}

@@ -84,19 +84,15 @@ def prompt_import(request: HttpRequest) -> HttpResponse:
     form = PromptImportForm(request.POST or None, request.FILES or None)
     problems: list[str] = []
     if request.method == "POST" and form.is_valid():
-        raw = form.cleaned_data["file"].read()
         try:
-            text = raw.decode("utf-8")
+            created = prompts_import_csv(text=form.cleaned_data["file"].read().decode("utf-8"))
         except UnicodeDecodeError:
             problems = ["The file is not UTF-8 text: save the CSV as UTF-8 and try again."]
+        except ValidationError as error:
+            problems = error.messages
         else:
-            try:
-                created = prompts_import_csv(text=text)
-            except ValidationError as error:
-                problems = error.messages
-            else:
-                messages.success(request, f"Imported {len(created)} prompts.")
-                return redirect("prompt-list")
+            messages.success(request, f"Imported {len(created)} prompts.")
+            return redirect("prompt-list")
     return render(request, "generation/prompt_import.html", {"form": form, "problems": problems})
 
 

@@ -113,30 +113,32 @@ StoppingApi = _report_api(
 )
 
 
+@extend_schema(request=None, responses=RaterActionSerializer)
 class RaterExclusionApi(APIView):
     @extend_schema(
         operation_id="study_rater_exclude",
-        request=None,
-        responses=RaterActionSerializer,
         description="Leave the rater out of every figure of the study. Idempotent.",
     )
     def post(self, request: Request, study_id: int, rater_id: int) -> Response:
-        study = get_object_or_404(Study, pk=study_id)
-        user = get_object_or_404(get_user_model(), pk=rater_id)
-        changed = rater_exclude(study=study, rater=user, actor=request.user)
-        return Response({"excluded": True, "changed": changed})
+        return _rater_action(rater_exclude, study_id, rater_id, request, excluded=True)
 
     @extend_schema(
         operation_id="study_rater_restore",
-        request=None,
-        responses=RaterActionSerializer,
         description="Count the rater's judgments again. Idempotent.",
     )
     def delete(self, request: Request, study_id: int, rater_id: int) -> Response:
-        study = get_object_or_404(Study, pk=study_id)
-        user = get_object_or_404(get_user_model(), pk=rater_id)
-        changed = rater_restore(study=study, rater=user, actor=request.user)
-        return Response({"excluded": False, "changed": changed})
+        return _rater_action(rater_restore, study_id, rater_id, request, excluded=False)
+
+
+def _rater_action(
+    service: Callable[..., bool], study_id: int, rater_id: int, request: Request, *, excluded: bool
+) -> Response:
+    """Leave a rater out (rater_exclude) or count them again (rater_restore): 404 for an unknown
+    study or user; `changed` is False when they already were."""
+    study = get_object_or_404(Study, pk=study_id)
+    user = get_object_or_404(get_user_model(), pk=rater_id)
+    changed = service(study=study, rater=user, actor=request.user)
+    return Response({"excluded": excluded, "changed": changed})
 
 
 class CSVRenderer(BaseRenderer):

@@ -7,6 +7,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 
+from evalsite.fields import user_reference
 from generation.designs import Design as StudyDesign
 from generation.models import GenerationConfig, Image, Prompt
 from generation.validation import (
@@ -100,11 +101,19 @@ class Study(models.Model):
     status = models.CharField(
         max_length=12, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    created_by = user_reference()
     created_at = models.DateTimeField(auto_now_add=True)
     launched_at = models.DateTimeField(null=True, blank=True)
+    # A study over a LoRA checkpoint series (kind pairwise): its configurations are the
+    # series' checkpoints, and its result plots strength against training step (ratings/series/).
+    series = models.ForeignKey(
+        "generation.CheckpointSeries",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="studies",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -310,13 +319,8 @@ class AuditEvent(models.Model):
         RATER_RESTORED = "rater_restored", "Rater restored"
 
     at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="+",
-        help_text="Empty for changes made by the system (a management command, a script).",
+    actor = user_reference(
+        help_text="Empty for changes made by the system (a management command, a script)."
     )
     action = models.CharField(max_length=20, choices=Action.choices)
     study = models.ForeignKey(

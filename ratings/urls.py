@@ -5,6 +5,7 @@ from django.urls import URLPattern, path
 from generation.media import MEDIA_VIEW
 from ratings import media
 from ratings.checklists import views as checklist
+from ratings.series import views as series_views
 from ratings.views import analysis, rate, report, studies
 
 urlpatterns: list[URLPattern] = [
@@ -64,5 +65,18 @@ urlpatterns: list[URLPattern] = [
             name=f"checklist-{fmt}",
         )
         for fmt in ("csv", "jsonl")
+    ),
+]
+
+# Studies over a LoRA checkpoint series (ratings/series/views.py).
+urlpatterns += [
+    path(
+        "series/<int:series_id>/study/new/", series_views.series_study_new, name="series-study-new"
+    ),
+    path("studies/<int:study_id>/series/", series_views.series_result_page, name="series-result"),
+    path(
+        "studies/<int:study_id>/series.csv",
+        series_views.series_result_download,
+        name="series-result-csv",
     ),
 ]

@@ -31,7 +31,14 @@ from PIL import ImageDraw
 from evalsite.celery import app as celery_app
 from evalsite.groups import groups_ensure
 from evalsite.roles import RATERS, RESEARCHERS
-from generation.models import GenerationConfig, Image, Prompt
+from generation.models import (
+    Checkpoint,
+    CheckpointSeries,
+    GenerationConfig,
+    Image,
+    LoraAdapter,
+    Prompt,
+)
 from generation.services.configs import config_create
 from ratings.models import Comparison, Criterion, Judgment, Presentation, Study
 from ratings.services.studies import comparison_create, study_create, study_launch
@@ -246,6 +253,28 @@ def decided_study(*, raters: int = 12, name: str | None = None) -> Study:
     return study
 
 
+def series_over(study: Study, *, loss: bool = True) -> CheckpointSeries:
+    """Make `study` a series study: a checkpoint series (steps 100, 200, …) whose checkpoints
+    are the study's configurations, by the ORM (no files), with a falling loss log."""
+    configs = list(study.configs.order_by("pk"))
+    adapter = LoraAdapter.objects.create(
+        name=f"run {study.pk}", weights="/runs/run.safetensors", sha256="c" * 64
+    )
+    series = CheckpointSeries.objects.create(
+        name=f"Training run {study.pk}",
+        folder="/runs",
+        base_config=configs[0],
+        loss_log=[[s, 0.1 + 0.1 * 0.99**s] for s in range(0, 100 * len(configs) + 1, 20)]
+        if loss
+        else [],
+    )
+    for step, config in enumerate(configs, start=1):
+        Checkpoint.objects.create(series=series, step=100 * step, adapter=adapter, config=config)
+    Study.objects.filter(pk=study.pk).update(series=series)
+    study.series = series
+    return series
+
+
 # --- Browser ------------------------------------------------------------------------------
 
 
@@ -255,6 +284,15 @@ def browser_login(page: Any, live_server: Any, username: str, password: str = "p
     page.fill("input[name=password]", password)
     page.click("button[type=submit], input[type=submit]")
     page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def next_card_wait(page: Any, old: str | None) -> None:
+    """Wait until the rating page shows a card other than presentation `old` (or none left)."""
+    page.wait_for_function(
+        "old => { const c = document.getElementById('pair-card');"
+        " return c && c.dataset.ready && (c.dataset.presentation || 'done') !== old; }",
+        arg=old,
+    )
 
 
 REPORT_VIOLATIONS = """

@@ -35,7 +35,7 @@ from ratings.checklists.models import ChecklistAnswer
 from ratings.checklists.services import checklist_deal
 from ratings.models import Presentation, Study
 from ratings.services.judging import deck_deal, judgments_record
-from tests.factories import rater, ready_checklist_study, ready_study, researcher
+from tests.factories import rater, ready_checklist_study, ready_study, researcher, series_over
 
 pytestmark = pytest.mark.django_db
 
@@ -124,6 +124,21 @@ TABLE: dict[str, Rule] = {
     "study-report": Rule(RESEARCH),
     "study-report-download": Rule(RESEARCH),
     "api-study-decision": Rule(RESEARCH),
+    # --- LoRA checkpoint series (pages and API)
+    "series-list": Rule(RESEARCH),
+    "series-detail": Rule(RESEARCH),
+    "series-render": Rule(RESEARCH, "post"),
+    "series-image": Rule(RESEARCH),
+    "series-study-new": Rule(RESEARCH),
+    "series-result": Rule(RESEARCH),
+    "series-result-csv": Rule(RESEARCH),
+    "api-series-list": Rule(RESEARCH),
+    "api-series-detail": Rule(RESEARCH),
+    "api-series-grid": Rule(RESEARCH),
+    "api-series-render": Rule(RESEARCH, "post"),
+    "api-series-study-create": Rule(RESEARCH, "post"),
+    "api-study-series-result": Rule(RESEARCH),
+    "api-study-series-result-csv": Rule(RESEARCH),
     # --- team, invites, password, API tokens (accounts)
     "team": Rule(RESEARCH),
     "team-member": Rule(RESEARCH),
@@ -262,6 +277,7 @@ def world() -> World:
     pending = Presentation.objects.get(pk=card.pk)
     adapter = LoraAdapter.objects.create(name="phol threader", weights="/w.safetensors",
                                          sha256="0" * 64, trigger_token="phol")  # fmt: skip
+    series = series_over(study)  # the series pages
     root = get_user_model().objects.create_superuser("root", "root@example.com", "pw")
     rita = researcher(username="rita")
     invite = invite_create(actor=rita)
@@ -285,6 +301,7 @@ def world() -> World:
         "token": str(token.pk),
         "checklist": str(checklist.pk),
         "showing": str(showing.pk),
+        "series": str(series.pk),
     }
     users = {RATER: judge, RESEARCHER: rita, ADMIN: root}
     return World(study=study, pending=pending, ids=ids, users=users)
@@ -309,12 +326,14 @@ def _value(route: Route, name: str, converter: str, world: World) -> str:
         return ".json" if converter == "drf_format_suffix" else "json"
     if name == "pk":
         # Pages and API routes name their object: api-prompt-detail, config-edit, study-…
-        for kind in ("prompt", "adapter", "config", "image", "study"):
+        for kind in ("series", "prompt", "adapter", "config", "image", "study"):
             if kind in route.key:
                 return ids[kind]
         raise AssertionError(f"no object for pk in {route.key}")
     fixed = {
         "study_id": ids["checklist"] if "checklist" in route.key else ids["study"],
+        "series_id": ids["series"],
+        "image_id": ids["image"],
         "rater_id": ids["rater"],
         "user_id": ids["rater"],
         "invite_id": ids["invite"],

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
-from generation.models import GenerationConfig, Image, Prompt
+from generation.models import CheckpointSeries, GenerationConfig, Image, Prompt
 from ratings.models import Study
 from tests.factories import PromptFactory, launched, rater, ready_study, researcher, vote
 
@@ -126,7 +126,10 @@ def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
         Image.objects.count(),
         Study.objects.count(),
     )
-    assert counts == (3, 7, 42, 2)  # the pairwise demo and the checklist on its images
+    # 7 configurations of the demo study and 4 of the demo checkpoint series; the demo's
+    # pairwise study and its checklist on the same 42 images.
+    assert counts == (3, 11, 42, 2)
+    assert CheckpointSeries.objects.get().checkpoints.count() == 4
     # Open for the printed rater at once; pairs appear as their images finish rendering.
     assert set(Study.objects.values_list("status", flat=True)) == {Study.Status.OPEN}
     assert client.login(username="researcher", password="loupe-research")

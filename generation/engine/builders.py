@@ -43,85 +43,120 @@ BOS_TOKEN = "<|startoftext|>"
 EOS_TOKEN = "<|endoftext|>"
 TOKENIZER_MAX_LENGTH = 77
 
-# Attention only at the 16x16 level and 16/32 channels: on 2 CPU cores full-resolution self-attention
-# and 32/64 channels cost 3-4x more, and 256 px images must stay well under 0.3 s at 20 steps.
-TINY_UNET_CONFIG: dict[str, Any] = {
-    "sample_size": 32,
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 1,
-    "block_out_channels": (16, 32),
-    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
-    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
-    "cross_attention_dim": 32,
-    "attention_head_dim": 2,
-    "norm_num_groups": 8,
-}
 
-
-def vae_config(
-    *, block_out_channels: tuple[int, int, int, int], layers: int, groups: int, size: int
+def _levels(
+    *,
+    channels: int,
+    widths: tuple[int, ...],
+    down_block_types: tuple[str, ...],
+    up_block_types: tuple[str, ...],
+    layers: int,
+    groups: int,
+    size: int,
 ) -> dict[str, Any]:
-    """An SD-style AutoencoderKL (RGB in and out, 4 latent channels, 4 levels) of this width."""
+    """What diffusers' UNet and VAE configs share: `channels` in and out, one level per entry
+    of `widths` (its channels), `layers` blocks per level, GroupNorm in `groups` groups."""
     return {
-        "in_channels": 3,
-        "out_channels": 3,
-        "latent_channels": 4,
-        "block_out_channels": block_out_channels,
-        "down_block_types": ("DownEncoderBlock2D",) * 4,
-        "up_block_types": ("UpDecoderBlock2D",) * 4,
-        "layers_per_block": layers,
-        "norm_num_groups": groups,
         "sample_size": size,
+        "in_channels": channels,
+        "out_channels": channels,
+        "layers_per_block": layers,
+        "block_out_channels": widths,
+        "down_block_types": down_block_types,
+        "up_block_types": up_block_types,
+        "norm_num_groups": groups,
     }
 
 
-TINY_VAE_CONFIG = vae_config(block_out_channels=(8, 8, 16, 16), layers=1, groups=8, size=256)
-TINY_TEXT_CONFIG: dict[str, Any] = {
-    "hidden_size": 32,
-    "intermediate_size": 37,
-    "num_attention_heads": 4,
-    "num_hidden_layers": 5,
-    "max_position_embeddings": TOKENIZER_MAX_LENGTH,
-    "projection_dim": 32,
-    "layer_norm_eps": 1e-5,
-}
+def unet_config(
+    *,
+    widths: tuple[int, ...],
+    attention: tuple[bool, ...],
+    layers: int,
+    groups: int,
+    size: int,
+    text_dim: int,
+    head_dim: int,
+) -> dict[str, Any]:
+    """An SD-style UNet2DConditionModel (4 latent channels in and out), one level per entry of
+    `widths` (its channels); the levels whose `attention` is True attend to the text, on the
+    way down and back up."""
+    return {
+        **_levels(
+            channels=4,
+            widths=widths,
+            down_block_types=tuple(
+                "CrossAttnDownBlock2D" if a else "DownBlock2D" for a in attention
+            ),
+            up_block_types=tuple(
+                "CrossAttnUpBlock2D" if a else "UpBlock2D" for a in reversed(attention)
+            ),
+            layers=layers,
+            groups=groups,
+            size=size,
+        ),
+        "cross_attention_dim": text_dim,
+        "attention_head_dim": head_dim,
+    }
 
-SD15_UNET_CONFIG: dict[str, Any] = {
-    "sample_size": 64,
-    "in_channels": 4,
-    "out_channels": 4,
-    "layers_per_block": 2,
-    "block_out_channels": (320, 640, 1280, 1280),
-    "down_block_types": (
-        "CrossAttnDownBlock2D",
-        "CrossAttnDownBlock2D",
-        "CrossAttnDownBlock2D",
-        "DownBlock2D",
-    ),
-    "up_block_types": (
-        "UpBlock2D",
-        "CrossAttnUpBlock2D",
-        "CrossAttnUpBlock2D",
-        "CrossAttnUpBlock2D",
-    ),
-    "cross_attention_dim": 768,
-    "attention_head_dim": 8,
-    "norm_num_groups": 32,
-}
-SD15_VAE_CONFIG = vae_config(block_out_channels=(128, 256, 512, 512), layers=2, groups=32, size=512)
+
+def vae_config(
+    *, widths: tuple[int, int, int, int], layers: int, groups: int, size: int
+) -> dict[str, Any]:
+    """An SD-style AutoencoderKL (RGB in and out, 4 latent channels, 4 levels of these widths)."""
+    return {
+        **_levels(
+            channels=3,
+            widths=widths,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            layers=layers,
+            groups=groups,
+            size=size,
+        ),
+        "latent_channels": 4,
+    }
+
+
+def clip_text_config(
+    *, width: int, mlp: int, heads: int, layers: int, **extra: Any
+) -> dict[str, Any]:
+    """A CLIP text tower (CLIPTextConfig) of this width, projected to the same width, reading
+    TOKENIZER_MAX_LENGTH tokens; `extra` adds or overrides keys (e.g. vocab_size)."""
+    return {
+        "hidden_size": width,
+        "intermediate_size": mlp,
+        "num_attention_heads": heads,
+        "num_hidden_layers": layers,
+        "max_position_embeddings": TOKENIZER_MAX_LENGTH,
+        "projection_dim": width,
+        "layer_norm_eps": 1e-5,
+        **extra,
+    }
+
+
+# Attention only at the 16x16 level and 16/32 channels: on 2 CPU cores full-resolution self-attention
+# and 32/64 channels cost 3-4x more, and 256 px images must stay well under 0.3 s at 20 steps.
+TINY_UNET_CONFIG = unet_config(
+    widths=(16, 32), attention=(False, True), layers=1, groups=8, size=32, text_dim=32, head_dim=2
+)
+TINY_VAE_CONFIG = vae_config(widths=(8, 8, 16, 16), layers=1, groups=8, size=256)
+TINY_TEXT_CONFIG = clip_text_config(width=32, mlp=37, heads=4, layers=5)
+
+SD15_UNET_CONFIG = unet_config(
+    widths=(320, 640, 1280, 1280),
+    attention=(True, True, True, False),
+    layers=2,
+    groups=32,
+    size=64,
+    text_dim=768,
+    head_dim=8,
+)
+SD15_VAE_CONFIG = vae_config(widths=(128, 256, 512, 512), layers=2, groups=32, size=512)
 # CLIP ViT-L/14's text tower, as used by SD 1.5.
-SD15_TEXT_CONFIG: dict[str, Any] = {
-    "vocab_size": 49408,
-    "hidden_size": 768,
-    "intermediate_size": 3072,
-    "num_attention_heads": 12,
-    "num_hidden_layers": 12,
-    "max_position_embeddings": TOKENIZER_MAX_LENGTH,
-    "projection_dim": 768,
-    "hidden_act": "quick_gelu",
-    "layer_norm_eps": 1e-5,
-}
+SD15_TEXT_CONFIG = clip_text_config(
+    width=768, mlp=3072, heads=12, layers=12, vocab_size=49408, hidden_act="quick_gelu"
+)
 
 
 def char_vocab() -> dict[str, int]:

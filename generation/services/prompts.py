@@ -11,19 +11,14 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.forms.models import model_to_dict
 
-from generation.models import PROMPT_RENDER_FIELDS, Prompt, PromptImmutableError
+from generation.models import PROMPT_FIELDS, PROMPT_RENDER_FIELDS, Prompt, PromptImmutableError
 from generation.validation import split_key_terms
-
-#: Fields a copy takes over; everything else (id, dates) is the copy's own.
-COPIED_FIELDS = (
-    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
-    "trigger_token",
-)  # fmt: skip
 
 
 def prompt_copy_fields(*, prompt: Prompt) -> dict[str, Any]:
-    """The fields of a new prompt that starts as a copy of `prompt`. Pure read."""
-    return model_to_dict(prompt, fields=COPIED_FIELDS)
+    """The fields of a new prompt that starts as a copy of `prompt` (everything else, the id
+    and dates, is the copy's own). Pure read."""
+    return model_to_dict(prompt, fields=PROMPT_FIELDS)
 
 
 def prompt_check_editable(*, prompt: Prompt, changes: dict[str, Any]) -> None:

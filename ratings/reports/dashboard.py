@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.paginator import Paginator
 from django.urls import reverse
+from django.utils.safestring import SafeString
 
 from generation.media import media_url
 from generation.models import Image
@@ -45,6 +46,23 @@ def _pct1(x: float | None) -> str:
     return "—" if x is None else f"{100 * x:.1f}%"
 
 
+def _forest(rows: list[charts.ForestRow], **options: Any) -> SafeString | None:
+    """The forest plot of these rows, or None when there are none (the page says so instead)."""
+    return charts.forest_plot(rows, **options) if rows else None
+
+
+def _agreement_bar(
+    value: float | None, low: float | None, high: float | None, label: str
+) -> SafeString | None:
+    """A bar for an agreement rate with its interval (an unknown end drawn at 0 or 1), or None
+    when there is no rate yet."""
+    if value is None:
+        return None
+    return charts.interval_bar(
+        value, low if low is not None else 0.0, high if high is not None else 1.0, label=label
+    )
+
+
 def study_dashboard(
     *,
     study: Study,
@@ -77,74 +95,60 @@ def study_dashboard(
         )
         for row in win.rows
     ]
-    forest = (
-        charts.forest_plot(
-            [
-                charts.ForestRow(
-                    label=f"#{r.rank} {r.name or r.label}",
-                    point=r.strength,
-                    low=r.ci_low,
-                    high=r.ci_high,
-                    note=f"best {_pct(r.p_best)}",
-                    emphasis=r.config_id == board.baseline_id,
-                )
-                for r in board.rows
-            ],
-            title="Bradley–Terry leaderboard with 95 % intervals",
-            axis_label="strength (log-odds against the average configuration)",
-            reference=0.0,
-        )
-        if board.rows
-        else None
+    forest = _forest(
+        [
+            charts.ForestRow(
+                f"#{r.rank} {r.name or r.label}",
+                r.strength,
+                r.ci_low,
+                r.ci_high,
+                note=f"best {_pct(r.p_best)}",
+                emphasis=r.config_id == board.baseline_id,
+            )
+            for r in board.rows
+        ],
+        title="Bradley–Terry leaderboard with 95 % intervals",
+        axis_label="strength (log-odds against the average configuration)",
+        reference=0.0,
     )
-    effects_chart = (
-        charts.forest_plot(
-            [
-                charts.ForestRow(
-                    label=f"{r.factor_label}: {r.level_label} (vs {r.reference_label})",
-                    point=r.p_vs_baseline,
-                    low=r.p_low,
-                    high=r.p_high,
-                    note=f"β {r.beta:+.2f}",
-                )
-                for r in effects.rows
-            ],
-            title="Factor effects: model-implied win probability against the baseline",
-            axis_label="P(beats the baseline), sides balanced",
-            reference=0.5,
-            lo=0.0,
-            hi=1.0,
-            ticks=[0, 0.25, 0.5, 0.75, 1.0],
-            tick_format="{:.0%}",
-        )
-        if effects.rows
-        else None
+    effects_chart = _forest(
+        [
+            charts.ForestRow(
+                f"{r.factor_label}: {r.level_label} (vs {r.reference_label})",
+                r.p_vs_baseline,
+                r.p_low,
+                r.p_high,
+                note=f"β {r.beta:+.2f}",
+            )
+            for r in effects.rows
+        ],
+        title="Factor effects: model-implied win probability against the baseline",
+        axis_label="P(beats the baseline), sides balanced",
+        reference=0.5,
+        lo=0.0,
+        hi=1.0,
+        ticks=[0, 0.25, 0.5, 0.75, 1.0],
+        tick_format="{:.0%}",
     )
 
     metric_rows = [
         (
             row,
-            charts.interval_bar(
+            _agreement_bar(
                 row.agreement,
-                row.ci_low if row.ci_low is not None else 0.0,
-                row.ci_high if row.ci_high is not None else 1.0,
-                label=f"{row.metric}: {_pct(row.agreement or 0)} agreement with people",
-            )
-            if row.agreement is not None
-            else None,
+                row.ci_low,
+                row.ci_high,
+                f"{row.metric}: {_pct(row.agreement or 0)} agreement with people",
+            ),
             _pct1(row.agreement),
         )
         for row in metrics.rows
     ]
-    ceiling_bar = (
-        charts.interval_bar(
-            metrics.ceiling,
-            metrics.ceiling_low if metrics.ceiling_low is not None else 0.0,
-            metrics.ceiling_high if metrics.ceiling_high is not None else 1.0,
-            label=f"people against themselves: {_pct(metrics.ceiling)}",
-        )
-        if metrics.ceiling is not None
-        else None
+    ceiling_bar = _agreement_bar(
+        metrics.ceiling,
+        metrics.ceiling_low,
+        metrics.ceiling_high,
+        f"people against themselves: {_pct(metrics.ceiling or 0)}",
     )
 
     if outcome not in dict(OUTCOME_FILTERS):

@@ -1,1 +1,2 @@
-"""Writes for the ratings app: studies.py (create, launch), judging.py (presentations, votes)."""
+"""Writes for the ratings app: studies.py (create, launch), judging.py (presentations, votes),
+gold.py (gold pairs)."""

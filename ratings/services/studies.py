@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -132,27 +132,27 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
                     from ratings.checklists.services import checklist_images_add
 
                     comparisons += checklist_images_add(study=study, images=images.values())
+        result = LaunchResult(created, reused, comparisons)
         first_launch = study.status == Study.Status.DRAFT
         if first_launch:
             study.status = Study.Status.RENDERING
             study.launched_at = timezone.now()
             study.save(update_fields=["status", "launched_at"])
         if first_launch or created or comparisons:
+            # The event's detail is the launch's result: the History reads the same counts.
             audit_record(
                 action=AuditEvent.Action.STUDY_LAUNCHED,
                 actor=actor,
                 study=study,
                 first_launch=first_launch,
-                images_created=created,
-                images_reused=reused,
-                comparisons_created=comparisons,
+                **asdict(result),
             )
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
-        from ratings.services.judging import gold_mark_obvious
+        from ratings.services.gold import gold_mark_obvious
 
         gold_mark_obvious(study=study)
         transaction.on_commit(_enqueue_rendering)
-    return LaunchResult(created, reused, comparisons)
+    return result
 
 
 def _enqueue_rendering() -> None:

@@ -32,7 +32,7 @@ from generation.services.rendering import RenderQueueUnavailable, images_retry
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
 from ratings.selectors import study_images, study_render_progress
-from ratings.services.judging import comparison_gold_set, study_gold_missing
+from ratings.services.gold import comparison_gold_set, study_gold_missing
 from ratings.services.studies import (
     study_close,
     study_create,

@@ -16,6 +16,7 @@ from tests.factories import (
     make_config,
     ready_study,
     researcher,
+    series_over,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -50,6 +51,8 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
                       adapters=[(phol, 0.8)])  # fmt: skip
     study = ready_study(n_configs=3, name="Threader earrings: sampler and CFG")
     checklist = answered_checklist_study(n_configs=3, name="Channel-set bands: checklist")
+    series = series_over(study)
+    image = study.comparisons.first().image_a  # type: ignore[union-attr]
     browser_login(page, live_server, "rita")
     SHOTS.mkdir(parents=True, exist_ok=True)
     too_wide = {}
@@ -67,6 +70,11 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("checklist-study", f"/studies/{checklist.pk}/"),
         ("checklist-results", f"/studies/{checklist.pk}/checklist/"),
         ("checklist-edit", f"/studies/{checklist.pk}/checklist/edit/"),
+        ("series-list", "/series/"),
+        ("series", f"/series/{series.pk}/"),
+        ("series-loupe", f"/series/{series.pk}/images/{image.pk}/"),
+        ("series-study", f"/series/{series.pk}/study/new/"),
+        ("series-result", f"/studies/{study.pk}/series/"),
     ]:
         page.goto(live_server.url + path)
         if name == "builder":

@@ -235,6 +235,14 @@ def test_prompt_import_page_lists_bad_lines(research_client: Client) -> None:
     assert Prompt.objects.count() == 2
 
 
+def test_prompt_import_page_refuses_a_file_that_is_not_utf8(research_client: Client) -> None:
+    latin1 = SimpleUploadedFile("p.csv", "text,category\nbagué,ring\n".encode("latin-1"))
+    response = research_client.post("/prompts/import/", {"file": latin1})
+    assert response.status_code == 200
+    assert b"The file is not UTF-8 text: save the CSV as UTF-8 and try again." in response.content
+    assert Prompt.objects.count() == 0
+
+
 def test_adapter_upload_computes_sha256_and_rejects_bad_files(
     research_client: Client, tmp_path: Path, settings: Any
 ) -> None:

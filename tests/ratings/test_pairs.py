@@ -22,7 +22,8 @@ from ratings.pairs import (
     wants_repeat,
 )
 from ratings.progress import rater_progress
-from ratings.services.judging import deck_deal, gold_mark_obvious, judgments_record
+from ratings.services.gold import gold_mark_obvious
+from ratings.services.judging import deck_deal, judgments_record
 from tests.factories import make_config, rater, ready_study
 
 

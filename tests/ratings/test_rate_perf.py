@@ -220,10 +220,10 @@ def test_rater_study_checks_access_and_brings_the_criteria_in_one_query(
 def test_deal_pairs_copy_counts_own_presentations_and_refreshes_after_its_time(
     settings: Any, django_assert_num_queries: Any
 ) -> None:
-    from ratings import rater_sql
+    from ratings.rater_sql import deal
 
     settings.LOUPE_DEAL_PAIRS_SECONDS = 60
-    rater_sql._held_pairs.clear()
+    deal._held_pairs.clear()
     study = ready_study(n_configs=4)  # 6 comparisons
     first = rater()
     _, pairs = deal_state(study=study, rater=first)
@@ -244,7 +244,7 @@ def test_deal_pairs_copy_counts_own_presentations_and_refreshes_after_its_time(
     settings.LOUPE_DEAL_PAIRS_SECONDS = 0.000001
     _, fresh = deal_state(study=study, rater=first)
     assert all(c.is_gold for c in fresh) and fresh == ready_pairs(study=study)
-    rater_sql._held_pairs.clear()
+    deal._held_pairs.clear()
 
 
 @pytest.mark.django_db(transaction=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -23,10 +24,12 @@ from django.db import transaction
 
 from evalsite.groups import groups_ensure
 from evalsite.roles import RATERS, RESEARCHERS
-from generation.constants import BUILTIN_MODELS
-from generation.models import Prompt
+from generation.constants import BUILTIN_MODELS, TINY_RANDOM
+from generation.models import CheckpointSeries, GenerationConfig, Prompt
+from generation.series_demo import demo_series_write
 from generation.services.configs import config_create
 from generation.services.prompts import prompt_create
+from generation.services.series import series_register
 from ratings.checklists.items import schema_parse
 from ratings.checklists.services import checklist_study_create
 from ratings.models import Study
@@ -73,6 +76,8 @@ CHECKLIST_SCHEMA = (
     "Background (background): white background, marble, linen\n"
     "Style (style): minimalist, modern clean, modern minimalist, ornate"
 )
+SERIES_NAME = "Demo: jewelry LoRA training run"
+SERIES_FOLDER = "demo-series"
 ADMIN_USERNAME_ENV = "LOUPE_ADMIN_USERNAME"
 ADMIN_PASSWORD_ENV = "LOUPE_ADMIN_PASSWORD"
 
@@ -186,6 +191,7 @@ class Command(BaseCommand):
             f"Demo checklist '{checklist.name}': the same images, answered one at a time "
             f"(results at /studies/{checklist.pk}/checklist/)."
         )
+        self._demo_series(baseline)
         users = get_user_model()
         for username, password, group in ACCOUNTS:
             user = users.objects.get(username=username)
@@ -235,3 +241,24 @@ class Command(BaseCommand):
         else:
             study_launch(study=study)
         return study
+
+    def _demo_series(self, baseline: GenerationConfig) -> None:
+        """A LoRA training run (4 checkpoints and loss.csv) for the tiny-random model, written
+        into the first adapter folder and registered as a checkpoint series."""
+        if CheckpointSeries.objects.filter(name=SERIES_NAME).exists():
+            return
+        if baseline.base_model != TINY_RANDOM or not settings.LOUPE_ADAPTER_ROOTS:
+            self.stdout.write(
+                "No demo checkpoint series: it is made for the tiny-random model and needs an "
+                "adapter folder (LOUPE_ADAPTER_ROOTS)."
+            )
+            return
+        folder = Path(settings.LOUPE_ADAPTER_ROOTS[0]) / SERIES_FOLDER
+        demo_series_write(folder)
+        series = series_register(
+            name=SERIES_NAME, folder=str(folder), base_config=baseline, trigger_token="phol"
+        )
+        self.stdout.write(
+            f"Demo checkpoint series '{series.name}': {series.checkpoints.count()} checkpoints "
+            f"and {len(series.loss_log)} loss rows from {folder}."
+        )

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('generation', '0005_loraadapter_category_archived'),
-        ('ratings', '0008_study_kind'),
+        ('ratings', '0009_study_series'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -1,0 +1,86 @@
+"""Forms of the checkpoint series pages: register a training run, render its grid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from generation.models import CheckpointSeries, GenerationConfig, Prompt
+from generation.services.series import LOSS_MAX_BYTES
+from generation.validation import SEED_MAX, scale_validators
+
+#: Seeds of the grid by default: the first two a study takes (Study.base_seed = 1234).
+DEFAULT_SEEDS = "1234, 1235"
+
+
+class SeriesRegisterForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    folder = forms.CharField(
+        max_length=500,
+        widget=forms.TextInput(attrs={"placeholder": "demo-series"}),
+        help_text="A server folder inside the adapter folders (LOUPE_ADAPTER_ROOTS) holding the "
+        "checkpoints, each ending in its step (name-000500.safetensors, step_500, "
+        "checkpoint-500) or with the step in its metadata.",
+    )
+    base_config = forms.ModelChoiceField(
+        label="Base configuration",
+        queryset=GenerationConfig.objects.filter(adapter_links__isnull=True).order_by("-id"),
+        help_text="Each checkpoint renders as this configuration plus the checkpoint.",
+    )
+    scale = forms.FloatField(initial=1.0, validators=scale_validators)
+    trigger_token = forms.CharField(max_length=40, required=False)
+    loss_file = forms.FileField(
+        required=False,
+        label="Loss log (CSV)",
+        help_text="Columns step and loss. Left empty, loss.csv in the folder is read if there.",
+    )
+
+    def clean_loss_file(self) -> str:
+        upload = self.cleaned_data.get("loss_file")
+        if not upload:
+            return ""
+        if upload.size > LOSS_MAX_BYTES:
+            raise forms.ValidationError(
+                f"The loss log is larger than {LOSS_MAX_BYTES // 2**20} MiB."
+            )
+        try:
+            return bytes(upload.read()).decode("utf-8")
+        except UnicodeDecodeError:
+            raise forms.ValidationError("The loss log must be UTF-8 text (CSV).") from None
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if CheckpointSeries.objects.filter(name=name).exists():
+            raise forms.ValidationError("A series with this name already exists.")
+        return name
+
+
+def parse_seeds(raw: str) -> list[int]:
+    """Seeds from "1234, 1235" (commas or spaces); forms.ValidationError naming the bad one."""
+    seeds = []
+    for part in raw.replace(",", " ").split():
+        if not part.isdecimal() or int(part) > SEED_MAX:
+            raise forms.ValidationError(
+                f"{part[:20]!r} is not a seed: give whole numbers from 0 to {SEED_MAX}."
+            )
+        seeds.append(int(part))
+    if not seeds:
+        raise forms.ValidationError("Give at least one seed.")
+    if len(set(seeds)) > 16:
+        raise forms.ValidationError("Give at most 16 seeds.")
+    return sorted(set(seeds))
+
+
+class SeriesRenderForm(forms.Form):
+    prompts = forms.ModelMultipleChoiceField(
+        queryset=Prompt.objects.order_by("category", "id"), widget=forms.CheckboxSelectMultiple
+    )
+    seeds = forms.CharField(initial=DEFAULT_SEEDS, max_length=200)
+
+    def clean_seeds(self) -> list[int]:
+        return parse_seeds(str(self.cleaned_data["seeds"]))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["prompts"].label_from_instance = lambda p: p.text  # type: ignore[attr-defined]

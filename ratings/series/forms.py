@@ -1,0 +1,35 @@
+"""The form that starts a study over a checkpoint series."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.models import Group
+
+from generation.models import Prompt
+from ratings.forms import PromptChoices, RaterGroupChoices
+from ratings.models import Study
+
+
+class SeriesStudyForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    prompts = PromptChoices(
+        queryset=Prompt.objects.order_by("category", "id"), widget=forms.CheckboxSelectMultiple
+    )
+    seeds_per_prompt = forms.IntegerField(
+        initial=2, min_value=1, max_value=64, help_text="Seeds 1234, 1235, … as in the grid."
+    )
+    target_judgments = forms.IntegerField(initial=5, min_value=1, max_value=100)
+    rater_groups = RaterGroupChoices(
+        queryset=Group.objects.order_by("name"), help_text="Whose members may judge it."
+    )
+    instructions = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        initial="Pick the image that better answers each question.",
+    )
+
+    def clean_name(self) -> str:
+        name = str(self.cleaned_data["name"]).strip()
+        if Study.objects.filter(name=name).exists():
+            raise forms.ValidationError("A study with this name already exists.")
+        return name
