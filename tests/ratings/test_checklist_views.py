@@ -266,3 +266,12 @@ def test_edit_keeps_what_is_fixed_and_names_the_schema_once_answered(client: Cli
     assert list(study.checklist_fields.values_list("allowed", flat=True)) == [
         ["yellow gold", "platinum"]
     ]
+
+
+def test_checklist_page_waits_for_rendering_and_polls(client: Client) -> None:
+    study = ready_checklist_study(n_configs=1, n_prompts=1)
+    Image.objects.filter(config__studies=study).update(status=Image.Status.RENDERING)
+    client.force_login(rater())
+    page = client.get(f"/rate/checklist/{study.pk}/").content.decode()
+    assert "The images are still being prepared" in page
+    assert 'hx-trigger="every 10s"' in page and "data-showing" not in page
