@@ -3,6 +3,7 @@
     .venv/bin/python bench/rate_load.py [--quick] [--raters 50] [--seconds 25]
     .venv/bin/python bench/rate_load.py --raters 100 --seconds 60     # the long load run
     .venv/bin/python bench/rate_load.py --orm    # also every other vote through plain querysets
+    .venv/bin/python bench/rate_load.py --checklist    # checklist answers instead of votes
 
 Creates a throwaway database on 127.0.0.1:5432 (user postgres), seeds an open study whose
 images are "done" (then ANALYZE, as a live database has statistics), starts gunicorn on a free
@@ -122,18 +123,12 @@ def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
     import django
 
     django.setup()
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
     from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client
 
     from evalsite.groups import groups_ensure
-    from evalsite.roles import RATERS
     from generation.models import Image
     from generation.services.configs import config_create
     from generation.services.prompts import prompt_create
-    from ratings.models import Study
     from ratings.services.studies import comparison_create, study_create
 
     call_command("migrate", verbosity=0)
@@ -164,6 +159,20 @@ def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
             for i, first in enumerate(images):
                 for second in images[i + 1 :]:
                     comparison_create(study=study, first=first, second=second)
+    return study.pk, open_to_raters(study, n_raters)
+
+
+def open_to_raters(study: Any, n_raters: int) -> list[str]:
+    """Open the study to the raters group, sign in `n_raters` raters (their session keys),
+    then ANALYZE, as a live database has statistics."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+    from django.db import connection
+    from django.test import Client
+
+    from evalsite.roles import RATERS
+    from ratings.models import Study
+
     study.status = Study.Status.OPEN
     study.save()
     raters = Group.objects.get(name=RATERS)
@@ -176,8 +185,8 @@ def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
         client.force_login(user)
         sessions.append(client.cookies["sessionid"].value)
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")  # as a live database would have statistics
-    return study.pk, sessions
+        cursor.execute("ANALYZE")
+    return sessions
 
 
 class Rater(threading.Thread):
@@ -235,15 +244,32 @@ class Rater(threading.Thread):
         rtt = (time.perf_counter() - started) * 1000
         header = response.getheader("Server-Timing") or ""
         timing, cpu = SERVER_TIMING.search(header), CPU_TIMING.search(header)
-        kind = "vote" if path.endswith("vote/") else "ping" if "/ping/" in path else "other"
+        kind = (
+            "vote"
+            if path.endswith(("vote/", "answer/"))
+            else "ping"
+            if "/ping/" in path
+            else "other"
+        )
         kind = "orm" if plain and kind == "vote" else kind
         self.cpu.setdefault(kind, []).append(float(cpu.group(1)) if cpu else math.nan)
         return response.status, text, rtt, float(timing.group(1)) if timing else math.nan
 
+    #: The rating page (first GET), where answers are posted, and what confirms one.
+    page, answer_path, recorded = "/rate/{study}/?go=1", "/rate/{study}/vote/", "Vote recorded."
+
+    def _answer(self, html: str) -> tuple[int, str] | None:
+        """The card's id and the POST body answering it; None when no card is left."""
+        match = re.search(r'data-presentation="(\d+)"', html)
+        if match is None:
+            return None
+        shown = int(match.group(1))
+        return shown, urlencode({"presentation": shown, **{f"c-{key}": self.random.choice(
+            ["left", "right", "tie", "both_bad"]) for key in CRITERIA}, "response_ms": "1500"})  # fmt: skip
+
     def run(self) -> None:
-        base = f"/rate/{self.study}/"
         try:
-            status, html, _, _ = self._request("GET", base + "?go=1")
+            status, html, _, _ = self._request("GET", self.page.format(study=self.study))
         except (OSError, http.client.HTTPException):
             self.errors += 1
             return
@@ -251,36 +277,26 @@ class Rater(threading.Thread):
             self.errors += 1
             return
         while time.time() < self.stop_at:
-            if self.mode != "vote":
-                try:
-                    status, _, rtt, server = self._request("GET", "/bench/ping/")
-                except (OSError, http.client.HTTPException):
-                    self.errors += 1
-                    time.sleep(0.05)
-                    continue
-                if status == 200:
-                    self.samples["ping"].append((time.time(), rtt, server))
-                else:
-                    self.errors += 1
+            if self.mode != "vote" and not self._ping():
+                continue
             if self.mode == "ping":
                 continue
-            match = re.search(r'data-presentation="(\d+)"', html)
-            if match is None:
+            answer = self._answer(html)
+            if answer is None:
                 self.finished = True
                 return
-            shown = int(match.group(1))
-            body = urlencode({"presentation": shown, **{f"c-{key}": self.random.choice(
-                ["left", "right", "tie", "both_bad"]) for key in CRITERIA}, "response_ms": "1500"})  # fmt: skip
+            shown, body = answer
             plain = self.orm and self.votes % 2 == 1
             self.votes += 1
+            path = self.answer_path.format(study=self.study)
             try:
-                status, page, rtt, server = self._request("POST", base + "vote/", body, plain)
+                status, page, rtt, server = self._request("POST", path, body, plain)
             except (OSError, http.client.HTTPException):
                 self.errors += 1
                 self.unsure.append(shown)
                 time.sleep(0.05)
                 continue
-            if status == 200 and "Vote recorded." in page:
+            if status == 200 and self.recorded in page:
                 self.acked.append(shown)
                 self.samples["orm" if plain else "vote"].append((time.time(), rtt, server))
                 html = page
@@ -291,9 +307,27 @@ class Rater(threading.Thread):
                 self.errors += 1
                 time.sleep(0.05)
                 continue
-            if self.think:
-                pause = self.think * self.random.uniform(0.5, 1.5)
-                time.sleep(max(min(pause, self.stop_at - time.time()), 0))
+            self._pause()
+
+    def _ping(self) -> bool:
+        """One trivial view (the baseline); False when the request itself failed."""
+        try:
+            status, _, rtt, server = self._request("GET", "/bench/ping/")
+        except (OSError, http.client.HTTPException):
+            self.errors += 1
+            time.sleep(0.05)
+            return False
+        if status == 200:
+            self.samples["ping"].append((time.time(), rtt, server))
+        else:
+            self.errors += 1
+        return True
+
+    def _pause(self) -> None:
+        """Look at the new card for a while (`think`)."""
+        if self.think:
+            pause = self.think * self.random.uniform(0.5, 1.5)
+            time.sleep(max(min(pause, self.stop_at - time.time()), 0))
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -329,8 +363,16 @@ def _count(study: int, acked: list[int]) -> dict[str, int]:
         .annotate(n=Count("pk"))
         .values_list("presentation_id", "n")
     )
-    expected = len(acked) * len(CRITERIA)
-    missing = sum(max(len(CRITERIA) - per_presentation.get(p, 0), 0) for p in acked)
+    return tally(stored, distinct, acked, per_presentation, len(CRITERIA))
+
+
+def tally(
+    stored: int, distinct: int, acked: list[int], per_card: dict[int, int], per_answer: int
+) -> dict[str, int]:
+    """The counts the run prints: rows acknowledged (`per_answer` rows per acknowledged card),
+    stored, lost (acknowledged, not stored), duplicated, stored without an acknowledgement."""
+    expected = len(acked) * per_answer
+    missing = sum(max(per_answer - per_card.get(p, 0), 0) for p in acked)
     return {
         "acked": expected,
         "stored": stored,
@@ -358,7 +400,15 @@ def main() -> None:
     parser.add_argument(
         "--think", type=float, default=2.0, help="mean seconds a rater looks at a pair"
     )
+    parser.add_argument(
+        "--checklist",
+        action="store_true",
+        help="key-term checklist studies instead: answer every item of an image → next image "
+        "(bench/checklist_load.py)",
+    )
     args = parser.parse_args()
+    if args.checklist and args.orm:
+        parser.error("--orm measures the pairwise reads: leave it out with --checklist")
     seconds = args.seconds or (9.0 if args.quick else 25.0)
     if not 1 <= args.raters <= MAX_RATERS:
         parser.error(f"--raters must be between 1 and {MAX_RATERS}")
@@ -368,7 +418,19 @@ def main() -> None:
     # Enough pairs that nobody runs out (56 per prompt: 8 configs, 2 seeds), assuming the
     # server manages at most 200 votes/s flat out.
     expected_votes = seconds / max(args.think, 0.05) + ROUNDS * burst * 200 / args.raters
-    n_prompts = min(max(3 if args.quick else 6, math.ceil(1.5 * expected_votes / 56)), 40)
+    per_prompt = 56
+    seed, rater_class, count, what = _seed, Rater, _count, "vote"
+    if args.checklist:
+        from checklist_load import (
+            IMAGES_PER_PROMPT,
+            ChecklistRater,
+            count_checklist,
+            seed_checklist,
+        )
+
+        per_prompt = IMAGES_PER_PROMPT
+        seed, rater_class, count, what = seed_checklist, ChecklistRater, count_checklist, "answer"
+    n_prompts = min(max(3 if args.quick else 6, math.ceil(1.5 * expected_votes / per_prompt)), 40)
 
     db = f"loupe_bench_{os.getpid()}"
     env = {
@@ -390,7 +452,7 @@ def main() -> None:
     try:
         os.environ.update({k: v for k, v in env.items() if k != "LOUPE_BENCH_SERVE"})
         sys.path.insert(0, str(ROOT))
-        study, sessions = _seed(args.raters, n_prompts)
+        study, sessions = seed(args.raters, n_prompts)
         port = _free_port()
         server = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "rate_load:application", "--pythonpath",
@@ -406,14 +468,14 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         # Warm up: import every module in each worker before measuring.
-        warm = Rater(port, study, sessions[0], time.time() + 1.5, "mixed", 0.0)
+        warm = rater_class(port, study, sessions[0], time.time() + 1.5, "mixed", 0.0)
         warm.run()
 
         def phase(
             mode: str, length: float, think: float = 0.0, orm: bool = False
         ) -> tuple[list[Rater], float]:
             stop_at = time.time() + length
-            group = [Rater(port, study, s, stop_at, mode, think, orm) for s in sessions]
+            group = [rater_class(port, study, s, stop_at, mode, think, orm) for s in sessions]
             for rater in group:
                 rater.start()
             for rater in group:
@@ -431,7 +493,7 @@ def main() -> None:
                 bursts += group
                 rates[mode].append(sum(len(r.samples[mode]) for r in group) / length)
         everyone = [warm, *load, *bursts]
-        counts = _count(study, [p for r in everyone for p in r.acked])
+        counts = count(study, [p for r in everyone for p in r.acked])
         errors = sum(r.errors for r in everyone)
         unsure = sum(len(r.unsure) for r in everyone)
         already = sum(r.already for r in everyone)
@@ -451,7 +513,8 @@ def main() -> None:
         sys.exit(f"no samples: {len(votes)} votes, {len(pings)} views, {errors} errors")
     print(f"# {args.raters} raters for {ended - started:.1f} s (think {args.think:g} s), then "
           f"{ROUNDS}x({burst:.1f} s views + {burst:.1f} s votes) flat out; gunicorn "
-          f"{args.workers}x{args.threads} gthread on PostgreSQL, {n_prompts * 56} pairs; "
+          f"{args.workers}x{args.threads} gthread on PostgreSQL, {n_prompts * per_prompt} "
+          f"{'images' if args.checklist else 'pairs'}; "
           f"server = Server-Timing inside WSGI, median of {WINDOWS} windows")  # fmt: skip
     vote_parts = _windowed(votes, started, ended)
     ping_parts = _windowed(pings, started, ended)
@@ -459,7 +522,7 @@ def main() -> None:
         for name, q in (("p50", 0.5), ("p95", 0.95)):
             cand = statistics.median(_pct([s[index] for s in part], q) for part in vote_parts)
             base = statistics.median(_pct([s[index] for s in part], q) for part in ping_parts)
-            print(_figure(f"vote+next {label} {name}", cand, base, "ms"))
+            print(_figure(f"{what}+next {label} {name}", cand, base, "ms"))
     orm_votes = [s for r in load for s in r.samples["orm"]]
     if orm_votes:
         # The same views with plain querysets (ratings.statements.plain_orm), the same run.
@@ -472,20 +535,21 @@ def main() -> None:
         print(f"# server CPU, median under load: plain-ORM vote+next "
               f"{statistics.median(cpu_orm):.2f} ms (baseline: the vote+next above)")  # fmt: skip
     load_time = ended - started
-    print(f"votes/s under load: {len(votes) / load_time:.2f} 1/s")
-    print(_figure("votes/s flat out", statistics.median(rates["vote"]),
+    print(f"{what}s/s under load: {len(votes) / load_time:.2f} 1/s")
+    print(_figure(f"{what}s/s flat out", statistics.median(rates["vote"]),
                   statistics.median(rates["ping"]), "1/s"))  # fmt: skip
     print(f"errors: {errors} requests")
-    print(f"judgments acknowledged: {counts['acked']} judgments")
-    print(f"judgments stored: {counts['stored']} judgments")
-    print(f"judgments lost: {counts['lost']} judgments")
-    print(f"judgments duplicated: {counts['duplicated']} judgments")
+    rows = "answers" if args.checklist else "judgments"
+    print(f"{rows} acknowledged: {counts['acked']} {rows}")
+    print(f"{rows} stored: {counts['stored']} {rows}")
+    print(f"{rows} lost: {counts['lost']} {rows}")
+    print(f"{rows} duplicated: {counts['duplicated']} {rows}")
     print(f"# {len(votes)} votes under load, {already} answered 'already recorded', {unsure} "
           f"unanswered (may be stored: {counts['unacknowledged']} unacknowledged judgments "
           f"stored), {finished} raters ran out of pairs")  # fmt: skip
     cpu_vote = [ms for r in load for ms in r.cpu.get("vote", [])]
     cpu_ping = [ms for r in load for ms in r.cpu.get("ping", [])]
-    print(f"# server CPU in Python (thread time), median under load: vote+next "
+    print(f"# server CPU in Python (thread time), median under load: {what}+next "
           f"{statistics.median(cpu_vote):.2f} ms, trivial view {statistics.median(cpu_ping):.2f} ms")  # fmt: skip
 
 

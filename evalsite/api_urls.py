@@ -17,6 +17,7 @@ from accounts import apis as accounts_apis
 from generation import apis as generation_apis
 from generation import series_apis
 from ratings import analysis_apis, report_apis
+from ratings.checklists import apis as checklist_apis
 from ratings.rate_apis import rate_judgment_api, rate_next_api
 from ratings.rerank import apis as rerank_apis
 from ratings.series import apis as series_result_apis
@@ -94,6 +95,34 @@ urlpatterns: list[URLPattern | URLResolver] = [
         "rerank-studies/<int:pk>/judgments.jsonl",
         _api(rerank_apis.RerankJsonlApi),
         name="api-rerank-jsonl",
+    ),
+    # Checklist studies (ratings.checklists).
+    path("checklist-studies/", _api(checklist_apis.ChecklistStudiesApi), name="api-checklist-new"),
+    path(
+        _study + "checklist/",
+        _api(checklist_apis.ChecklistResultsApi),
+        name="api-checklist-results",
+    ),
+    path(
+        _study + "checklist/answers.csv",
+        _api(checklist_apis.ChecklistCsvApi),
+        name="api-checklist-csv",
+    ),
+    path(
+        _study + "checklist/answers.jsonl",
+        _api(checklist_apis.ChecklistJsonlApi),
+        name="api-checklist-jsonl",
+    ),
+    path(
+        _study + "checklist/labels/",
+        _api(checklist_apis.ChecklistLabelApi),
+        name="api-checklist-label",
+    ),
+    path("rate/checklist/next/", checklist_apis.checklist_next_api, name="api-checklist-next"),
+    path(
+        "rate/checklist/answers/",
+        checklist_apis.checklist_answers_api,
+        name="api-checklist-answers",
     ),
     # Studies over a LoRA checkpoint series (ratings/series/apis.py).
     path(

@@ -36,7 +36,7 @@ from django.views.decorators.http import require_safe
 
 from evalsite.roles import is_researcher
 from generation.models import Image
-from ratings.models import Comparison, Presentation, ReferenceImage
+from ratings.models import ChecklistImage, Comparison, Presentation, ReferenceImage
 from ratings.selectors import studies_for_rater
 
 DISPLAY_FOLDER: str = Image._meta.get_field("display_file").upload_to  # type: ignore[attr-defined,assignment]
@@ -63,9 +63,12 @@ def rater_may_see(*, user: Any, name: str) -> bool:
             rater=user,
         )
         in_open_study = Comparison.objects.filter(on_pair, study__in=studies_for_rater(user=user))
+        in_open_checklist = ChecklistImage.objects.filter(
+            image=OuterRef("pk"), study__in=studies_for_rater(user=user)
+        )
         return (
             Image.objects.filter(display_file=name)
-            .filter(Exists(on_card) | Exists(in_open_study))
+            .filter(Exists(on_card) | Exists(in_open_study) | Exists(in_open_checklist))
             .exists()
         )
     if name.startswith(REFERENCE_FOLDER):

@@ -446,3 +446,13 @@ class RerankPick(models.Model):
 
     def __str__(self) -> str:
         return f"{self.scorer} pick {self.pick_id} vs {self.other_id}"
+
+
+# Checklist studies' rows live in their own module (ratings.checklists).
+from ratings.checklists.models import (  # noqa: E402, F401
+    ChecklistAnswer,
+    ChecklistField,
+    ChecklistImage,
+    ChecklistLabel,
+    ChecklistShowing,
+)

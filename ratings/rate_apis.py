@@ -60,6 +60,28 @@ def presentation_payload(card: Card) -> dict[str, Any]:
     }
 
 
+def rate_limited(user: User) -> Response | None:
+    """The 429 answer when this rater is past LOUPE_VOTE_RATE_PER_MINUTE, else None (the
+    answer is counted)."""
+    try:
+        vote_rate_check(rater_id=user.pk)
+    except VoteRateExceeded as error:
+        return Response(
+            {"detail": str(error)},
+            status=status.HTTP_429_TOO_MANY_REQUESTS,
+            headers={"Retry-After": str(error.retry_after)},
+        )
+    return None
+
+
+def study_param(request: Request) -> int:
+    """The `study` query parameter of a rater endpoint (a 400 naming it when missing)."""
+    raw = request.query_params.get("study", "")
+    if not raw.isdecimal():
+        raise serializers.ValidationError({"study": ["A study id is required."]})
+    return int(raw)
+
+
 class JudgmentInSerializer(serializers.Serializer[dict[str, Any]]):
     presentation = serializers.IntegerField(min_value=1)
     criterion = serializers.SlugField(max_length=40)
@@ -98,12 +120,9 @@ _NEXT_OUT = inline_serializer(
 @permission_classes([CanRate])
 def rate_next_api(request: Request) -> Response:
     """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
-    raw = request.query_params.get("study", "")
-    if not raw.isdecimal():
-        raise serializers.ValidationError({"study": ["A study id is required."]})
     rater = request.user
     assert isinstance(rater, User)  # CanRate admits signed-in users only
-    study = rater_study(user=rater, study_id=int(raw), closed_too=True)
+    study = rater_study(user=rater, study_id=study_param(request), closed_too=True)
     if study is None:
         raise Http404("No Study matches the given query.")
     closed = study.status == Study.Status.CLOSED
@@ -149,14 +168,9 @@ def rate_next_api(request: Request) -> Response:
 def rate_judgment_api(request: Request) -> Response:
     """Record one answer; sending it again changes nothing and says "already_recorded"."""
     assert isinstance(request.user, User)  # CanRate admits signed-in users only
-    try:
-        vote_rate_check(rater_id=request.user.pk)
-    except VoteRateExceeded as error:
-        return Response(
-            {"detail": str(error)},
-            status=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(error.retry_after)},
-        )
+    limited = rate_limited(request.user)
+    if limited is not None:
+        return limited
     incoming = JudgmentInSerializer(data=request.data)
     incoming.is_valid(raise_exception=True)
     data = incoming.validated_data

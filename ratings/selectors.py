@@ -10,15 +10,17 @@ from django.db.models import Count, Q, QuerySet
 
 from generation.models import Image
 from generation.selectors import RenderProgress, render_progress
-from ratings.models import Comparison, RerankCandidate, Study
+from ratings.models import ChecklistImage, Comparison, RerankCandidate, Study
 
 
 def study_images(*, study_id: int) -> QuerySet[Image]:
-    """The images a study's comparisons show, and a best-of-N study's candidates."""
+    """The images a study's comparisons show, a best-of-N study's candidates and a checklist
+    study's images."""
     return Image.objects.filter(
         Q(pk__in=_comparison_image_ids(study_id, "image_a"))
         | Q(pk__in=_comparison_image_ids(study_id, "image_b"))
         | Q(pk__in=RerankCandidate.objects.filter(study_id=study_id).values("image_id"))
+        | Q(pk__in=ChecklistImage.objects.filter(study_id=study_id).values("image"))
     )
 
 

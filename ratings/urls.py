@@ -4,6 +4,7 @@ from django.urls import URLPattern, path
 
 from generation.media import MEDIA_VIEW
 from ratings import media
+from ratings.checklists import views as checklist
 from ratings.rerank import views as rerank
 from ratings.series import views as series_views
 from ratings.views import analysis, rate, report, studies
@@ -37,6 +38,34 @@ urlpatterns: list[URLPattern] = [
         "studies/<int:study_id>/report/download/",
         report.study_report_download,
         name="study-report-download",
+    ),
+    # Checklist studies (ratings.checklists).
+    path("studies/checklist/new/", checklist.checklist_new, name="checklist-new"),
+    path("studies/<int:study_id>/checklist/edit/", checklist.checklist_edit, name="checklist-edit"),
+    path("rate/checklist/<int:study_id>/", checklist.checklist_rate, name="checklist-rate"),
+    path(
+        "rate/checklist/<int:study_id>/answer/",
+        checklist.checklist_answer,
+        name="checklist-answer",
+    ),
+    path(
+        "studies/<int:study_id>/checklist/",
+        checklist.checklist_results_page,
+        name="checklist-results",
+    ),
+    path(
+        "studies/<int:study_id>/checklist/label/",
+        checklist.checklist_label_run,
+        name="checklist-label",
+    ),
+    *(
+        path(
+            f"studies/<int:study_id>/checklist/answers.{fmt}",
+            checklist.checklist_export,
+            {"fmt": fmt},
+            name=f"checklist-{fmt}",
+        )
+        for fmt in ("csv", "jsonl")
     ),
 ]
 

@@ -505,3 +505,82 @@ def queued_messages(server: PrivateRedis, queue: str = "render") -> int:
     import redis
 
     return int(redis.Redis.from_url(server.url).llen(queue))  # type: ignore[arg-type]
+
+
+# --- Checklist studies ---------------------------------------------------------------------
+
+CHECKLIST_SCHEMA_TEXT = (
+    "Metal (material): yellow gold, white gold, platinum\n"
+    "Background (background): white background, marble"
+)
+
+
+def ready_checklist_study(
+    *,
+    n_configs: int = 2,
+    n_prompts: int = 2,
+    seeds: int = 1,
+    schema: str = CHECKLIST_SCHEMA_TEXT,
+    configs: Sequence[GenerationConfig] | None = None,
+    **fields: Any,
+) -> Study:
+    """An open checklist study (key terms + a metal and a background field) whose images are
+    done, without the engine: prompt i states platinum and a white background."""
+    from ratings.checklists.items import schema_parse
+    from ratings.checklists.services import checklist_images_add, checklist_study_create
+
+    configs = list(configs or []) or [
+        make_config(name=f"Checklist config {i}", sampler=["euler_a", "ddim", "heun", "lms"][i % 4],
+                    cfg=5.0 + i // 4)
+        for i in range(n_configs)
+    ]  # fmt: skip
+    prompts = [
+        PromptFactory(
+            text=f"channel-set diamond band {i}, platinum, white background",
+            key_terms=["channel-set", "diamond band"],
+            material="platinum",
+            background="white background",
+        )
+        for i in range(n_prompts)
+    ]
+    fields.setdefault("name", f"checklist {Study.objects.count() + 1}")
+    fields.setdefault("seeds_per_prompt", seeds)
+    study = checklist_study_create(
+        prompts=prompts, configs=configs, fields=schema_parse(schema), **fields
+    )
+    images = [
+        paint_done(
+            Image.objects.create(config=config, prompt=prompt, seed=seed),
+            colour=PALETTE[i % len(PALETTE)],
+            shape=i + seed,
+        )
+        for prompt in prompts
+        for seed in study.seeds()
+        for i, config in enumerate(configs)
+    ]
+    checklist_images_add(study=study, images=images)
+    study.status = Study.Status.OPEN
+    study.save(update_fields=["status"])
+    study.rater_groups.add(Group.objects.get_or_create(name=RATERS)[0])
+    return study
+
+
+def answered_checklist_study(*, raters: int = 3, **fields: Any) -> Study:
+    """ready_checklist_study with every image answered by `raters` raters (checker0…): the
+    first configuration's images get yes to everything, the others a mix of answers."""
+    from ratings.checklists.models import ChecklistShowing
+    from ratings.checklists.services import checklist_answers_record, checklist_deal
+
+    study = ready_checklist_study(**fields)
+    first = min(study.configs.values_list("id", flat=True))
+    for r in range(raters):
+        person = rater(username=f"checker{r}")
+        while (card := checklist_deal(rater=person, study=study).current) is not None:
+            config = ChecklistShowing.objects.get(pk=card.pk).image.config_id
+            choices = ("yes", "no", "unsure")
+            answers = {
+                item.key: "yes" if config == first else choices[(r + i) % 3]
+                for i, item in enumerate(card.items)
+            }
+            checklist_answers_record(rater=person, study=study, showing_id=card.pk, answers=answers)
+    return study

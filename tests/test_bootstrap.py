@@ -116,3 +116,25 @@ def test_handle_demo_never_resets_an_existing_password(production: None) -> None
     assert "login researcher / " not in output
     assert "login researcher  (researchers; its own password, unchanged)" in output
     assert users.get(username="rater").check_password("loupe-rate")
+
+
+def test_demo_has_a_checklist_study_on_the_pairwise_demo_images(settings: Any) -> None:
+    from ratings.checklists.models import ChecklistImage
+    from ratings.management.commands.loupe_bootstrap import CHECKLIST_NAME, STUDY_NAME
+    from ratings.selectors import study_images
+
+    settings.DEBUG = True
+    output = _bootstrap()
+    checklist = Study.objects.get(name=CHECKLIST_NAME)
+    assert f"results at /studies/{checklist.pk}/checklist/" in output
+    assert checklist.kind == Study.Kind.CHECKLIST and checklist.status == Study.Status.OPEN
+    assert list(checklist.checklist_fields.values_list("attribute", flat=True)) == [
+        "material", "background", "style",
+    ]  # fmt: skip
+    pairwise = Study.objects.get(name=STUDY_NAME)
+    mine = set(ChecklistImage.objects.filter(study=checklist).values_list("image_id", flat=True))
+    assert len(mine) == 3 * 3  # 3 configurations × 3 prompts × 1 seed
+    assert mine <= set(study_images(study_id=pairwise.pk).values_list("pk", flat=True))
+    _bootstrap()  # a rerun makes nothing twice
+    assert Study.objects.filter(kind=Study.Kind.CHECKLIST).count() == 1
+    assert ChecklistImage.objects.filter(study=checklist).count() == 9

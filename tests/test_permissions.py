@@ -31,10 +31,12 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 
 from accounts.services import api_token_create, invite_create
 from generation.models import ImageScore, LoraAdapter
+from ratings.checklists.models import ChecklistAnswer
+from ratings.checklists.services import checklist_deal
 from ratings.models import Presentation, Study
 from ratings.rerank.services import rerank_study_create
 from ratings.services.judging import deck_deal, judgments_record
-from tests.factories import rater, ready_study, researcher, series_over
+from tests.factories import rater, ready_checklist_study, ready_study, researcher, series_over
 
 pytestmark = pytest.mark.django_db
 
@@ -173,6 +175,23 @@ TABLE: dict[str, Rule] = {
     "rate-undo": Rule(RATE, "post", {"presentation": "pending"}),
     "api-rate-next": Rule(RATE, data={"study": "study"}),
     "api-rate-judgments": Rule(RATE),
+    # --- checklist studies: pages, rating, results, exports, labellers, API (the probe's
+    # study_id is the world's checklist study)
+    "checklist-new": Rule(RESEARCH),
+    "checklist-edit": Rule(RESEARCH),
+    "checklist-rate": Rule(RATE),
+    "checklist-answer": Rule(RATE, "post", {"showing": "showing"}),
+    "checklist-results": Rule(RESEARCH),
+    "checklist-label": Rule(RESEARCH, "post", {"labeller": "none"}),
+    "checklist-csv": Rule(RESEARCH),
+    "checklist-jsonl": Rule(RESEARCH),
+    "api-checklist-new": Rule(RESEARCH),
+    "api-checklist-results": Rule(RESEARCH),
+    "api-checklist-csv": Rule(RESEARCH),
+    "api-checklist-jsonl": Rule(RESEARCH),
+    "api-checklist-label": Rule(RESEARCH),
+    "api-checklist-next": Rule(RATE, data={"study": "checklist"}),
+    "api-checklist-answers": Rule(RATE),
     # --- media (the image of the rater's pending card; researchers see every file)
     "media": Rule(SIGNED_IN),
     # --- admin site (staff only; the researcher here is not staff)
@@ -281,6 +300,9 @@ def world() -> World:
         name="Best of four", config=image.config, prompts=[image.prompt], candidates=4,
         scorers=["checklist:probe"],
     )  # fmt: skip
+    checklist = ready_checklist_study(n_configs=1, n_prompts=1)
+    showing = checklist_deal(rater=judge, study=checklist).current
+    assert showing is not None
     ids = {
         "study": str(study.pk),
         "prompt": str(study.prompts.first().pk),  # type: ignore[union-attr]
@@ -295,6 +317,8 @@ def world() -> World:
         "invite_token": invite.token,
         "token": str(token.pk),
         "rerank": str(best_of.pk),
+        "checklist": str(checklist.pk),
+        "showing": str(showing.pk),
         "series": str(series.pk),
     }
     users = {RATER: judge, RESEARCHER: rita, ADMIN: root}
@@ -325,7 +349,7 @@ def _value(route: Route, name: str, converter: str, world: World) -> str:
                 return ids[kind]
         raise AssertionError(f"no object for pk in {route.key}")
     fixed = {
-        "study_id": ids["study"],
+        "study_id": ids["checklist"] if "checklist" in route.key else ids["study"],
         "series_id": ids["series"],
         "image_id": ids["image"],
         "rater_id": ids["rater"],
@@ -522,3 +546,29 @@ def test_researcher_apis_refuse_raters_for_every_unsafe_method(world: World) -> 
 def test_admin_models_in_the_table_are_the_registered_ones() -> None:
     registered = sorted(model._meta.label_lower for model in admin.site._registry)
     assert registered == sorted(ADMIN_MODELS)
+
+
+def test_checklist_writes_refuse_the_wrong_role(world: World) -> None:
+    sessions = _sessions(world)
+    checklist, showing = world.ids["checklist"], world.ids["showing"]
+    as_rater = _client(RATER, sessions)
+    for url in (
+        "/api/checklist-studies/",
+        f"/api/studies/{checklist}/checklist/labels/",
+    ):
+        response = as_rater.post(url, {}, content_type="application/json")
+        assert response.status_code == 403, (url, response.status_code)
+    assert as_rater.post(f"/studies/{checklist}/checklist/label/").status_code == 403
+    for role in (RESEARCHER, ADMIN):
+        client = _client(role, sessions)
+        page = client.post(
+            f"/rate/checklist/{checklist}/answer/", {"showing": showing}, HTTP_HX_REQUEST="true"
+        )
+        assert page.status_code == 404, (role, page.status_code)
+        api = client.post(
+            "/api/rate/checklist/answers/",
+            {"study": checklist, "showing": showing, "answers": {}},
+            content_type="application/json",
+        )
+        assert api.status_code == 403, (role, api.status_code)
+    assert not ChecklistAnswer.objects.exists()

@@ -126,11 +126,12 @@ def test_bootstrap_is_idempotent_and_admin_lists_demo(client: Client) -> None:
         Image.objects.count(),
         Study.objects.count(),
     )
-    # 7 configurations of the demo study and 4 of the demo checkpoint series.
-    assert counts == (3, 11, 42, 1)
+    # 7 configurations of the demo study and 4 of the demo checkpoint series; the demo's
+    # pairwise study and its checklist on the same 42 images.
+    assert counts == (3, 11, 42, 2)
     assert CheckpointSeries.objects.get().checkpoints.count() == 4
     # Open for the printed rater at once; pairs appear as their images finish rendering.
-    assert Study.objects.get().status == Study.Status.OPEN
+    assert set(Study.objects.values_list("status", flat=True)) == {Study.Status.OPEN}
     assert client.login(username="researcher", password="loupe-research")
     for url in [
         "/admin/ratings/study/",

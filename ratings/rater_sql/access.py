@@ -22,7 +22,7 @@ def in_model_order(model: type[Model], wanted: set[str]) -> tuple[str, ...]:
 #: fields), so the instance is never wrong, only lazier.
 _STUDY_FIELDS = in_model_order(
     Study,
-    {"id", "name", "instructions", "status", "design", "gold_rate", "min_response_ms",
+    {"id", "name", "instructions", "status", "design", "gold_rate", "min_response_ms", "kind",
      "target_judgments"},
 )  # fmt: skip
 _CRITERION_FIELDS = in_model_order(Criterion, {f.attname for f in Criterion._meta.concrete_fields})

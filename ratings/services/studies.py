@@ -80,7 +80,10 @@ def study_launch_problems(study: Study) -> list[str]:
     problems = []
     if not study.prompts.exists():
         problems.append("The study has no prompts: add at least one.")
-    if study.configs.count() < 2:
+    if study.kind == Study.Kind.CHECKLIST:
+        if not study.configs.exists():
+            problems.append("The study has no configurations: add at least one.")
+    elif study.configs.count() < 2:
         problems.append("The study needs at least two configurations to compare.")
     if study.seeds_per_prompt < 1:
         problems.append("The study needs at least one seed per prompt.")
@@ -115,13 +118,21 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     if problems:
         raise ValidationError(problems)
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
-    pairs = design_pairs(
-        design=study.design,
-        config_ids=[c.pk for c in configs],
-        params={c.pk: c.design_params() for c in configs},
-        baseline_id=study.baseline_id,
+    # A checklist study asks about every image alone: no pairs.
+    checklist = study.kind == Study.Kind.CHECKLIST
+    pairs = (
+        []
+        if checklist
+        else design_pairs(
+            design=study.design,
+            config_ids=[c.pk for c in configs],
+            params={c.pk: c.design_params() for c in configs},
+            baseline_id=study.baseline_id,
+        )
     )
-    wanted_configs = sorted({cid for pair in pairs for cid in pair})
+    wanted_configs = sorted(
+        {c.pk for c in configs} if checklist else {cid for pair in pairs for cid in pair}
+    )
     created = reused = comparisons = 0
     with transaction.atomic():
         for prompt in study.prompts.all():
@@ -139,6 +150,10 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
                         study=study, first=images[a], second=images[b]
                     )
                     comparisons += was_created
+                if checklist:
+                    from ratings.checklists.services import checklist_images_add
+
+                    comparisons += checklist_images_add(study=study, images=images.values())
         result = LaunchResult(created, reused, comparisons)
         study_launch_record(study=study, actor=actor, result=result)
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.

@@ -55,6 +55,8 @@ def study_analysis(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _researcher_study(request, study_id)
     if study.kind == Study.Kind.RERANK:
         return redirect("rerank-result", pk=study.pk)  # one configuration: nothing to rank
+    if study.kind == Study.Kind.CHECKLIST:  # its results have their own page
+        return redirect("checklist-results", study_id=study.pk)
     key = request.GET.get("criterion", "")
     # Compared in Python: PostgreSQL refuses a NUL character in a query.
     if key and key not in study.criteria.values_list("key", flat=True):

@@ -85,11 +85,11 @@ class Unavailable(Exception):
 View = Callable[..., HttpResponse]
 
 
-def friendly_unavailable(view: View) -> View:
+def friendly_unavailable(view: View, *, page: str = "rate-study") -> View:
     """Answer Unavailable with a rendered page (404), whatever DEBUG says.
 
-    An htmx request is sent to that page with HX-Redirect: htmx swaps nothing on a 404, and
-    the rater must see why the card went away.
+    An htmx request is sent to that page with HX-Redirect (to the study's `page` route): htmx
+    swaps nothing on a 404, and the rater must see why the card went away.
     """
 
     @wraps(view)
@@ -102,7 +102,7 @@ def friendly_unavailable(view: View) -> View:
                 request, "ratings/rate/unavailable.html", {"lost_answer": lost}, status=404
             )
             if request.htmx:
-                target = reverse("rate-study", args=[study_id])
+                target = reverse(page, args=[study_id])
                 response["HX-Redirect"] = target + ("?unsaved=1" if lost else "")
             return response
 
@@ -193,8 +193,12 @@ def _card(
 
 @require_GET
 def rate_home(request: HttpRequest) -> HttpResponse:
+    from ratings.checklists.services import checklist_progress
+
     rows = [
-        rater_progress(study=study, rater=_rater(request))
+        checklist_progress(study=study, rater=_rater(request))
+        if study.kind == Study.Kind.CHECKLIST
+        else rater_progress(study=study, rater=_rater(request))
         for study in studies_for_rater(user=request.user).order_by("name")
     ]
     return render(request, "ratings/rate/home.html", {"rows": rows})
@@ -205,6 +209,8 @@ def rate_home(request: HttpRequest) -> HttpResponse:
 @friendly_unavailable
 def rate_study(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
+    if study.kind == Study.Kind.CHECKLIST:  # one image at a time, on its own page
+        return HttpResponseRedirect(reverse("checklist-rate", args=[study.pk]))
     first_visit = (
         not _closed(study)
         and not Presentation.objects.filter(rater=_rater(request), comparison__study=study).exists()

@@ -114,6 +114,8 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
     if study.kind == Study.Kind.RERANK:
         return redirect("rerank-detail", pk=study.pk)  # its setup is fixed at creation
+    if study.kind == Study.Kind.CHECKLIST:  # its own form (the schema, no pairs)
+        return redirect("checklist-edit", study_id=study.pk)
     form = StudyForm(request.POST or None, instance=Study.objects.get(pk=pk))
     criteria = CriterionFormSet(request.POST or None, initial=criteria_initial(study))
     if request.method == "POST":

@@ -11,14 +11,17 @@ from typing import Any
 
 import pytest
 
+from ratings.checklists.models import ChecklistAnswer
 from ratings.models import Judgment, Study
 from ratings.services.judging import deck_deal, judgments_record
 from tests.factories import (
+    answered_checklist_study,
     browser_login,
     csp_violations,
     csp_watch,
     next_card_wait,
     rater,
+    ready_checklist_study,
     ready_study,
     rerank_ready_study,
     researcher,
@@ -50,6 +53,7 @@ def _voted_study() -> Study:
 
 def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_server: Any) -> None:
     study = _voted_study()
+    checklist = answered_checklist_study(n_configs=2)
     config = study.configs.order_by("pk").first()
     assert config is not None
     best_of = rerank_ready_study(votes_by=2)
@@ -75,6 +79,10 @@ def test_researcher_pages_have_no_cspcsp_violations(browser_page: Any, live_serv
         "/studies/rerank/new/",
         f"/studies/{best_of.pk}/rerank/",
         f"/studies/{best_of.pk}/rerank/result/",
+        "/studies/checklist/new/",
+        f"/studies/{checklist.pk}/",
+        f"/studies/{checklist.pk}/checklist/",
+        f"/studies/{checklist.pk}/checklist/edit/",
         "/series/",
         f"/series/{series.pk}/",
         f"/series/{series.pk}/images/{image.pk}/",
@@ -141,5 +149,30 @@ def test_rater_pages_and_a_keyboard_vote_have_no_cspcsp_violations(
     assert page.eval_on_selector("#pair-card", "el => el.dataset.presentation") == second
     assert Judgment.objects.filter(rater=person).count() == 2
 
+    csp = csp_violations(messages)
+    assert not csp, "\n".join(csp)
+
+
+def test_checklist_rater_page_and_keyboard_answers_have_no_csp_violations(
+    browser_page: Any, live_server: Any
+) -> None:
+    study = ready_checklist_study(n_configs=2, n_prompts=1)
+    person = rater(username="checks")
+    page = browser_page
+    messages = csp_watch(page)
+    browser_login(page, live_server, "checks")
+    _visit(page, f"{live_server.url}/rate/")
+    _visit(page, f"{live_server.url}/rate/checklist/{study.pk}/")
+    page.wait_for_selector("#checklist-card[data-ready] #checklist-form")
+    first = page.get_attribute("#checklist-card", "data-showing")
+    for key in ("y", "n", "u", "1"):  # one key per item: the card goes after the last
+        page.keyboard.press(key)
+    page.wait_for_function(
+        "old => { const c = document.getElementById('checklist-card');"
+        " return c && c.dataset.ready && c.dataset.showing !== old; }",
+        arg=first,
+    )
+    page.wait_for_selector("text=Answers recorded.")
+    assert ChecklistAnswer.objects.filter(rater=person).count() == 4
     csp = csp_violations(messages)
     assert not csp, "\n".join(csp)

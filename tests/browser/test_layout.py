@@ -11,6 +11,7 @@ import pytest
 from generation.models import LoraAdapter
 from generation.services.configs import config_create
 from tests.factories import (
+    answered_checklist_study,
     browser_login,
     make_config,
     ready_study,
@@ -51,6 +52,7 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
                       adapters=[(phol, 0.8)])  # fmt: skip
     study = ready_study(n_configs=3, name="Threader earrings: sampler and CFG")
     best_of = rerank_ready_study(votes_by=2)
+    checklist = answered_checklist_study(n_configs=3, name="Channel-set bands: checklist")
     series = series_over(study)
     image = study.comparisons.first().image_a  # type: ignore[union-attr]
     browser_login(page, live_server, "rita")
@@ -69,6 +71,10 @@ def test_researcher_pages_fit_a_1280_px_window(browser_page: Any, live_server: A
         ("rerank-new", "/studies/rerank/new/"),
         ("rerank-study", f"/studies/{best_of.pk}/rerank/"),
         ("rerank-result", f"/studies/{best_of.pk}/rerank/result/"),
+        ("checklist-new", "/studies/checklist/new/"),
+        ("checklist-study", f"/studies/{checklist.pk}/"),
+        ("checklist-results", f"/studies/{checklist.pk}/checklist/"),
+        ("checklist-edit", f"/studies/{checklist.pk}/checklist/edit/"),
         ("series-list", "/series/"),
         ("series", f"/series/{series.pk}/"),
         ("series-loupe", f"/series/{series.pk}/images/{image.pk}/"),

@@ -30,6 +30,8 @@ from generation.series_demo import demo_series_write
 from generation.services.configs import config_create
 from generation.services.prompts import prompt_create
 from generation.services.series import series_register
+from ratings.checklists.items import schema_parse
+from ratings.checklists.services import checklist_study_create
 from ratings.models import Study
 from ratings.services.studies import study_create, study_launch, study_open
 
@@ -68,6 +70,12 @@ VARIATIONS: tuple[dict[str, Any], ...] = (
     {"compel_level": "medium"},
 )
 STUDY_NAME = "Demo: sampler, CFG, steps and compel for jewelry"
+CHECKLIST_NAME = "Demo: key-term checklist"
+CHECKLIST_SCHEMA = (
+    "Metal (material): gold, platinum, silver, rose gold\n"
+    "Background (background): white background, marble, linen\n"
+    "Style (style): minimalist, modern clean, modern minimalist, ornate"
+)
 SERIES_NAME = "Demo: jewelry LoRA training run"
 SERIES_FOLDER = "demo-series"
 ADMIN_USERNAME_ENV = "LOUPE_ADMIN_USERNAME"
@@ -173,10 +181,15 @@ class Command(BaseCommand):
                 # Open at once: raters get pairs as soon as both images of a pair are rendered.
                 # A rerun leaves the status alone (a researcher may have closed it since).
                 study_open(study=study)
+            checklist = self._demo_checklist(prompts, [baseline, configs[4], configs[6]])
         self.stdout.write(
             f"Demo study '{study.name}': {len(configs)} configurations, {len(prompts)} prompts, "
             f"{result.images_created} new images ({result.images_reused} reused), "
             f"{result.comparisons_created} new comparisons."
+        )
+        self.stdout.write(
+            f"Demo checklist '{checklist.name}': the same images, answered one at a time "
+            f"(results at /studies/{checklist.pk}/checklist/)."
         )
         self._demo_series(baseline)
         users = get_user_model()
@@ -205,6 +218,29 @@ class Command(BaseCommand):
     def _prompt(self, fields: dict[str, Any]) -> Prompt:
         existing = Prompt.objects.filter(text=fields["text"]).first()
         return existing or prompt_create(**fields)
+
+    def _demo_checklist(self, prompts: list[Prompt], configs: list[Any]) -> Study:
+        """A key-term checklist over three of the demo's configurations and the prompts'
+        first seed: its images are the pairwise demo's (rendered once), so its adherence can
+        be read against that study's wins. Made once; a rerun launches it again (a no-op)."""
+        study = Study.objects.filter(name=CHECKLIST_NAME).first()
+        if study is None:
+            study = checklist_study_create(
+                name=CHECKLIST_NAME,
+                prompts=prompts,
+                configs=configs,
+                fields=schema_parse(CHECKLIST_SCHEMA),
+                seeds_per_prompt=1,
+                target_judgments=3,
+                instructions="For each item, answer what you **see** in the image, not what "
+                "the prompt asks for. Can't tell is a fine answer.",
+            )
+            study.rater_groups.add(Group.objects.get(name=RATERS))
+            study_launch(study=study)
+            study_open(study=study)
+        else:
+            study_launch(study=study)
+        return study
 
     def _demo_series(self, baseline: GenerationConfig) -> None:
         """A LoRA training run (4 checkpoints and loss.csv) for the tiny-random model, written

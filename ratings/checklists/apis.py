@@ -1,0 +1,349 @@
+"""The checklist REST API (routes: evalsite/api_urls.py): create a checklist study (launch,
+open and close it through /api/studies/), answer as a rater, read results, export answers,
+run a labeller. Researchers only, except the two rater endpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, User
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import Http404, StreamingHttpResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
+from rest_framework import serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from generation.models import GenerationConfig, Prompt
+from generation.services.labelling import configured_labellers
+from ratings.analysis_apis import CSVRenderer, JSONLinesRenderer
+from ratings.checklists import exports
+from ratings.checklists.items import FieldSpec, schema_check
+from ratings.checklists.models import FIELD_ATTRIBUTES, Answer
+from ratings.checklists.results import checklist_results
+from ratings.checklists.services import (
+    checklist_answers_record,
+    checklist_deal,
+    checklist_study_create,
+    study_fields,
+)
+from ratings.models import Study
+from ratings.rate_apis import CanRate, rate_limited, study_param
+from ratings.rater_sql import rater_study
+from ratings.services.judging import NotYours
+
+
+class FieldSerializer(serializers.Serializer[Any]):
+    attribute = serializers.ChoiceField(choices=FIELD_ATTRIBUTES)
+    label = serializers.CharField(max_length=80)  # type: ignore[assignment]
+    allowed = serializers.ListField(
+        child=serializers.CharField(max_length=80), min_length=2, max_length=24
+    )
+
+
+class ChecklistStudySerializer(serializers.ModelSerializer[Study]):
+    prompts = serializers.PrimaryKeyRelatedField(queryset=Prompt.objects.all(), many=True)
+    configs = serializers.PrimaryKeyRelatedField(queryset=GenerationConfig.objects.all(), many=True)
+    raters = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(), many=True, required=False
+    )
+    rater_groups = serializers.SlugRelatedField(
+        slug_field="name", queryset=Group.objects.all(), many=True, required=False
+    )
+    schema = FieldSerializer(many=True, required=False)
+
+    class Meta:
+        model = Study
+        fields = [
+            "id", "name", "instructions", "prompts", "configs", "seeds_per_prompt", "base_seed",
+            "target_judgments", "raters", "rater_groups", "schema", "kind",
+        ]  # fmt: skip
+        read_only_fields = ["kind"]
+
+    def validate_schema(self, rows: list[dict[str, Any]]) -> list[FieldSpec]:
+        specs = [FieldSpec(r["attribute"], r["label"], tuple(r["allowed"])) for r in rows]
+        try:
+            schema_check(specs)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.message_dict["schema"]) from None
+        return specs
+
+    def to_representation(self, instance: Study) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        data["schema"] = [
+            {"attribute": f.attribute, "label": f.label, "allowed": list(f.allowed)}
+            for f in study_fields(instance)
+        ]
+        return data
+
+    def create(self, validated_data: dict[str, Any]) -> Study:
+        request = self.context.get("request")
+        return checklist_study_create(
+            fields=validated_data.pop("schema", []),
+            created_by=getattr(request, "user", None),
+            **validated_data,
+        )
+
+
+class ChecklistStudiesApi(APIView):
+    @extend_schema(
+        operation_id="checklist_study_create",
+        request=ChecklistStudySerializer,
+        responses={201: ChecklistStudySerializer},
+        description="Create a draft key-term checklist study; launch, open and close it with "
+        "/api/studies/{id}/launch/, open/ and close/.",
+    )
+    def post(self, request: Request) -> Response:
+        incoming = ChecklistStudySerializer(data=request.data, context={"request": request})
+        incoming.is_valid(raise_exception=True)
+        study = incoming.save()
+        return Response(ChecklistStudySerializer(study).data, status=status.HTTP_201_CREATED)
+
+
+def _checklist(study_id: int) -> Study:
+    return get_object_or_404(Study, pk=study_id, kind=Study.Kind.CHECKLIST)
+
+
+_CELL = inline_serializer(
+    "ChecklistAdherence",
+    fields={
+        "config": serializers.IntegerField(),
+        "item": serializers.CharField(),
+        "yes": serializers.IntegerField(),
+        "no": serializers.IntegerField(),
+        "unsure": serializers.IntegerField(),
+        "rate": serializers.FloatField(allow_null=True),
+        "low": serializers.FloatField(),
+        "high": serializers.FloatField(),
+    },
+)
+_RESULTS = inline_serializer(
+    "ChecklistResults",
+    fields={
+        "study": serializers.IntegerField(),
+        "answers": serializers.IntegerField(),
+        "raters": serializers.IntegerField(),
+        "configs": serializers.DictField(child=serializers.CharField()),
+        "items": serializers.ListField(child=serializers.DictField()),
+        "adherence": _CELL.__class__(many=True),
+        "alpha": serializers.DictField(child=serializers.FloatField(allow_null=True)),
+        "ceiling": serializers.DictField(child=serializers.DictField()),
+        "labellers": serializers.DictField(child=serializers.DictField()),
+        "pairwise": serializers.ListField(child=serializers.DictField()),
+    },
+)
+
+
+class ChecklistResultsApi(APIView):
+    @extend_schema(
+        operation_id="checklist_results",
+        responses=_RESULTS,
+        description="Adherence per configuration × item (item '*': all items) with 95 % Wilson "
+        "intervals, Krippendorff's α and the human ceiling per item, each labeller's agreement "
+        "with people per item, and Spearman's ρ against pairwise studies sharing configurations.",
+    )
+    def get(self, request: Request, study_id: int) -> Response:
+        results = checklist_results(study=_checklist(study_id))
+        return Response(
+            {
+                "study": study_id,
+                "answers": results.answers,
+                "raters": results.raters,
+                "configs": {str(k): v for k, v in results.configs.items()},
+                "items": [asdict(i) for i in results.items],
+                "adherence": [asdict(c) for c in results.cells.values()],
+                "alpha": results.alpha,
+                "ceiling": {k: asdict(v) for k, v in results.ceiling.items()},
+                "labellers": {
+                    name: {k: asdict(v) for k, v in per_item.items()}
+                    for name, per_item in results.labellers.items()
+                },
+                "pairwise": [
+                    {
+                        "study": r.study_id,
+                        "criterion": r.criterion,
+                        "configs": r.relation.configs,
+                        "adherence": r.relation.adherence,
+                        "strength": r.relation.wins,
+                        "rho": r.relation.rho,
+                        "p_value": r.relation.p_value,
+                    }
+                    for r in results.relations
+                ],
+            }
+        )
+
+
+class _AnswersExportApi(APIView):
+    fmt = ""
+
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
+        return exports.answers_response(_checklist(study_id), self.fmt)
+
+
+class ChecklistCsvApi(_AnswersExportApi):
+    fmt = "csv"
+    renderer_classes = [CSVRenderer]
+
+    @extend_schema(
+        operation_id="checklist_answers_csv",
+        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV.")},
+    )
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
+        return super().get(request, study_id)
+
+
+class ChecklistJsonlApi(_AnswersExportApi):
+    fmt = "jsonl"
+    renderer_classes = [JSONLinesRenderer]
+
+    @extend_schema(
+        operation_id="checklist_answers_jsonl",
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description="JSON lines."
+            )
+        },
+    )
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
+        return super().get(request, study_id)
+
+
+class LabelRunSerializer(serializers.Serializer[Any]):
+    labeller = serializers.CharField(max_length=30)
+
+    def validate_labeller(self, value: str) -> str:
+        if value not in configured_labellers():
+            listed = ", ".join(configured_labellers()) or "none"
+            raise serializers.ValidationError(
+                f"Not a CLIP scorer of LOUPE_SCORERS (configured: {listed})."
+            )
+        return value
+
+
+class ChecklistLabelApi(APIView):
+    @extend_schema(
+        operation_id="checklist_label",
+        request=LabelRunSerializer,
+        responses={202: LabelRunSerializer},
+        description="Have an automatic labeller answer the checklist on a render worker; its "
+        "adherence per image is stored as the image score `checklist:<labeller>`.",
+    )
+    def post(self, request: Request, study_id: int) -> Response:
+        study = _checklist(study_id)
+        incoming = LabelRunSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        labeller = incoming.validated_data["labeller"]
+        from ratings.tasks import label_checklist
+
+        transaction.on_commit(lambda: label_checklist.delay(study.pk, labeller))
+        return Response({"labeller": labeller}, status=status.HTTP_202_ACCEPTED)
+
+
+# --- Raters ------------------------------------------------------------------------------
+
+
+def _rater_checklist(request: Request, study_id: int) -> tuple[User, Study]:
+    user = request.user
+    assert isinstance(user, User)  # CanRate admits signed-in users only
+    study = rater_study(user=user, study_id=study_id, closed_too=True)
+    if study is None or study.kind != Study.Kind.CHECKLIST:
+        raise Http404("No checklist study open to you matches the given query.")
+    return user, study
+
+
+_NEXT = inline_serializer(
+    "ChecklistNext",
+    fields={
+        "study": serializers.IntegerField(),
+        "showing": serializers.IntegerField(allow_null=True),
+        "image": serializers.DictField(allow_null=True),
+        "prompt": serializers.DictField(allow_null=True),
+        "items": serializers.ListField(child=serializers.DictField()),
+        "upcoming": serializers.DictField(allow_null=True),
+        "progress": serializers.DictField(),
+    },
+)
+
+
+@extend_schema(
+    parameters=[OpenApiParameter("study", int, required=True)],
+    responses={200: _NEXT},
+    tags=["rate"],
+)
+@api_view(["GET"])
+@permission_classes([CanRate])
+def checklist_next_api(request: Request) -> Response:
+    """The image to check now (issued to you) with its items, and the next image's URL."""
+    user, study = _rater_checklist(request, study_param(request))
+    with transaction.atomic():
+        deck = checklist_deal(rater=user, study=study)
+    card = deck.current
+    return Response(
+        {
+            "study": study.pk,
+            "showing": card.pk if card else None,
+            "image": {"url": card.url} if card else None,
+            "prompt": {"text": card.prompt, "key_terms": card.key_terms} if card else None,
+            "items": [
+                {"key": i.key, "kind": i.kind, "label": i.label, "question": i.question}
+                for i in (card.items if card else [])
+            ],
+            "answers": [a.value for a in Answer],
+            "upcoming": {"url": deck.upcoming.url} if deck.upcoming else None,
+            "progress": {"answered": deck.answered, "ready": deck.ready},
+        }
+    )
+
+
+class AnswersInSerializer(serializers.Serializer[Any]):
+    study = serializers.IntegerField(min_value=1)
+    showing = serializers.IntegerField(min_value=1)
+    answers = serializers.DictField(
+        child=serializers.ChoiceField(choices=Answer.values),
+        help_text="Item key → yes, no or unsure, for every item of the showing.",
+    )
+
+
+@extend_schema(
+    request=AnswersInSerializer,
+    responses={
+        201: inline_serializer("ChecklistRecorded", fields={"status": serializers.CharField()})
+    },
+    tags=["rate"],
+)
+@api_view(["POST"])
+@permission_classes([CanRate])
+def checklist_answers_api(request: Request) -> Response:
+    """Record your answers to every item of one image; sending them again changes nothing."""
+    assert isinstance(request.user, User)  # CanRate admits signed-in users only
+    limited = rate_limited(request.user)
+    if limited is not None:
+        return limited
+    incoming = AnswersInSerializer(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    data = incoming.validated_data
+    user, study = _rater_checklist(request, data["study"])
+    try:
+        recorded = checklist_answers_record(
+            rater=user, study=study, showing_id=data["showing"], answers=data["answers"]
+        )
+    except NotYours:
+        raise Http404("No showing of yours matches the given query.") from None
+    if recorded.already_recorded:
+        return Response(
+            {"status": "already_recorded", "detail": "Already recorded: your first answers stand."}
+        )
+    return Response({"status": "recorded"}, status=status.HTTP_201_CREATED)

@@ -1,0 +1,35 @@
+"""Have an automatic labeller answer a checklist study's rendered images, in this process."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from generation.services.labelling import configured_labellers
+from ratings.checklists.services import checklist_label
+from ratings.models import Study
+
+
+class Command(BaseCommand):
+    help = (
+        "Answer a checklist study with a CLIP scorer of LOUPE_SCORERS (images already labelled "
+        "by it are skipped); each image's share of yes becomes the score checklist:<labeller>."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--study", type=int, required=True, help="Checklist study id")
+        parser.add_argument("--labeller", default="clip", help="A CLIP scorer's name")
+
+    def handle(self, *args: Any, study: int, labeller: str, **options: Any) -> None:
+        found = Study.objects.filter(pk=study, kind=Study.Kind.CHECKLIST).first()
+        if found is None:
+            raise CommandError(f"No checklist study with id {study}.")
+        if labeller not in configured_labellers():
+            listed = ", ".join(configured_labellers()) or "none"
+            raise CommandError(
+                f"Labeller {labeller} is not a CLIP scorer of LOUPE_SCORERS (configured: "
+                f"{listed}); set e.g. LOUPE_SCORERS=clip=/models/clip-vit-l14."
+            )
+        stored = checklist_label(study=found, labeller=labeller)
+        self.stdout.write(f"Labeller {labeller} answered {stored} new items of study {study}.")
