@@ -9,7 +9,12 @@ from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -158,6 +163,18 @@ class JSONLinesRenderer(JSONRenderer):
     format = "jsonl"
 
 
+def csv_responses(description: str) -> dict[tuple[int, str], OpenApiResponse]:
+    """The OpenAPI responses of an export endpoint that sends a CSV file."""
+    return {(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=description)}
+
+
+def jsonl_responses(description: str) -> dict[tuple[int, str], OpenApiResponse]:
+    """The OpenAPI responses of an export endpoint that sends JSON lines."""
+    return {
+        (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description=description)
+    }
+
+
 class _ExportApi(APIView):
     ext = ""
     content_type = ""
@@ -175,35 +192,27 @@ class _ExportApi(APIView):
         return response
 
 
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="study_judgments_csv",
+        parameters=[CRITERION_PARAM],
+        responses=csv_responses("Streamed CSV."),
+    )
+)
 class JudgmentsCsvApi(_ExportApi):
     ext = "csv"
     content_type = "text/csv; charset=utf-8"
     renderer_classes = [CSVRenderer]
 
-    @extend_schema(
-        operation_id="study_judgments_csv",
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="study_judgments_jsonl",
         parameters=[CRITERION_PARAM],
-        responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Streamed CSV.")
-        },
+        responses=jsonl_responses("Streamed JSON lines, one judgment a line."),
     )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
-
-
+)
 class JudgmentsJsonlApi(_ExportApi):
     ext = "jsonl"
     content_type = "application/x-ndjson; charset=utf-8"
     renderer_classes = [JSONLinesRenderer, JSONRenderer]
-
-    @extend_schema(
-        operation_id="study_judgments_jsonl",
-        parameters=[CRITERION_PARAM],
-        responses={
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="Streamed JSON lines, one judgment a line."
-            )
-        },
-    )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)

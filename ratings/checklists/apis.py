@@ -13,11 +13,10 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import serializers, status
@@ -28,7 +27,7 @@ from rest_framework.views import APIView
 
 from generation.models import GenerationConfig, Prompt
 from generation.services.labelling import configured_labellers
-from ratings.analysis_apis import CSVRenderer, JSONLinesRenderer
+from ratings.analysis_apis import CSVRenderer, JSONLinesRenderer, csv_responses, jsonl_responses
 from ratings.checklists import exports
 from ratings.checklists.items import FieldSpec, schema_check
 from ratings.checklists.models import FIELD_ATTRIBUTES, Answer
@@ -193,32 +192,22 @@ class _AnswersExportApi(APIView):
         return exports.answers_response(_checklist(study_id), self.fmt)
 
 
+@extend_schema_view(
+    get=extend_schema(operation_id="checklist_answers_csv", responses=csv_responses("CSV."))
+)
 class ChecklistCsvApi(_AnswersExportApi):
     fmt = "csv"
     renderer_classes = [CSVRenderer]
 
-    @extend_schema(
-        operation_id="checklist_answers_csv",
-        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV.")},
+
+@extend_schema_view(
+    get=extend_schema(
+        operation_id="checklist_answers_jsonl", responses=jsonl_responses("JSON lines.")
     )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
-
-
+)
 class ChecklistJsonlApi(_AnswersExportApi):
     fmt = "jsonl"
     renderer_classes = [JSONLinesRenderer]
-
-    @extend_schema(
-        operation_id="checklist_answers_jsonl",
-        responses={
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="JSON lines."
-            )
-        },
-    )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
 
 
 class LabelRunSerializer(serializers.Serializer[Any]):
