@@ -16,7 +16,6 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     OpenApiParameter,
     extend_schema,
-    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import serializers, status
@@ -27,7 +26,7 @@ from rest_framework.views import APIView
 
 from generation.models import GenerationConfig, Prompt
 from generation.services.labelling import configured_labellers
-from ratings.analysis_apis import CSVRenderer, JSONLinesRenderer, csv_responses, jsonl_responses
+from ratings.analysis_apis import export_apis
 from ratings.checklists import exports
 from ratings.checklists.items import FieldSpec, schema_check
 from ratings.checklists.models import FIELD_ATTRIBUTES, Answer
@@ -192,22 +191,9 @@ class _AnswersExportApi(APIView):
         return exports.answers_response(_checklist(study_id), self.fmt)
 
 
-@extend_schema_view(
-    get=extend_schema(operation_id="checklist_answers_csv", responses=csv_responses("CSV."))
+ChecklistCsvApi, ChecklistJsonlApi = export_apis(
+    _AnswersExportApi, operation="checklist_answers", csv="CSV.", jsonl="JSON lines."
 )
-class ChecklistCsvApi(_AnswersExportApi):
-    fmt = "csv"
-    renderer_classes = [CSVRenderer]
-
-
-@extend_schema_view(
-    get=extend_schema(
-        operation_id="checklist_answers_jsonl", responses=jsonl_responses("JSON lines.")
-    )
-)
-class ChecklistJsonlApi(_AnswersExportApi):
-    fmt = "jsonl"
-    renderer_classes = [JSONLinesRenderer]
 
 
 class LabelRunSerializer(serializers.Serializer[Any]):
