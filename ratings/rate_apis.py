@@ -6,6 +6,7 @@ opaque display URLs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -74,6 +75,20 @@ def rate_limited(user: User) -> Response | None:
     return None
 
 
+STUDY_PARAM = OpenApiParameter("study", int, required=True)
+
+
+def rater_api(method: str, **schema: Any) -> Callable[[Callable[[Request], Response]], Any]:
+    """Make a function an endpoint for raters (signed in, CanRate) answering `method`, in the
+    OpenAPI tag "rate" and documented with `schema` (extend_schema's keywords)."""
+
+    def decorate(view: Callable[[Request], Response]) -> Any:
+        endpoint = api_view([method])(permission_classes([CanRate])(view))
+        return extend_schema(tags=["rate"], **schema)(endpoint)
+
+    return decorate
+
+
 def study_param(request: Request) -> int:
     """The `study` query parameter of a rater endpoint (a 400 naming it when missing)."""
     raw = request.query_params.get("study", "")
@@ -111,13 +126,7 @@ _NEXT_OUT = inline_serializer(
 )
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("study", int, required=True)],
-    responses={200: _NEXT_OUT},
-    tags=["rate"],
-)
-@api_view(["GET"])
-@permission_classes([CanRate])
+@rater_api("GET", parameters=[STUDY_PARAM], responses={200: _NEXT_OUT})
 def rate_next_api(request: Request) -> Response:
     """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
     rater = request.user
@@ -152,7 +161,8 @@ def rate_next_api(request: Request) -> Response:
     return Response(body)
 
 
-@extend_schema(
+@rater_api(
+    "POST",
     request=JudgmentInSerializer,
     responses={
         201: inline_serializer("RaterVote", fields={"status": serializers.CharField()}),
@@ -161,10 +171,7 @@ def rate_next_api(request: Request) -> Response:
             "when to try again (also the Retry-After header)."
         ),
     },
-    tags=["rate"],
 )
-@api_view(["POST"])
-@permission_classes([CanRate])
 def rate_judgment_api(request: Request) -> Response:
     """Record one answer; sending it again changes nothing and says "already_recorded"."""
     assert isinstance(request.user, User)  # CanRate admits signed-in users only

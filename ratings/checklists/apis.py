@@ -14,12 +14,10 @@ from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
-    OpenApiParameter,
     extend_schema,
     inline_serializer,
 )
 from rest_framework import serializers, status
-from rest_framework.decorators import api_view, permission_classes
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,7 +36,7 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import CanRate, rate_limited, study_param
+from ratings.rate_apis import STUDY_PARAM, rate_limited, rater_api, study_param
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
 
@@ -253,13 +251,7 @@ _NEXT = inline_serializer(
 )
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("study", int, required=True)],
-    responses={200: _NEXT},
-    tags=["rate"],
-)
-@api_view(["GET"])
-@permission_classes([CanRate])
+@rater_api("GET", parameters=[STUDY_PARAM], responses={200: _NEXT})
 def checklist_next_api(request: Request) -> Response:
     """The image to check now (issued to you) with its items, and the next image's URL."""
     user, study = _rater_checklist(request, study_param(request))
@@ -292,15 +284,13 @@ class AnswersInSerializer(serializers.Serializer[Any]):
     )
 
 
-@extend_schema(
+@rater_api(
+    "POST",
     request=AnswersInSerializer,
     responses={
         201: inline_serializer("ChecklistRecorded", fields={"status": serializers.CharField()})
     },
-    tags=["rate"],
 )
-@api_view(["POST"])
-@permission_classes([CanRate])
 def checklist_answers_api(request: Request) -> Response:
     """Record your answers to every item of one image; sending them again changes nothing."""
     assert isinstance(request.user, User)  # CanRate admits signed-in users only
