@@ -37,7 +37,7 @@ from ratings.services.judging import (
     deck_deal,
     judgments_record,
 )
-from ratings.throttle import VoteRateExceeded, vote_rate_check
+from ratings.throttle import vote_rate_check
 
 
 class CanRate(BasePermission):
@@ -61,18 +61,17 @@ def presentation_payload(card: Card) -> dict[str, Any]:
     }
 
 
-def rate_limited(user: User) -> Response | None:
-    """The 429 answer when this rater is past LOUPE_VOTE_RATE_PER_MINUTE, else None (the
-    answer is counted)."""
-    try:
-        vote_rate_check(rater_id=user.pk)
-    except VoteRateExceeded as error:
-        return Response(
-            {"detail": str(error)},
-            status=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(error.retry_after)},
-        )
-    return None
+def vote_body(
+    request: Request, serializer_class: type[serializers.Serializer[Any]]
+) -> tuple[User, dict[str, Any]]:
+    """The rater who sends a vote and the vote's validated body. The vote is counted first
+    against LOUPE_VOTE_RATE_PER_MINUTE: past it, VoteRateExceeded (the API's 429)."""
+    user = request.user
+    assert isinstance(user, User)  # CanRate admits signed-in users only
+    vote_rate_check(rater_id=user.pk)
+    incoming = serializer_class(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    return user, dict(incoming.validated_data)
 
 
 STUDY_PARAM = OpenApiParameter("study", int, required=True)
@@ -174,16 +173,10 @@ def rate_next_api(request: Request) -> Response:
 )
 def rate_judgment_api(request: Request) -> Response:
     """Record one answer; sending it again changes nothing and says "already_recorded"."""
-    assert isinstance(request.user, User)  # CanRate admits signed-in users only
-    limited = rate_limited(request.user)
-    if limited is not None:
-        return limited
-    incoming = JudgmentInSerializer(data=request.data)
-    incoming.is_valid(raise_exception=True)
-    data = incoming.validated_data
+    user, data = vote_body(request, JudgmentInSerializer)
     try:
         result = judgments_record(
-            rater=request.user,
+            rater=user,
             presentation_id=data["presentation"],
             votes={data["criterion"]: data["outcome"]},
             tags=data["tags"],

@@ -36,7 +36,7 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import STUDY_PARAM, rate_limited, rater_api, study_param
+from ratings.rate_apis import STUDY_PARAM, rater_api, study_param, vote_body
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
 
@@ -293,13 +293,7 @@ class AnswersInSerializer(serializers.Serializer[Any]):
 )
 def checklist_answers_api(request: Request) -> Response:
     """Record your answers to every item of one image; sending them again changes nothing."""
-    assert isinstance(request.user, User)  # CanRate admits signed-in users only
-    limited = rate_limited(request.user)
-    if limited is not None:
-        return limited
-    incoming = AnswersInSerializer(data=request.data)
-    incoming.is_valid(raise_exception=True)
-    data = incoming.validated_data
+    _, data = vote_body(request, AnswersInSerializer)
     user, study = _rater_checklist(request, data["study"])
     try:
         recorded = checklist_answers_record(
