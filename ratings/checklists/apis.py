@@ -15,9 +15,10 @@ from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
-from rest_framework import serializers, status
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -93,19 +94,15 @@ class ChecklistStudySerializer(serializers.ModelSerializer[Study]):
         )
 
 
-class ChecklistStudiesApi(APIView):
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="checklist_study_create",
-        request=ChecklistStudySerializer,
-        responses={201: ChecklistStudySerializer},
         description="Create a draft key-term checklist study; launch, open and close it with "
         "/api/studies/{id}/launch/, open/ and close/.",
     )
-    def post(self, request: Request) -> Response:
-        incoming = ChecklistStudySerializer(data=request.data, context={"request": request})
-        incoming.is_valid(raise_exception=True)
-        study = incoming.save()
-        return Response(ChecklistStudySerializer(study).data, status=status.HTTP_201_CREATED)
+)
+class ChecklistStudiesApi(generics.CreateAPIView[Study]):
+    serializer_class = ChecklistStudySerializer
 
 
 def _checklist(study_id: int) -> Study:
