@@ -6,6 +6,8 @@ API views let it propagate and this handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]
 - ValidationError with field messages: 400 ``{field: [message, ...]}``;
 - ValidationError without fields: 400 ``{"detail": [message, ...]}``;
 - a presentation that was not issued to the rater (``NotYours``): 400 on ``presentation``;
+- a vote past LOUPE_VOTE_RATE_PER_MINUTE (``VoteRateExceeded``): 429 ``{"detail": message}``
+  with Retry-After;
 - Http404 and PermissionDenied, and DRF's own exceptions: as DRF answers them.
 """
 
@@ -26,11 +28,22 @@ def validation_body(error: DjangoValidationError) -> dict[str, list[str]]:
     return {field: list(messages) for field, messages in error.message_dict.items()}
 
 
+class VoteRateRefused(exceptions.Throttled):
+    """A 429 saying the service's message as it is (Throttled would append its own wait)."""
+
+    def __init__(self, *, detail: str, wait: int) -> None:
+        super().__init__(detail=detail)
+        self.wait = wait  # DRF's handler sends it as Retry-After
+
+
 def as_api_exception(exc: Exception) -> Exception:
     """The DRF exception a service's exception stands for (itself when it has none)."""
     # Imported here: evalsite is imported by every app, and the apps import evalsite.
     from ratings.services.judging import NotYours
+    from ratings.throttle import VoteRateExceeded
 
+    if isinstance(exc, VoteRateExceeded):
+        return VoteRateRefused(detail=str(exc), wait=exc.retry_after)
     if isinstance(exc, DjangoValidationError):
         return exceptions.ValidationError(validation_body(exc))
     if isinstance(exc, NotYours):

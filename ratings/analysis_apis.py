@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -158,52 +163,73 @@ class JSONLinesRenderer(JSONRenderer):
     format = "jsonl"
 
 
-class _ExportApi(APIView):
-    ext = ""
-    content_type = ""
+def csv_responses(description: str) -> dict[tuple[int, str], OpenApiResponse]:
+    """The OpenAPI responses of an export endpoint that sends a CSV file."""
+    return {(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=description)}
+
+
+EXPORT_CONTENT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+}
+
+
+def export_apis(
+    base: type[APIView],
+    *,
+    operation: str,
+    csv: str,
+    jsonl: str,
+    parameters: Sequence[OpenApiParameter] = (),
+) -> tuple[type[APIView], type[APIView]]:
+    """The CSV and the JSON-lines endpoint of one export: subclasses of `base` (whose get
+    sends the export in `self.fmt`), documented as operations `<operation>_csv` and
+    `<operation>_jsonl` with the descriptions `csv` and `jsonl`."""
+    made = []
+    for fmt, renderers, description in (
+        ("csv", [CSVRenderer], csv),
+        ("jsonl", [JSONLinesRenderer, JSONRenderer], jsonl),
+    ):
+        view = type(
+            f"{base.__name__.lstrip('_')}{fmt.capitalize()}",
+            (base,),
+            {"fmt": fmt, "renderer_classes": renderers, "__module__": base.__module__},
+        )
+        schema = extend_schema(
+            operation_id=f"{operation}_{fmt}",
+            parameters=list(parameters),
+            responses={
+                (200, renderers[0].media_type): OpenApiResponse(
+                    OpenApiTypes.STR, description=description
+                )
+            },
+        )
+        made.append(extend_schema_view(get=schema)(view))
+    return made[0], made[1]
+
+
+class _JudgmentsExportApi(APIView):
+    fmt = ""
 
     def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
         study, criterion = _study_and_criterion(request, study_id)
         records = export.judgment_records(study=study, criterion=criterion)
-        lines = export.csv_lines(records) if self.ext == "csv" else export.jsonl_lines(records)
+        lines = export.csv_lines(records) if self.fmt == "csv" else export.jsonl_lines(records)
         response = StreamingHttpResponse(
-            export.encoded_chunks(lines), content_type=self.content_type, charset="utf-8"
+            export.encoded_chunks(lines),
+            content_type=EXPORT_CONTENT_TYPES[self.fmt],
+            charset="utf-8",
         )
-        name = export.export_filename(study, criterion, self.ext)
+        name = export.export_filename(study, criterion, self.fmt)
         response["Content-Disposition"] = f'attachment; filename="{name}"'
         response["Cache-Control"] = "no-store"
         return response
 
 
-class JudgmentsCsvApi(_ExportApi):
-    ext = "csv"
-    content_type = "text/csv; charset=utf-8"
-    renderer_classes = [CSVRenderer]
-
-    @extend_schema(
-        operation_id="study_judgments_csv",
-        parameters=[CRITERION_PARAM],
-        responses={
-            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="Streamed CSV.")
-        },
-    )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
-
-
-class JudgmentsJsonlApi(_ExportApi):
-    ext = "jsonl"
-    content_type = "application/x-ndjson; charset=utf-8"
-    renderer_classes = [JSONLinesRenderer, JSONRenderer]
-
-    @extend_schema(
-        operation_id="study_judgments_jsonl",
-        parameters=[CRITERION_PARAM],
-        responses={
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="Streamed JSON lines, one judgment a line."
-            )
-        },
-    )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
+JudgmentsCsvApi, JudgmentsJsonlApi = export_apis(
+    _JudgmentsExportApi,
+    operation="study_judgments",
+    csv="Streamed CSV.",
+    jsonl="Streamed JSON lines, one judgment a line.",
+    parameters=[CRITERION_PARAM],
+)

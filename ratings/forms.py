@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django import forms
@@ -57,6 +58,24 @@ class RaterGroupChoices(forms.ModelMultipleChoiceField):
         )
 
 
+def study_form_prepare(form: forms.ModelForm[Study], *, fixed: Iterable[str]) -> None:
+    """What every study form sets up: the raters it lists; an existing study's prompts and
+    configurations (and, once launched, its `fixed` fields disabled); a new study's groups."""
+    raters = form.fields["raters"]
+    assert isinstance(raters, forms.ModelMultipleChoiceField)
+    raters.queryset = get_user_model().objects.filter(groups__name=RATERS).order_by("username")
+    study = form.instance
+    if study.pk:
+        form.initial.setdefault("prompts", list(study.prompts.all()))
+        form.initial.setdefault("configs", list(study.configs.all()))
+        if study.status != Study.Status.DRAFT:
+            for name in fixed:
+                form.fields[name].disabled = True
+                form.fields[name].help_text = "Fixed since launch."
+    elif not form.is_bound:
+        form.initial.setdefault("rater_groups", list(Group.objects.filter(name=RATERS)))
+
+
 class StudyForm(forms.ModelForm[Study]):
     prompts = PromptChoices(
         queryset=Prompt.objects.all(), widget=forms.CheckboxSelectMultiple, required=False
@@ -95,9 +114,6 @@ class StudyForm(forms.ModelForm[Study]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        raters = self.fields["raters"]
-        assert isinstance(raters, forms.ModelMultipleChoiceField)
-        raters.queryset = get_user_model().objects.filter(groups__name=RATERS).order_by("username")
         baseline = self.fields["baseline"]
         assert isinstance(baseline, forms.ModelChoiceField)
         baseline.label_from_instance = _config_label  # type: ignore[method-assign,assignment]
@@ -112,15 +128,7 @@ class StudyForm(forms.ModelForm[Study]):
         # Optional in a post (older clients and scripts omit them): the model's defaults apply.
         for name in ("decision_rule", "decision_confidence"):
             self.fields[name].required = False
-        if self.instance.pk:
-            self.initial.setdefault("prompts", list(self.instance.prompts.all()))
-            self.initial.setdefault("configs", list(self.instance.configs.all()))
-            if self.instance.status != Study.Status.DRAFT:
-                for name in (*STRUCTURAL_FIELDS, "prompts", "configs"):
-                    self.fields[name].disabled = True
-                    self.fields[name].help_text = "Fixed since launch."
-        elif not self.is_bound:
-            self.initial.setdefault("rater_groups", list(Group.objects.filter(name=RATERS)))
+        study_form_prepare(self, fixed=(*STRUCTURAL_FIELDS, "prompts", "configs"))
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}

@@ -6,6 +6,7 @@ opaque display URLs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -36,7 +37,7 @@ from ratings.services.judging import (
     deck_deal,
     judgments_record,
 )
-from ratings.throttle import VoteRateExceeded, vote_rate_check
+from ratings.throttle import vote_rate_check
 
 
 class CanRate(BasePermission):
@@ -60,18 +61,31 @@ def presentation_payload(card: Card) -> dict[str, Any]:
     }
 
 
-def rate_limited(user: User) -> Response | None:
-    """The 429 answer when this rater is past LOUPE_VOTE_RATE_PER_MINUTE, else None (the
-    answer is counted)."""
-    try:
-        vote_rate_check(rater_id=user.pk)
-    except VoteRateExceeded as error:
-        return Response(
-            {"detail": str(error)},
-            status=status.HTTP_429_TOO_MANY_REQUESTS,
-            headers={"Retry-After": str(error.retry_after)},
-        )
-    return None
+def vote_body(
+    request: Request, serializer_class: type[serializers.Serializer[Any]]
+) -> tuple[User, dict[str, Any]]:
+    """The rater who sends a vote and the vote's validated body. The vote is counted first
+    against LOUPE_VOTE_RATE_PER_MINUTE: past it, VoteRateExceeded (the API's 429)."""
+    user = request.user
+    assert isinstance(user, User)  # CanRate admits signed-in users only
+    vote_rate_check(rater_id=user.pk)
+    incoming = serializer_class(data=request.data)
+    incoming.is_valid(raise_exception=True)
+    return user, dict(incoming.validated_data)
+
+
+STUDY_PARAM = OpenApiParameter("study", int, required=True)
+
+
+def rater_api(method: str, **schema: Any) -> Callable[[Callable[[Request], Response]], Any]:
+    """Make a function an endpoint for raters (signed in, CanRate) answering `method`, in the
+    OpenAPI tag "rate" and documented with `schema` (extend_schema's keywords)."""
+
+    def decorate(view: Callable[[Request], Response]) -> Any:
+        endpoint = api_view([method])(permission_classes([CanRate])(view))
+        return extend_schema(tags=["rate"], **schema)(endpoint)
+
+    return decorate
 
 
 def study_param(request: Request) -> int:
@@ -111,13 +125,7 @@ _NEXT_OUT = inline_serializer(
 )
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("study", int, required=True)],
-    responses={200: _NEXT_OUT},
-    tags=["rate"],
-)
-@api_view(["GET"])
-@permission_classes([CanRate])
+@rater_api("GET", parameters=[STUDY_PARAM], responses={200: _NEXT_OUT})
 def rate_next_api(request: Request) -> Response:
     """The pair to judge now (issued to you, sides drawn by the server) and the next one's URLs."""
     rater = request.user
@@ -152,7 +160,8 @@ def rate_next_api(request: Request) -> Response:
     return Response(body)
 
 
-@extend_schema(
+@rater_api(
+    "POST",
     request=JudgmentInSerializer,
     responses={
         201: inline_serializer("RaterVote", fields={"status": serializers.CharField()}),
@@ -161,22 +170,13 @@ def rate_next_api(request: Request) -> Response:
             "when to try again (also the Retry-After header)."
         ),
     },
-    tags=["rate"],
 )
-@api_view(["POST"])
-@permission_classes([CanRate])
 def rate_judgment_api(request: Request) -> Response:
     """Record one answer; sending it again changes nothing and says "already_recorded"."""
-    assert isinstance(request.user, User)  # CanRate admits signed-in users only
-    limited = rate_limited(request.user)
-    if limited is not None:
-        return limited
-    incoming = JudgmentInSerializer(data=request.data)
-    incoming.is_valid(raise_exception=True)
-    data = incoming.validated_data
+    user, data = vote_body(request, JudgmentInSerializer)
     try:
         result = judgments_record(
-            rater=request.user,
+            rater=user,
             presentation_id=data["presentation"],
             votes={data["criterion"]: data["outcome"]},
             tags=data["tags"],

@@ -15,18 +15,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from generation.models import GenerationConfig, Image, Prompt
-from generation.services.rendering import RenderQueueUnavailable, images_retry
+from generation.services.rendering import RenderQueueUnavailable
 from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.models import DEFAULT_CRITERIA, Study
 from ratings.selectors import study_images, study_render_progress
-from ratings.services.studies import (
-    study_close,
-    study_create,
-    study_launch,
-    study_launch_problems,
-    study_open,
-    study_update,
-)
+from ratings.services import studies as study_services
 
 
 class CriterionSerializer(serializers.Serializer[Any]):
@@ -86,7 +79,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         return attrs
 
     def get_launch_problems(self, obj: Study) -> list[str]:
-        return study_launch_problems(obj)
+        return study_services.study_launch_problems(obj)
 
     def to_representation(self, instance: Study) -> dict[str, Any]:
         data = super().to_representation(instance)
@@ -105,7 +98,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     def create(self, validated_data: dict[str, Any]) -> Study:
         criteria = self._criteria(validated_data.pop("criteria", None)) or list(DEFAULT_CRITERIA)
         request = self.context.get("request")
-        return study_create(
+        return study_services.study_create(
             prompts=validated_data.pop("prompts", []),
             configs=validated_data.pop("configs", []),
             criteria=criteria,
@@ -114,7 +107,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         )
 
     def update(self, instance: Study, validated_data: dict[str, Any]) -> Study:
-        return study_update(
+        return study_services.study_update(
             study=instance,
             prompts=validated_data.pop("prompts", None),
             configs=validated_data.pop("configs", None),
@@ -198,7 +191,7 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
         """Create the images and comparisons and queue rendering. Launching twice is harmless."""
         study = self.get_object()
         try:
-            result = study_launch(study=study, actor=request.user)
+            result = study_services.study_launch(study=study, actor=request.user)
         except RenderQueueUnavailable as error:
             return _queue_unavailable(error, study)
         study.refresh_from_db()
@@ -214,14 +207,12 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Queue the study's failed images again (all, or the ids given as `images`)."""
         study = self.get_object()
-        failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
         body = RetrySerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        wanted = body.validated_data.get("images")
-        if wanted:
-            failed = failed.filter(pk__in=wanted)
         try:
-            images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+            study_services.study_retry_failed(
+                study=study, image_ids=body.validated_data.get("images") or None
+            )
         except RenderQueueUnavailable as error:
             return _queue_unavailable(error, study)
         return Response(_progress_payload(study))
@@ -229,12 +220,12 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
     @extend_schema(request=None, responses=StudySerializer)
     @action(detail=True, methods=["post"])
     def open(self, request: Request, pk: str | None = None) -> Response:
-        return self._set(study_open)
+        return self._set(study_services.study_open)
 
     @extend_schema(request=None, responses=StudySerializer)
     @action(detail=True, methods=["post"])
     def close(self, request: Request, pk: str | None = None) -> Response:
-        return self._set(study_close)
+        return self._set(study_services.study_close)
 
     def _set(self, service: Any) -> Response:
         study = self.get_object()

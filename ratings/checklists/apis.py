@@ -13,22 +13,19 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
-    OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
-from rest_framework import serializers, status
-from rest_framework.decorators import api_view, permission_classes
+from rest_framework import generics, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation.models import GenerationConfig, Prompt
 from generation.services.labelling import configured_labellers
-from ratings.analysis_apis import CSVRenderer, JSONLinesRenderer
+from ratings.analysis_apis import export_apis
 from ratings.checklists import exports
 from ratings.checklists.items import FieldSpec, schema_check
 from ratings.checklists.models import FIELD_ATTRIBUTES, Answer
@@ -40,7 +37,7 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import CanRate, rate_limited, study_param
+from ratings.rate_apis import STUDY_PARAM, rater_api, study_param, vote_body
 from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
 
@@ -97,19 +94,15 @@ class ChecklistStudySerializer(serializers.ModelSerializer[Study]):
         )
 
 
-class ChecklistStudiesApi(APIView):
-    @extend_schema(
+@extend_schema_view(
+    post=extend_schema(
         operation_id="checklist_study_create",
-        request=ChecklistStudySerializer,
-        responses={201: ChecklistStudySerializer},
         description="Create a draft key-term checklist study; launch, open and close it with "
         "/api/studies/{id}/launch/, open/ and close/.",
     )
-    def post(self, request: Request) -> Response:
-        incoming = ChecklistStudySerializer(data=request.data, context={"request": request})
-        incoming.is_valid(raise_exception=True)
-        study = incoming.save()
-        return Response(ChecklistStudySerializer(study).data, status=status.HTTP_201_CREATED)
+)
+class ChecklistStudiesApi(generics.CreateAPIView[Study]):
+    serializer_class = ChecklistStudySerializer
 
 
 def _checklist(study_id: int) -> Study:
@@ -193,32 +186,9 @@ class _AnswersExportApi(APIView):
         return exports.answers_response(_checklist(study_id), self.fmt)
 
 
-class ChecklistCsvApi(_AnswersExportApi):
-    fmt = "csv"
-    renderer_classes = [CSVRenderer]
-
-    @extend_schema(
-        operation_id="checklist_answers_csv",
-        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV.")},
-    )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
-
-
-class ChecklistJsonlApi(_AnswersExportApi):
-    fmt = "jsonl"
-    renderer_classes = [JSONLinesRenderer]
-
-    @extend_schema(
-        operation_id="checklist_answers_jsonl",
-        responses={
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="JSON lines."
-            )
-        },
-    )
-    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return super().get(request, study_id)
+ChecklistCsvApi, ChecklistJsonlApi = export_apis(
+    _AnswersExportApi, operation="checklist_answers", csv="CSV.", jsonl="JSON lines."
+)
 
 
 class LabelRunSerializer(serializers.Serializer[Any]):
@@ -278,13 +248,7 @@ _NEXT = inline_serializer(
 )
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("study", int, required=True)],
-    responses={200: _NEXT},
-    tags=["rate"],
-)
-@api_view(["GET"])
-@permission_classes([CanRate])
+@rater_api("GET", parameters=[STUDY_PARAM], responses={200: _NEXT})
 def checklist_next_api(request: Request) -> Response:
     """The image to check now (issued to you) with its items, and the next image's URL."""
     user, study = _rater_checklist(request, study_param(request))
@@ -317,24 +281,16 @@ class AnswersInSerializer(serializers.Serializer[Any]):
     )
 
 
-@extend_schema(
+@rater_api(
+    "POST",
     request=AnswersInSerializer,
     responses={
         201: inline_serializer("ChecklistRecorded", fields={"status": serializers.CharField()})
     },
-    tags=["rate"],
 )
-@api_view(["POST"])
-@permission_classes([CanRate])
 def checklist_answers_api(request: Request) -> Response:
     """Record your answers to every item of one image; sending them again changes nothing."""
-    assert isinstance(request.user, User)  # CanRate admits signed-in users only
-    limited = rate_limited(request.user)
-    if limited is not None:
-        return limited
-    incoming = AnswersInSerializer(data=request.data)
-    incoming.is_valid(raise_exception=True)
-    data = incoming.validated_data
+    _, data = vote_body(request, AnswersInSerializer)
     user, study = _rater_checklist(request, data["study"])
     try:
         recorded = checklist_answers_record(

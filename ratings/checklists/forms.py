@@ -5,14 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
 
-from evalsite.roles import RATERS
 from generation.models import GenerationConfig, Prompt
 from ratings.checklists.items import FieldSpec, schema_parse, schema_text
 from ratings.checklists.services import study_fields
-from ratings.forms import ConfigChoices, PromptChoices, StudyForm
+from ratings.forms import ConfigChoices, PromptChoices, StudyForm, study_form_prepare
 from ratings.models import Study
 
 SCHEMA_EXAMPLE = (
@@ -55,19 +52,9 @@ class ChecklistStudyForm(forms.ModelForm[Study]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        raters = self.fields["raters"]
-        assert isinstance(raters, forms.ModelMultipleChoiceField)
-        raters.queryset = get_user_model().objects.filter(groups__name=RATERS).order_by("username")
+        study_form_prepare(self, fixed=("prompts", "configs", "seeds_per_prompt", "base_seed"))
         if self.instance.pk:
-            self.initial.setdefault("prompts", list(self.instance.prompts.all()))
-            self.initial.setdefault("configs", list(self.instance.configs.all()))
             self.initial.setdefault("schema", schema_text(study_fields(self.instance)))
-            if self.instance.status != Study.Status.DRAFT:
-                for name in ("prompts", "configs", "seeds_per_prompt", "base_seed"):
-                    self.fields[name].disabled = True
-                    self.fields[name].help_text = "Fixed since launch."
-        elif not self.is_bound:
-            self.initial.setdefault("rater_groups", list(Group.objects.filter(name=RATERS)))
 
     def clean_schema(self) -> list[FieldSpec]:
         try:

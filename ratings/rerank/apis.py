@@ -10,17 +10,15 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
-from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation.models import GenerationConfig, Prompt
 from generation.validation import FREE_TEXT_MAX_CHARS
-from ratings.analysis_apis import CSVRenderer, JSONLinesRenderer
+from ratings.analysis_apis import export_apis
 from ratings.models import DEFAULT_CRITERIA, Study
 from ratings.rerank.selectors import rerank_progress, rerank_result
 from ratings.rerank.services import rerank_study_create
@@ -201,29 +199,9 @@ class _RerankExportApi(APIView):
         return rerank_export_response(_rerank_study(pk), self.fmt)
 
 
-class RerankCsvApi(_RerankExportApi):
-    fmt = "csv"
-    renderer_classes = [CSVRenderer]
-
-    @extend_schema(
-        operation_id="rerank_judgments_csv",
-        responses={(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV.")},
-    )
-    def get(self, request: Request, pk: int) -> StreamingHttpResponse:
-        return super().get(request, pk)
-
-
-class RerankJsonlApi(_RerankExportApi):
-    fmt = "jsonl"
-    renderer_classes = [JSONLinesRenderer, JSONRenderer]
-
-    @extend_schema(
-        operation_id="rerank_judgments_jsonl",
-        responses={
-            (200, "application/x-ndjson"): OpenApiResponse(
-                OpenApiTypes.STR, description="JSON lines, one judgment and role a line."
-            )
-        },
-    )
-    def get(self, request: Request, pk: int) -> StreamingHttpResponse:
-        return super().get(request, pk)
+RerankCsvApi, RerankJsonlApi = export_apis(
+    _RerankExportApi,
+    operation="rerank_judgments",
+    csv="CSV.",
+    jsonl="JSON lines, one judgment and role a line.",
+)

@@ -7,8 +7,7 @@ from typing import Any
 from django.contrib.auth.models import Group
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
@@ -16,7 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation.models import CheckpointSeries, Prompt
-from ratings.analysis_apis import CRITERION_PARAM, CSVRenderer, _study_and_criterion
+from ratings.analysis_apis import (
+    CRITERION_PARAM,
+    CSVRenderer,
+    _study_and_criterion,
+    csv_responses,
+)
 from ratings.analysis_serializers import LeaderboardRowSerializer
 from ratings.models import Study
 from ratings.series.result import SeriesResult, series_result, series_result_csv
@@ -121,13 +125,10 @@ class SeriesResultCsvApi(APIView):
     @extend_schema(
         operation_id="study_series_result_csv",
         parameters=[CRITERION_PARAM],
-        responses={
-            (200, "text/csv"): OpenApiResponse(
-                OpenApiTypes.STR,
-                description="One row per checkpoint: step, config_id, strength, ci_low, "
-                "ci_high, rank, rank_low, rank_high, judgments, loss.",
-            )
-        },
+        responses=csv_responses(
+            "One row per checkpoint: step, config_id, strength, ci_low, ci_high, rank, "
+            "rank_low, rank_high, judgments, loss."
+        ),
     )
     def get(self, request: Request, study_id: int) -> HttpResponse:
         study, result = _result(request, study_id)

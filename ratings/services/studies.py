@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -12,7 +12,9 @@ from django.utils import timezone
 
 from generation.designs import design_pairs
 from generation.models import GenerationConfig, Image, Prompt
+from generation.services.rendering import images_retry
 from ratings.models import DEFAULT_CRITERIA, AuditEvent, Comparison, Criterion, Study
+from ratings.selectors import study_images
 from ratings.services.audit import Actor, audit_record
 
 
@@ -272,6 +274,16 @@ def study_update(
         if criteria is not None:
             _criteria_set(study=study, criteria=criteria)
     return study
+
+
+def study_retry_failed(*, study: Study, image_ids: Iterable[int] | None = None) -> int:
+    """Queue the study's failed images again: all of them, or those of `image_ids` (ids of other
+    images are passed over). Returns how many were queued; raises RenderQueueUnavailable (after
+    committing) when the broker does not take them."""
+    failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
+    if image_ids is not None:
+        failed = failed.filter(pk__in=list(image_ids))
+    return images_retry(image_ids=list(failed.values_list("pk", flat=True)))
 
 
 def study_open(*, study: Study, actor: Actor = None) -> Study:

@@ -28,7 +28,7 @@ from generation.selectors import (
     render_estimate,
     workers_recent,
 )
-from generation.services.rendering import RenderQueueUnavailable, images_retry
+from generation.services.rendering import RenderQueueUnavailable
 from ratings.forms import CriterionFormSet, StudyForm, criteria_initial
 from ratings.models import AuditEvent, Study
 from ratings.selectors import study_images, study_render_progress
@@ -39,6 +39,7 @@ from ratings.services.studies import (
     study_launch,
     study_launch_problems,
     study_open,
+    study_retry_failed,
     study_update,
 )
 
@@ -265,12 +266,11 @@ def study_progress(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def study_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
-    failed = study_images(study_id=study.pk).filter(status=Image.Status.FAILED)
     wanted = request.POST.getlist("image")
-    if wanted:
-        failed = failed.filter(pk__in=[int(i) for i in wanted if i.isdecimal()])
     try:
-        count = images_retry(image_ids=list(failed.values_list("pk", flat=True)))
+        count = study_retry_failed(
+            study=study, image_ids=[int(i) for i in wanted if i.isdecimal()] if wanted else None
+        )
     except RenderQueueUnavailable as error:
         messages.warning(request, str(error))
         return redirect("study-progress", pk=study.pk)

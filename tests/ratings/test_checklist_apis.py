@@ -141,3 +141,14 @@ def test_checklist_endpoints_are_in_the_openapi_schema(client: Client) -> None:
     ):
         assert f'"{path}"' in text, path
     assert "checklist_results" in text and "checklist_study_create" in text
+
+
+def test_checklist_answers_count_against_the_vote_rate(client: Client, settings: Any) -> None:
+    settings.LOUPE_VOTE_RATE_PER_MINUTE = 1
+    client.force_login(rater())
+    first = client.post("/api/rate/checklist/answers/", {"study": 1}, content_type=JSON)
+    assert first.status_code == 400  # counted, then refused for its body
+    refused = client.post("/api/rate/checklist/answers/", {"study": 1}, content_type=JSON)
+    assert refused.status_code == 429
+    assert "votes in a minute" in refused.json()["detail"]
+    assert refused["Retry-After"].isdigit()

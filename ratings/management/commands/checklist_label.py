@@ -4,27 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from generation.services.labelling import configured_labellers
 from ratings.checklists.services import checklist_label
+from ratings.management.study_command import StudyCommand
 from ratings.models import Study
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
+    study_kind = Study.Kind.CHECKLIST
+    study_noun = "checklist study"
+
     help = (
         "Answer a checklist study with a CLIP scorer of LOUPE_SCORERS (images already labelled "
         "by it are skipped); each image's share of yes becomes the score checklist:<labeller>."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--study", type=int, required=True, help="Checklist study id")
+        super().add_arguments(parser)
         parser.add_argument("--labeller", default="clip", help="A CLIP scorer's name")
 
     def handle(self, *args: Any, study: int, labeller: str, **options: Any) -> None:
-        found = Study.objects.filter(pk=study, kind=Study.Kind.CHECKLIST).first()
-        if found is None:
-            raise CommandError(f"No checklist study with id {study}.")
+        found = self.study_get(study)
         if labeller not in configured_labellers():
             listed = ", ".join(configured_labellers()) or "none"
             raise CommandError(

@@ -5,25 +5,24 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandParser
 from tqdm import tqdm
 
 from generation.models import Image
 from generation.services.rendering import images_render, render_batch_key
-from ratings.models import Study
+from ratings.management.study_command import StudyCommand
 from ratings.selectors import study_images
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = "Render the pending (and failed, with --retry-failed) images of a study in-process."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--study", type=int, required=True, help="Study id")
+        super().add_arguments(parser)
         parser.add_argument("--retry-failed", action="store_true")
 
     def handle(self, *args: Any, study: int, retry_failed: bool, **options: Any) -> None:
-        if not Study.objects.filter(pk=study).exists():
-            raise CommandError(f"No study with id {study}.")
+        self.study_get(study)
         statuses = [Image.Status.PENDING, Image.Status.QUEUED]
         images = study_images(study_id=study)
         if retry_failed:

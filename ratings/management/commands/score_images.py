@@ -4,22 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from generation.models import Image, ImageScore
 from generation.services.scoring import configured_metrics, images_score
-from ratings.models import Study
+from ratings.management.study_command import StudyCommand
 from ratings.selectors import study_images
 
 
-class Command(BaseCommand):
+class Command(StudyCommand):
     help = (
         "Score the rendered images of a study with the scorers in LOUPE_SCORERS "
         "(images already scored are skipped)."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--study", type=int, required=True, help="Study id")
+        super().add_arguments(parser)
         parser.add_argument(
             "--metric",
             action="append",
@@ -28,8 +28,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, study: int, metrics: list[str] | None, **options: Any) -> None:
-        if not Study.objects.filter(pk=study).exists():
-            raise CommandError(f"No study with id {study}.")
+        self.study_get(study)
         if not configured_metrics():
             raise CommandError(
                 "No scorer is configured: set LOUPE_SCORERS, e.g. "
