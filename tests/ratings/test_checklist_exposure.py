@@ -1,0 +1,131 @@
+"""The checklist deal's counts: ChecklistExposure, kept by triggers on the showings table, is
+exactly the count of showings per image whatever writes them; the deal spreads raters
+arriving together over the images and deals no image past the study's target while another
+is below it. Behaviour, not timing (bench/rate_load.py --checklist times it)."""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import Count, F, OuterRef, Subquery
+
+from ratings.checklists.models import ChecklistExposure, ChecklistImage, ChecklistShowing
+from ratings.checklists.services import checklist_answers_record, checklist_deal
+from ratings.models import Study
+from tests.factories import rater, ready_checklist_study
+
+pytestmark = pytest.mark.django_db
+
+
+def _exposure_is_exact() -> None:
+    shows = (
+        ChecklistShowing.objects.filter(
+            study_id=OuterRef("study_id"), image_id=OuterRef("image_id")
+        )
+        .order_by()
+        .values("study_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
+    counted = {
+        pk: n or 0
+        for pk, n in ChecklistImage.objects.annotate(n=Subquery(shows)).values_list("pk", "n")
+    }
+    kept = dict(ChecklistExposure.objects.values_list("image_id", "shown"))
+    assert {pk: kept.get(pk, 0) for pk in counted} == counted
+    assert set(kept) <= set(counted)
+
+
+def _answer(person: Any, study: Study) -> int | None:
+    card = checklist_deal(rater=person, study=study).current
+    if card is None:
+        return None
+    checklist_answers_record(
+        rater=person,
+        study=study,
+        showing_id=card.pk,
+        answers={i.key: "yes" for i in card.items},  # type: ignore[arg-type]
+    )
+    return card.pk
+
+
+def test_exposure_counts_showings_whatever_writes_them() -> None:
+    study = ready_checklist_study(n_configs=3, n_prompts=2)
+    other = ready_checklist_study(n_configs=2, n_prompts=1)
+    people = [rater() for _ in range(4)]
+    for person in people:
+        _answer(person, study)
+        checklist_deal(rater=person, study=study)  # one on screen, not answered
+        _answer(person, other)
+    _exposure_is_exact()
+    assert sum(ChecklistExposure.objects.values_list("shown", flat=True)) == 4 * 2 + 4
+    # Answering moves no count: the showing was counted when it was dealt.
+    before = dict(ChecklistExposure.objects.values_list("image_id", "shown"))
+    for person in people:
+        _answer(person, study)
+    assert dict(ChecklistExposure.objects.values_list("image_id", "shown")) == before
+    # Moved to another image, bulk-updated, deleted, cascaded: still exact.
+    moved = ChecklistShowing.objects.filter(rater=people[0], study=study).first()
+    assert moved is not None
+    spare = (
+        ChecklistImage.objects.filter(study=study)
+        .exclude(image_id__in=ChecklistShowing.objects.filter(rater=people[0]).values("image_id"))
+        .first()
+    )
+    assert spare is not None
+    moved.image_id = spare.image_id
+    moved.save()
+    _exposure_is_exact()
+    ChecklistShowing.objects.filter(rater=people[1], study=other).update(study=study)
+    _exposure_is_exact()
+    ChecklistShowing.objects.filter(rater=people[2]).first().delete()  # type: ignore[union-attr]
+    people[3].delete()  # cascades to the rater's showings
+    _exposure_is_exact()
+
+
+def test_migration_backfill_counts_what_was_there() -> None:
+    study = ready_checklist_study(n_configs=3)
+    for person in [rater() for _ in range(3)]:
+        _answer(person, study)
+        checklist_deal(rater=person, study=study)
+    migration = importlib.import_module("ratings.migrations.0012_checklist_exposure")
+    ChecklistExposure.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute(migration.BACKFILL)
+    _exposure_is_exact()
+    assert ChecklistExposure.objects.filter(shown__gt=0).exists()
+
+
+def test_raters_arriving_together_are_spread_over_the_images() -> None:
+    study = ready_checklist_study(n_configs=4, n_prompts=2)  # 8 images
+    people = [rater() for _ in range(8)]
+    # Nobody has answered yet: the images on screen count, so eight raters get eight images.
+    dealt = [checklist_deal(rater=p, study=study).current for p in people]
+    images = [ChecklistShowing.objects.get(pk=c.pk).image_id for c in dealt if c is not None]
+    assert len(images) == 8 and len(set(images)) == 8
+
+
+def test_no_image_goes_past_the_target_while_another_is_below_it() -> None:
+    study = ready_checklist_study(n_configs=3, n_prompts=2, target_judgments=2)  # 6 images
+    people = [rater() for _ in range(6)]
+    # Round after round, each rater answers one image: 6 raters × 2 rounds = 6 images × 2.
+    for _ in range(2):
+        for person in people:
+            assert _answer(person, study) is not None
+    per_image = Counter(
+        ChecklistShowing.objects.filter(study=study).values_list("image_id", flat=True)
+    )
+    assert sorted(per_image.values()) == [2] * 6
+    # Every image has its target: the deal falls back to fewest shown, and raters go on.
+    for person in people:
+        assert _answer(person, study) is not None
+    per_image = Counter(
+        ChecklistShowing.objects.filter(study=study).values_list("image_id", flat=True)
+    )
+    assert sorted(per_image.values()) == [3] * 6
+    assert not ChecklistShowing.objects.filter(study=study, answered_at__isnull=True).exists()
+    assert all(n >= 2 for n in ChecklistExposure.objects.values_list(F("shown"), flat=True))
