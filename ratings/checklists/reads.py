@@ -23,6 +23,7 @@ from generation.media import media_url
 from generation.models import Image
 from ratings.checklists.items import FieldSpec
 from ratings.checklists.models import (
+    FIELD_ATTRIBUTES,
     ChecklistField,
     ChecklistImage,
     ChecklistShowing,
@@ -30,9 +31,6 @@ from ratings.checklists.models import (
 from ratings.rater_sql.deal import is_set
 from ratings.rater_sql.vote import column_datetime
 from ratings.statements import CompiledRead
-
-#: The prompt attributes a schema field may check, as read with a prompt.
-PROMPT_ATTRIBUTES = ("category", "material", "setting", "stone", "background", "style")
 
 _READY = CompiledRead(
     "checklist_ready",
@@ -71,7 +69,7 @@ _SHOWING = CompiledRead(
         "shown_at",
         "answered_at",
         "image__prompt__key_terms",
-        *(f"image__prompt__{a}" for a in PROMPT_ATTRIBUTES),
+        *(f"image__prompt__{a}" for a in FIELD_ATTRIBUTES),
         *(f"study__checklist_fields__{f}" for f in _SCHEMA),
     ),  # fmt: skip
     {"showing_id": -910041, "rater_id": -910042, "study_id": -910043},
@@ -92,7 +90,7 @@ _CARDS = CompiledRead(
         "display_file",
         "prompt__text",
         "prompt__key_terms",
-        *(f"prompt__{a}" for a in PROMPT_ATTRIBUTES),
+        *(f"prompt__{a}" for a in FIELD_ATTRIBUTES),
     ),  # fmt: skip
     {"first": -910051, "last": -910052},
 )
@@ -142,7 +140,7 @@ class PromptRow(NamedTuple):
 def _prompt(key_terms: Any, values: Sequence[Any]) -> PromptRow:
     return PromptRow(
         [str(t) for t in _json(key_terms) or []],
-        {a: v or "" for a, v in zip(PROMPT_ATTRIBUTES, values, strict=True)},
+        {a: v or "" for a, v in zip(FIELD_ATTRIBUTES, values, strict=True)},
     )
 
 
@@ -162,7 +160,7 @@ def showing_for_answer(
     rows = _rows(_SHOWING, showing_id=showing_id, rater_id=rater_id, study_id=study_id)
     if not rows:
         return None
-    n = len(PROMPT_ATTRIBUTES)
+    n = len(FIELD_ATTRIBUTES)
     image_id, shown_at, answered_at, terms, *rest = rows[0]
     shown = column_datetime(shown_at)
     assert shown is not None  # the column is NOT NULL

@@ -14,9 +14,10 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 
-from generation.models import GenerationConfig, Image, ImageScore, Prompt
+from generation.models import Image, ImageScore, Prompt
 from ratings.checklists.items import FieldSpec, Item, image_items, schema_check
 from ratings.checklists.models import (
+    FIELD_ATTRIBUTES,
     Answer,
     ChecklistAnswer,
     ChecklistField,
@@ -45,28 +46,16 @@ CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item 
 LABEL_METRIC_PREFIX = "checklist:"
 
 
-def checklist_study_create(
-    *,
-    name: str,
-    prompts: Sequence[Prompt],
-    configs: Sequence[GenerationConfig],
-    fields: Sequence[FieldSpec] = (),
-    **extra: Any,
-) -> Study:
-    """A draft checklist study with its schema, all or nothing. Not safe to run twice (each run
-    is a new study). Bad fields raise a ValidationError on "schema"."""
+def checklist_study_create(*, fields: Sequence[FieldSpec] = (), **study: Any) -> Study:
+    """A draft checklist study with its schema, all or nothing: `study` holds
+    ratings.services.studies.study_create's arguments (name, prompts, configs, …); the
+    criteria and kind are the checklist's. Not safe to run twice (each run is a new study).
+    Bad fields raise a ValidationError on "schema"."""
     schema_check(fields)
     with transaction.atomic():
-        study = study_create(
-            name=name,
-            prompts=prompts,
-            configs=configs,
-            criteria=CHECKLIST_CRITERIA,
-            kind=Study.Kind.CHECKLIST,
-            **extra,
-        )
-        checklist_fields_set(study=study, fields=fields)
-    return study
+        made = study_create(criteria=CHECKLIST_CRITERIA, kind=Study.Kind.CHECKLIST, **study)
+        checklist_fields_set(study=made, fields=fields)
+    return made
 
 
 def checklist_study_update(*, study: Study, fields: Sequence[FieldSpec], **changes: Any) -> Study:
@@ -117,10 +106,7 @@ def study_fields(study: Study) -> list[FieldSpec]:
 
 
 def prompt_attributes(prompt: Prompt) -> dict[str, str]:
-    return {
-        a: getattr(prompt, a)
-        for a in ("category", "material", "setting", "stone", "background", "style")
-    }
+    return {a: getattr(prompt, a) for a in FIELD_ATTRIBUTES}
 
 
 def items_of(prompt: Prompt, fields: Sequence[FieldSpec]) -> list[Item]:
