@@ -9,7 +9,8 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.utils import NotSupportedError
+
+from ratings.migrations._triggers import counter_triggers
 
 # +1 / -1 on the counter of the checklist image of a showing's (study, image).
 _ADD = """
@@ -87,30 +88,6 @@ BACKFILL = """
 """
 
 
-def _statements(vendor: str, *, install: bool) -> list[str]:
-    if vendor == "postgresql":
-        return POSTGRESQL_INSTALL if install else POSTGRESQL_UNINSTALL
-    if vendor == "sqlite":
-        return SQLITE_INSTALL if install else SQLITE_UNINSTALL
-    raise NotSupportedError(
-        f"ratings 0012_checklist_exposure keeps ChecklistExposure with triggers written for "
-        f"PostgreSQL and SQLite; {vendor!r} is not supported."
-    )
-
-
-def install(apps, schema_editor):
-    # Triggers first, then the count: the trigger DDL locks showings against writes until
-    # this migration commits, so no showing is counted twice or missed.
-    for sql in _statements(schema_editor.connection.vendor, install=True):
-        schema_editor.execute(sql)
-    schema_editor.execute(BACKFILL)
-
-
-def uninstall(apps, schema_editor):
-    for sql in _statements(schema_editor.connection.vendor, install=False):
-        schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
     dependencies = [
         ("ratings", "0011_checklist"),
@@ -133,5 +110,13 @@ class Migration(migrations.Migration):
                 ("shown", models.PositiveIntegerField(default=0)),
             ],
         ),
-        migrations.RunPython(install, uninstall),
+        counter_triggers(
+            "0012_checklist_exposure",
+            {
+                "postgresql": (POSTGRESQL_INSTALL, POSTGRESQL_UNINSTALL),
+                "sqlite": (SQLITE_INSTALL, SQLITE_UNINSTALL),
+            },
+            BACKFILL,
+            (),
+        ),
     ]
