@@ -128,7 +128,7 @@ def test_deal_gives_least_answered_images_first_and_keeps_an_unanswered_one() ->
     deck = checklist_deal(rater=second, study=study)
     assert deck.current is not None and deck.upcoming is not None
     showing = ChecklistShowing.objects.get(pk=deck.current.pk)
-    assert showing.image_id != answered_image  # fewest answers first
+    assert showing.image_id != answered_image  # fewest shown first
     assert deck.upcoming.url and deck.upcoming.url != deck.current.url
     again = checklist_deal(rater=second, study=study)  # a reload burns nothing
     assert again.current is not None and again.current.pk == deck.current.pk
