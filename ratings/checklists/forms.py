@@ -44,8 +44,8 @@ class ChecklistStudyForm(forms.ModelForm[Study]):
         ]  # fmt: skip
         labels = {"target_judgments": "Raters per image"}
         help_texts = {
-            "target_judgments": "How many raters should answer each image (images with the "
-            "fewest answers are shown first)."
+            "target_judgments": "How many raters should answer each image (images shown to "
+            "the fewest raters come first; once all have the target, raters may go on)."
         }
         widgets = {"instructions": forms.Textarea(attrs={"rows": 3})}
 

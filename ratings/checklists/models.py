@@ -141,3 +141,20 @@ class ChecklistLabel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.labeller} {self.item}: {self.answer}"
+
+
+class ChecklistExposure(models.Model):
+    """How many raters were shown one image of a checklist study (their first showing of it,
+    answered or not yet): the deal's "fewest first". Kept by triggers on the showings table
+    (migration 0012_checklist_exposure), so it is exact whatever writes a showing; the
+    application only reads it. The deal reads one count per image instead of counting
+    showings, and a showing on screen counts at once, so raters arriving together spread
+    over the images instead of all drawing the one answered least."""
+
+    image = models.OneToOneField(
+        ChecklistImage, on_delete=models.CASCADE, primary_key=True, related_name="exposure"
+    )
+    shown = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"Checklist image {self.image_id}: shown {self.shown}"

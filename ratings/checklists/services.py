@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from generation.media import media_url
-from generation.models import GenerationConfig, Image, ImageScore, Prompt
+from generation.models import Image, ImageScore, Prompt
 from ratings.checklists.items import FieldSpec, Item, image_items, schema_check
 from ratings.checklists.models import (
+    FIELD_ATTRIBUTES,
     Answer,
     ChecklistAnswer,
     ChecklistField,
@@ -22,11 +25,20 @@ from ratings.checklists.models import (
     ChecklistLabel,
     ChecklistShowing,
 )
-from ratings.checklists.reads import answered_counts, rater_showings, ready_images, schema_rows
+from ratings.checklists.reads import (
+    CardRow,
+    card_rows,
+    rater_showings,
+    ready_images,
+    schema_rows,
+    showing_for_answer,
+)
 from ratings.models import Study
 from ratings.progress import RaterProgress
+from ratings.rater_writes import insert_new
 from ratings.services.judging import NotYours
 from ratings.services.studies import study_create, study_update
+from ratings.statements import column, prepared_execute, table
 
 #: The one criterion a checklist study carries (studies need one; the items are the questions).
 CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item of its prompt?"),)
@@ -34,28 +46,16 @@ CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item 
 LABEL_METRIC_PREFIX = "checklist:"
 
 
-def checklist_study_create(
-    *,
-    name: str,
-    prompts: Sequence[Prompt],
-    configs: Sequence[GenerationConfig],
-    fields: Sequence[FieldSpec] = (),
-    **extra: Any,
-) -> Study:
-    """A draft checklist study with its schema, all or nothing. Not safe to run twice (each run
-    is a new study). Bad fields raise a ValidationError on "schema"."""
+def checklist_study_create(*, fields: Sequence[FieldSpec] = (), **study: Any) -> Study:
+    """A draft checklist study with its schema, all or nothing: `study` holds
+    ratings.services.studies.study_create's arguments (name, prompts, configs, …); the
+    criteria and kind are the checklist's. Not safe to run twice (each run is a new study).
+    Bad fields raise a ValidationError on "schema"."""
     schema_check(fields)
     with transaction.atomic():
-        study = study_create(
-            name=name,
-            prompts=prompts,
-            configs=configs,
-            criteria=CHECKLIST_CRITERIA,
-            kind=Study.Kind.CHECKLIST,
-            **extra,
-        )
-        checklist_fields_set(study=study, fields=fields)
-    return study
+        made = study_create(criteria=CHECKLIST_CRITERIA, kind=Study.Kind.CHECKLIST, **study)
+        checklist_fields_set(study=made, fields=fields)
+    return made
 
 
 def checklist_study_update(*, study: Study, fields: Sequence[FieldSpec], **changes: Any) -> Study:
@@ -106,10 +106,7 @@ def study_fields(study: Study) -> list[FieldSpec]:
 
 
 def prompt_attributes(prompt: Prompt) -> dict[str, str]:
-    return {
-        a: getattr(prompt, a)
-        for a in ("category", "material", "setting", "stone", "background", "style")
-    }
+    return {a: getattr(prompt, a) for a in FIELD_ATTRIBUTES}
 
 
 def items_of(prompt: Prompt, fields: Sequence[FieldSpec]) -> list[Item]:
@@ -153,57 +150,96 @@ class ChecklistDeck:
         return round(100 * self.answered / self.ready) if self.ready else 0
 
 
-def _card(pk: int, image: Image, fields: Sequence[FieldSpec]) -> ChecklistCard:
-    prompt = image.prompt
+def _card(pk: int, row: CardRow, fields: Sequence[FieldSpec]) -> ChecklistCard:
     return ChecklistCard(
         pk=pk,
-        url=media_url(image.display_file),
-        prompt=prompt.text,
-        key_terms=list(prompt.key_terms),
-        items=items_of(prompt, fields),
+        url=row.url,
+        prompt=row.prompt,
+        key_terms=list(row.terms.key_terms),
+        items=image_items(
+            key_terms=row.terms.key_terms, attributes=row.terms.attributes, fields=fields
+        ),
     )
 
 
 def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
     """The rater's current image (their oldest unanswered showing, else a new one: the ready
-    image answered by fewest raters, ties at random) and the one that would follow (its file
+    image shown to fewest raters, ties at random) and the one that would follow (its file
     loads behind the current card). A closed study deals nothing. Safe to repeat: a reload
-    shows the same image again, its `shown_at` restamped."""
-    ready = ready_images(study.pk)
+    shows the same image again, its `shown_at` restamped.
+
+    "Fewest shown" counts every rater an image was dealt to, answered or still on screen
+    (ChecklistExposure), so raters arriving together spread over the images, and the study's
+    target (raters per image) is honoured: no image is dealt to more raters than the target
+    while one this rater has not seen is below it. Once every image the rater has not seen
+    has reached the target, the deal falls back to fewest shown first and the rater may go
+    on: answers past the target sharpen the agreement figures, and a showing abandoned on
+    someone's screen would otherwise leave its image short for good. Four queries when a
+    new image is dealt (the rater's showings, the ready images with their counts, the new
+    showing, both cards); the reads do not grow with the answers given.
+    """
     mine = rater_showings(study.pk, rater.pk)
+    ready = ready_images(study.pk)
     answered = sum(1 for _, _, done in mine if done)
     if study.status != Study.Status.OPEN:
         return ChecklistDeck(None, None, answered, len(ready))
     # The oldest showing not answered yet is shown again, never replaced.
     pending = next(((pk, image_id) for pk, image_id, done in mine if not done), None)
     seen = {image_id for _, image_id, _ in mine}
-    todo = [image_id for image_id in ready if image_id not in seen]
-    counts = answered_counts(study.pk)
     draw = random.Random()
-    todo.sort(key=lambda image_id: (counts.get(image_id, 0), draw.random()))
+    todo = [
+        image_id
+        for _, _, image_id in sorted(
+            (shown, draw.random(), image_id) for image_id, shown in ready if image_id not in seen
+        )
+    ]
     if pending is None and not todo:
         return ChecklistDeck(None, None, answered, len(ready))
     current = pending[1] if pending is not None else todo.pop(0)
     following = todo[0] if todo else None
-    images = Image.objects.select_related("prompt").in_bulk(
-        [current] if following is None else [current, following]
-    )
+    now = timezone.now()
     if pending is None:
-        # New to this rater (the image is not among theirs); a second tab racing this one
-        # meets the unique constraint and takes the row it made.
-        try:
-            with transaction.atomic():
-                showing_pk = ChecklistShowing.objects.create(
-                    study=study, rater=rater, image_id=current
-                ).pk
-        except IntegrityError:
-            showing_pk = ChecklistShowing.objects.get(study=study, rater=rater, image_id=current).pk
+        showing_pk = _showing_new(study=study, rater=rater, image_id=current, at=now)
     else:
         showing_pk = pending[0]
-        ChecklistShowing.objects.filter(pk=showing_pk).update(shown_at=timezone.now())
+        _stamp(showing_pk, "shown_at", now)
+    rows = card_rows([current] if following is None else [current, following])
     fields = study_fields(study)
-    upcoming = _card(0, images[following], fields) if following is not None else None
-    return ChecklistDeck(_card(showing_pk, images[current], fields), upcoming, answered, len(ready))
+    upcoming = _card(0, rows[following], fields) if following is not None else None
+    return ChecklistDeck(_card(showing_pk, rows[current], fields), upcoming, answered, len(ready))
+
+
+def _showing_new(*, study: Study, rater: Any, image_id: int, at: datetime) -> int:
+    """A new showing of the image to the rater: one statement (ON CONFLICT DO NOTHING, no
+    savepoint). A second tab racing this one meets the unique constraint and takes the row
+    the other made."""
+    made = insert_new(
+        [ChecklistShowing(study_id=study.pk, rater_id=rater.pk, image_id=image_id, shown_at=at)],
+        key="image_id",
+    )
+    if made:
+        return made[0].pk
+    return ChecklistShowing.objects.get(study=study, rater=rater, image_id=image_id).pk
+
+
+@cache
+def _stamp_sql(field: str) -> str:
+    if field not in ("shown_at", "answered_at"):
+        raise ValueError(f"Not a moment of a showing: {field!r}.")
+    return (
+        f"UPDATE {table(ChecklistShowing)} SET {column(ChecklistShowing, field)} = %s WHERE id = %s"
+    )
+
+
+def _stamp(showing_id: int, field: str, at: datetime) -> None:
+    """Set one moment of a showing: shown_at (on screen from now) or answered_at."""
+    with connection.cursor() as cursor:
+        prepared_execute(
+            cursor,
+            f"checklist_stamp_{field}",
+            _stamp_sql(field),
+            [connection.ops.adapt_datetimefield_value(at), showing_id],
+        )
 
 
 def checklist_progress(*, study: Study, rater: Any) -> RaterProgress:
@@ -231,21 +267,35 @@ def checklist_answers_record(
     unique rater × image × item decides a race). The response time is the server's: from the
     card's `shown_at` to now. A showing not issued to this rater in this study raises NotYours;
     a missing or unknown answer a ValidationError naming the items.
+
+    Three statements (two on PostgreSQL): the showing, locked, read with its prompt and the
+    study's schema; the answers inserted (ON CONFLICT DO NOTHING: no savepoint) with the
+    showing's `answered_at` stamped in the same statement on PostgreSQL, in a second one
+    elsewhere. Inside a caller's transaction (the rating page: the answers and the next deal
+    commit together) it joins it without a savepoint: every refusal is raised before the
+    first write, as in ratings.services.judging.judgments_record.
     """
-    with transaction.atomic():
-        showing = (
-            # Only the showing's row: locking the joined image and prompt rows too would
-            # deadlock with other raters' commits checking their foreign keys to them.
-            ChecklistShowing.objects.select_for_update(of=("self",))
-            .filter(pk=showing_id, rater=rater, study=study)
-            .select_related("image__prompt")
-            .first()
-        )
-        if showing is None:
+    joined = transaction.get_connection().in_atomic_block
+    with nullcontext() if joined else transaction.atomic():
+        found = showing_for_answer(showing_id=showing_id, rater_id=rater.pk, study_id=study.pk)
+        if found is None:
             raise NotYours()
-        if showing.answered_at is not None:
+        row, fields = found
+        # Read with the showing: the deal that follows in this transaction reads it no more.
+        study._checklist_specs = fields  # type: ignore[attr-defined]
+        showing = ChecklistShowing(
+            id=showing_id,
+            study_id=study.pk,
+            rater_id=rater.pk,
+            image_id=row.image_id,
+            shown_at=row.shown_at,
+            answered_at=row.answered_at,
+        )
+        if row.answered_at is not None:
             return Recorded(showing, True)
-        items = items_of(showing.image.prompt, study_fields(study))
+        items = image_items(
+            key_terms=row.prompt.key_terms, attributes=row.prompt.attributes, fields=fields
+        )
         allowed = set(Answer.values)
         bad = [i.label for i in items if answers.get(i.key) not in allowed]
         if bad:
@@ -260,24 +310,31 @@ def checklist_answers_record(
                 code="checklist_unknown",
             )
         now = timezone.now()
-        ms = max(0, round((now - showing.shown_at).total_seconds() * 1000))
-        ChecklistAnswer.objects.bulk_create(
-            [
-                ChecklistAnswer(
-                    showing=showing,
-                    study=study,
-                    image_id=showing.image_id,
-                    rater=rater,
-                    item=i.key,
-                    answer=answers[i.key],
-                    response_ms=ms,
-                )
-                for i in items
-            ],
-            ignore_conflicts=True,
-        )
+        ms = max(0, round((now - row.shown_at).total_seconds() * 1000))
+        rows = [
+            ChecklistAnswer(
+                showing_id=showing_id,
+                study_id=study.pk,
+                image_id=row.image_id,
+                rater_id=rater.pk,
+                item=i.key,
+                answer=answers[i.key],
+                response_ms=ms,
+            )
+            for i in items
+        ]
+        if rows and connection.vendor == "postgresql":
+            # The answers and the stamp in one statement (a data-modifying WITH).
+            at = connection.ops.adapt_datetimefield_value(now)
+            insert_new(
+                rows,
+                key="item",
+                then=("checklist_answered", _stamp_sql("answered_at"), [at, showing_id]),
+            )
+        else:
+            insert_new(rows, key="item")
+            _stamp(showing_id, "answered_at", now)
         showing.answered_at = now
-        showing.save(update_fields=["answered_at"])
     return Recorded(showing, False)
 
 

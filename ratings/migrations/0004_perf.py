@@ -7,7 +7,8 @@
 
 import django.db.models.deletion
 from django.db import migrations, models
-from django.db.utils import NotSupportedError
+
+from ratings.migrations._triggers import counter_triggers
 
 POSTGRESQL_INSTALL = [
     """
@@ -92,30 +93,6 @@ BACKFILL = """
 """
 
 
-def _statements(vendor: str, *, install: bool) -> list[str]:
-    if vendor == "postgresql":
-        return POSTGRESQL_INSTALL if install else POSTGRESQL_UNINSTALL
-    if vendor == "sqlite":
-        return SQLITE_INSTALL if install else SQLITE_UNINSTALL
-    raise NotSupportedError(
-        f"ratings 0004_perf keeps PairExposure with triggers written for PostgreSQL and SQLite; "
-        f"{vendor!r} is not supported."
-    )
-
-
-def install(apps, schema_editor):
-    # Triggers first, then the count: the trigger DDL locks presentations against writes until
-    # this migration commits, so no presentation is counted twice or missed.
-    for sql in _statements(schema_editor.connection.vendor, install=True):
-        schema_editor.execute(sql)
-    schema_editor.execute(BACKFILL, [False])
-
-
-def uninstall(apps, schema_editor):
-    for sql in _statements(schema_editor.connection.vendor, install=False):
-        schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -139,5 +116,13 @@ class Migration(migrations.Migration):
                 ("shown", models.PositiveIntegerField(default=0)),
             ],
         ),
-        migrations.RunPython(install, uninstall),
+        counter_triggers(
+            "0004_perf",
+            {
+                "postgresql": (POSTGRESQL_INSTALL, POSTGRESQL_UNINSTALL),
+                "sqlite": (SQLITE_INSTALL, SQLITE_UNINSTALL),
+            },
+            BACKFILL,
+            [False],
+        ),
     ]

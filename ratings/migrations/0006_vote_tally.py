@@ -6,7 +6,8 @@
 # Depends on 0005_reference_image_limits, the latest migration when this one was written.
 
 from django.db import migrations, models
-from django.db.utils import NotSupportedError
+
+from ratings.migrations._triggers import counter_triggers
 
 # One statement per side of a change: +1 on the (study, rater) row of the old and/or new row.
 POSTGRESQL_BUMP = """
@@ -58,30 +59,6 @@ BACKFILL = """
 """
 
 
-def _statements(vendor: str, *, install: bool) -> list[str]:
-    if vendor == "postgresql":
-        return POSTGRESQL_INSTALL if install else POSTGRESQL_UNINSTALL
-    if vendor == "sqlite":
-        return SQLITE_INSTALL if install else SQLITE_UNINSTALL
-    raise NotSupportedError(
-        f"ratings 0006_vote_tally keeps VoteTally with triggers written for PostgreSQL and "
-        f"SQLite; {vendor!r} is not supported."
-    )
-
-
-def install(apps, schema_editor):
-    # Triggers first, then the backfill: the trigger DDL locks judgments against writes until
-    # this migration commits, so no judgment is counted twice or missed.
-    for sql in _statements(schema_editor.connection.vendor, install=True):
-        schema_editor.execute(sql)
-    schema_editor.execute(BACKFILL)
-
-
-def uninstall(apps, schema_editor):
-    for sql in _statements(schema_editor.connection.vendor, install=False):
-        schema_editor.execute(sql)
-
-
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -110,5 +87,13 @@ class Migration(migrations.Migration):
                 ],
             },
         ),
-        migrations.RunPython(install, uninstall),
+        counter_triggers(
+            "0006_vote_tally",
+            {
+                "postgresql": (POSTGRESQL_INSTALL, POSTGRESQL_UNINSTALL),
+                "sqlite": (SQLITE_INSTALL, SQLITE_UNINSTALL),
+            },
+            BACKFILL,
+            (),
+        ),
     ]

@@ -20,7 +20,8 @@ from ratings.pairs import Candidate, Shown, rater_shown, ready_pairs
 from ratings.statements import CompiledRead, using_plain_orm
 
 
-def _is_set(field: str) -> ExpressionWrapper:
+def is_set(field: str) -> ExpressionWrapper:
+    """True where the field holds a value (a moment that has happened), as a column."""
     return ExpressionWrapper(Q(**{f"{field}__isnull": False}), output_field=BooleanField())
 
 
@@ -35,8 +36,8 @@ _DEAL_SHOWN = CompiledRead(
         "comparison_id",
         "is_repeat",
         "left_id",
-        _is_set("answered_at"),
-        _is_set("skipped_at"),
+        is_set("answered_at"),
+        is_set("skipped_at"),
         "comparison__image_a_id",
         "comparison__image_b_id",
     ),  # fmt: skip

@@ -15,7 +15,7 @@ from ratings.rater_sql.access import in_model_order
 from ratings.statements import CompiledRead, using_plain_orm
 
 
-def _datetime(value: Any) -> datetime | None:
+def column_datetime(value: Any) -> datetime | None:
     """A datetime column as the ORM would give it (SQLite hands back text or naive UTC)."""
     if value is None:
         return None
@@ -63,7 +63,7 @@ def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation 
         return None
     n = len(_PRESENTATION_FIELDS)
     values = [
-        _datetime(v) if name.endswith("_at") else v
+        column_datetime(v) if name.endswith("_at") else v
         for name, v in zip(_PRESENTATION_FIELDS, row[:n], strict=True)
     ]
     shown = Presentation.from_db(connection.alias, list(_PRESENTATION_FIELDS), values)

@@ -17,7 +17,10 @@ from tests.factories import rater, ready_checklist_study
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 
-def test_an_answer_locks_only_its_showing_row() -> None:
+def test_an_answer_locks_only_its_showing_row(settings: Any) -> None:
+    # Unprepared, so the statement's text is what the database receives (a prepared one is
+    # sent as EXECUTE <name>).
+    settings.LOUPE_PREPARED_SQL = False
     study = ready_checklist_study(n_configs=1, n_prompts=1)
     person = rater()
     card = checklist_deal(rater=person, study=study).current

@@ -128,7 +128,7 @@ def test_deal_gives_least_answered_images_first_and_keeps_an_unanswered_one() ->
     deck = checklist_deal(rater=second, study=study)
     assert deck.current is not None and deck.upcoming is not None
     showing = ChecklistShowing.objects.get(pk=deck.current.pk)
-    assert showing.image_id != answered_image  # fewest answers first
+    assert showing.image_id != answered_image  # fewest shown first
     assert deck.upcoming.url and deck.upcoming.url != deck.current.url
     again = checklist_deal(rater=second, study=study)  # a reload burns nothing
     assert again.current is not None and again.current.pk == deck.current.pk
@@ -263,12 +263,7 @@ def test_compiled_reads_agree_with_their_querysets() -> None:
     from django.db.models import Count
 
     from ratings.checklists.models import ChecklistField
-    from ratings.checklists.reads import (
-        answered_counts,
-        rater_showings,
-        ready_images,
-        schema_rows,
-    )
+    from ratings.checklists.reads import rater_showings, ready_images, schema_rows
 
     study = ready_checklist_study(n_configs=3, n_prompts=2)
     Image.objects.filter(pk=ChecklistImage.objects.filter(study=study).first().image_id).update(  # type: ignore[union-attr]
@@ -279,23 +274,25 @@ def test_compiled_reads_agree_with_their_querysets() -> None:
         for _ in range(n + 1):
             _answer_all(person, study)
     checklist_deal(rater=people[0], study=study)  # one unanswered showing
-    assert ready_images(study.pk) == list(
-        ChecklistImage.objects.filter(study=study, image__status="done")
+    shown = dict(
+        ChecklistShowing.objects.filter(study=study)
+        .values("image_id")
+        .annotate(n=Count("id"))
+        .values_list("image_id", "n")
+    )
+    assert ready_images(study.pk) == [
+        (image_id, shown.get(image_id, 0))
+        for image_id in ChecklistImage.objects.filter(study=study, image__status="done")
         .order_by("id")
         .values_list("image_id", flat=True)
-    )
+    ]
     for person in people:
         assert rater_showings(study.pk, person.pk) == [
             (s.pk, s.image_id, s.answered_at is not None)
             for s in ChecklistShowing.objects.filter(study=study, rater=person).order_by("id")
         ]
-    assert answered_counts(study.pk) == dict(
-        ChecklistShowing.objects.filter(study=study, answered_at__isnull=False)
-        .values("image_id")
-        .annotate(n=Count("id"))
-        .values_list("image_id", "n")
-    )
-    assert sum(answered_counts(study.pk).values()) == 1 + 2 + 3
+    # Every showing counts, answered (1 + 2 + 3) or on screen (1), on an image still ready.
+    assert sum(n for _, n in ready_images(study.pk)) == 1 + 2 + 3 + 1
     assert schema_rows(study.pk) == [
         (f.attribute, f.label, f.allowed) for f in ChecklistField.objects.filter(study=study)
     ]
