@@ -47,12 +47,14 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     class Meta:
         model = Study
         fields = [
-            "id", "name", "instructions", "prompts", "configs", "baseline", "design",
+            "id", "kind", "name", "instructions", "prompts", "configs", "baseline", "design",
             "seeds_per_prompt", "base_seed", "target_judgments", "gold_rate", "raters",
             "rater_groups", "criteria", "status", "launch_problems", "created_at", "launched_at",
-            "decision_rule", "decision_confidence", "decision_a", "decision_b",
+            "decision_rule", "decision_confidence", "decision_a", "decision_b", "series",
         ]  # fmt: skip
-        read_only_fields = ["status", "created_at", "launched_at"]
+        # What kind of study it is, and the checkpoint series it compares, are fixed at creation
+        # (checklist, best-of-N and series studies are created through their own endpoints).
+        read_only_fields = ["kind", "series", "status", "created_at", "launched_at"]
         extra_kwargs = {"instructions": {"max_length": FREE_TEXT_MAX_CHARS}}
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

@@ -8,7 +8,15 @@ from django.test import Client
 from generation.models import Image
 from ratings.models import Comparison, Study
 from ratings.selectors import study_images
-from tests.factories import PromptFactory, make_config, make_study, rater, researcher
+from tests.factories import (
+    PromptFactory,
+    make_config,
+    make_study,
+    rater,
+    ready_checklist_study,
+    researcher,
+    series_over,
+)
 
 pytestmark = pytest.mark.django_db
 JSON = "application/json"
@@ -135,3 +143,23 @@ def test_open_close_and_launched_study_keeps_its_design(api: Client) -> None:
     assert "has been launched" in refused.json()["seeds_per_prompt"][0]
     assert api.post(f"/api/studies/{study.pk}/close/").json()["status"] == "closed"
     assert api.delete(f"/api/studies/{study.pk}/").status_code == 400
+
+
+def test_study_list_says_each_study_kind_and_series_read_only(api: Client) -> None:
+    pairwise = make_study(name="Samplers")
+    series = series_over(make_study(name="Which checkpoint?"))
+    checklist = ready_checklist_study(n_configs=1, n_prompts=1)
+    rows = {row["id"]: row for row in api.get("/api/studies/").json()["results"]}
+    assert rows[pairwise.pk]["kind"] == "pairwise" and rows[pairwise.pk]["series"] is None
+    assert rows[checklist.pk]["kind"] == "checklist"
+    assert rows[series.studies.get().pk]["series"] == series.pk
+    # Neither is changed through the studies endpoint: the kind decides which pages and
+    # services a study has, and a series study's configurations are its checkpoints.
+    response = api.patch(
+        f"/api/studies/{pairwise.pk}/",
+        data={"kind": "checklist", "series": series.pk},
+        content_type=JSON,
+    )
+    assert response.status_code == 200
+    pairwise.refresh_from_db()
+    assert pairwise.kind == "pairwise" and pairwise.series_id is None
