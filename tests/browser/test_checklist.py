@@ -83,8 +83,10 @@ def test_researcher_runs_a_checklist_study_and_reads_its_results(
         showing = rating.get_attribute("#checklist-card", "data-showing")
         assert showing and showing not in seen
         seen.add(showing)
-        assert rating.eval_on_selector(
-            "#checklist-card .frame img", "img => img.complete && img.naturalWidth > 0"
+        # The card is ready before its image has finished decoding: wait for the picture.
+        rating.wait_for_function(
+            "() => { const img = document.querySelector('#checklist-card .frame img');"
+            " return img && img.complete && img.naturalWidth > 0; }"
         )
         items = rating.locator("#checklist-form .checklist-item").count()
         assert items == 3  # huggie hoops, Metal: yellow gold?, Background: white background?
