@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import secrets
 import signal
 import socket
@@ -584,3 +585,17 @@ def answered_checklist_study(*, raters: int = 3, **fields: Any) -> Study:
             }
             checklist_answers_record(rater=person, study=study, showing_id=card.pk, answers=answers)
     return study
+
+
+_CSRF_VALUE = re.compile(r'(csrfmiddlewaretoken" value="|x-csrftoken": ")[^"]*')
+_RANDOM_MEDIA_NAME = re.compile(r"/media/img/[a-z0-9_-]{16,}\.webp")
+
+
+def blind_leaks(text: str, words: Sequence[str]) -> list[str]:
+    """Which of these words (what made an image: a configuration's names, fingerprint, files)
+    a rater's page shows. Long words are looked for anywhere; short ones ("cfg", "ddim")
+    outside CSRF tokens and random media file names, whose letters and digits spell one now
+    and then."""
+    raw = text.lower()
+    scrubbed = _RANDOM_MEDIA_NAME.sub("/media/img/", _CSRF_VALUE.sub(r"\1", raw))
+    return [w for w in words if w and w.lower() in (raw if len(w) >= 12 else scrubbed)]

@@ -13,7 +13,7 @@ from generation.models import GenerationConfig, Image
 from ratings.models import Judgment, Presentation, ReferenceImage, Study
 from ratings.services.judging import deck_deal
 from ratings.views.rate import highlight_terms
-from tests.factories import rater, ready_study, researcher
+from tests.factories import blind_leaks, rater, ready_study, researcher
 
 pytestmark = pytest.mark.django_db
 HX = {"HTTP_HX_REQUEST": "true"}
@@ -92,9 +92,7 @@ def test_rate_page_shows_a_blind_pair(client: Client) -> None:
     assert "<mark>channel-set</mark>" in page and "Which image better matches the prompt?" in page
     assert page.count('src="/media/img/') == 4  # the pair and the prefetched next pair
     assert 'alt="Left image"' in page and 'alt="Right image"' in page
-    lowered = page.lower()
-    for word in _forbidden_words(study):
-        assert word.lower() not in lowered, word
+    assert blind_leaks(page, _forbidden_words(study)) == []
 
 
 def test_htmx_vote_returns_next_card_fragment_and_stores_sides(client: Client) -> None:
@@ -235,8 +233,7 @@ def test_api_next_gives_a_blind_pair(client: Client) -> None:
     assert body["right"]["url"].startswith("/media/img/")
     assert body["progress"] == {"judged": 0, "ready": 3}
     text = client.get(f"/api/rate/next/?study={study.pk}").content.decode().lower()
-    for word in _forbidden_words(study):
-        assert word.lower() not in text, word
+    assert blind_leaks(text, _forbidden_words(study)) == []
 
 
 def test_api_next_errors(client: Client) -> None:
@@ -291,3 +288,14 @@ def test_api_refuses_researcher_only_users_without_study_access(client: Client) 
     _login(client, researcher())
     response = client.get("/api/rate/next/?study=1")
     assert response.status_code == 403
+
+
+def test_blind_leaks_looks_past_random_tokens_but_not_past_words() -> None:
+    page = (
+        '<form><input type="hidden" name="csrfmiddlewaretoken" value="Xq7CfGa9"></form>'
+        '<body hx-headers=\'{"X-CSRFToken": "zzDDIMq1"}\'><img src="/media/img/ab3cfg9x_Q7-kLm2pQ4r.webp">'
+    )
+    assert blind_leaks(page, ["cfg", "ddim"]) == []
+    assert blind_leaks(page + "<p>CFG 7, DDIM</p>", ["cfg", "ddim"]) == ["cfg", "ddim"]
+    fingerprint = "0123456789abcdef0123"  # long words are looked for everywhere, tokens too
+    assert blind_leaks(page.replace("Xq7CfGa9", fingerprint), [fingerprint]) == [fingerprint]
