@@ -347,8 +347,22 @@ def load_scorer(
     clip = Path(path).expanduser() if kind == "clip" else aesthetic_files(path)[0]
     backbone = None
     if backbones is not None:
-        key = str(clip.resolve())
-        backbone = backbones.get(key)
-        if backbone is None:
-            backbone = backbones[key] = ClipBackbone(clip, device=device, dtype=dtype)
+        backbone = shared_backbone(clip, backbones=backbones, device=device, dtype=dtype)
     return SCORER_KINDS[kind](path, name=metric, device=device, dtype=dtype, backbone=backbone)
+
+
+def shared_backbone(
+    path: str | Path,
+    *,
+    backbones: dict[str, ClipBackbone],
+    device: str | torch.device | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> ClipBackbone:
+    """The CLIP model of this folder (`tiny-random`: the built-in one), loaded once per folder
+    into `backbones` and shared by every scorer and checklist labeller that reads it."""
+    folder = builtin_scorer_folder("clip") if str(path) == TINY_RANDOM else Path(path).expanduser()
+    key = str(folder.resolve())
+    backbone = backbones.get(key)
+    if backbone is None:
+        backbone = backbones[key] = ClipBackbone(folder, device=device, dtype=dtype)
+    return backbone

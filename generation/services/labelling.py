@@ -36,17 +36,10 @@ def get_labeller(name: str) -> ClipChecklistLabeller:
     key = (name, path)
     labeller = _labellers.get(key)
     if labeller is None:
-        from pathlib import Path
-
         from generation.engine.labellers import ClipChecklistLabeller
-        from generation.engine.scorers import ClipBackbone
+        from generation.engine.scorers import shared_backbone
 
-        folder = str(Path(path).expanduser().resolve())
-        backbone = _backbones.get(folder)
-        if backbone is None:
-            backbone = _backbones[folder] = ClipBackbone(
-                folder, device=settings.LOUPE_RENDER_DEVICE
-            )
+        backbone = shared_backbone(path, backbones=_backbones, device=settings.LOUPE_RENDER_DEVICE)
         labeller = _labellers[key] = ClipChecklistLabeller(backbone, name=name)
     return labeller
 

@@ -110,6 +110,16 @@ def test_tiny_clip_labels_every_item_once_and_stores_adherence_scores(clip_on: s
 
 
 @pytest.mark.django_db
+def test_built_in_tiny_clip_labels_as_the_demo_configures_it(settings: Any) -> None:
+    # make run sets LOUPE_SCORERS=clip=tiny-random: the labeller reads the same built-in model
+    # as the clip scorer, not a folder named tiny-random.
+    settings.LOUPE_SCORERS = {"clip": "tiny-random"}
+    settings.LOUPE_RENDER_DEVICE = "cpu"
+    study = ready_checklist_study(n_configs=1, n_prompts=1)
+    assert checklist_label(study=study, labeller="clip") == 4  # one image × 4 items
+
+
+@pytest.mark.django_db
 def test_results_show_labeller_agreement_beside_the_ceiling(clip_on: str, client: Client) -> None:
     study = ready_checklist_study(n_configs=2, n_prompts=1)
     people = [rater() for _ in range(3)]
