@@ -168,12 +168,6 @@ def csv_responses(description: str) -> dict[tuple[int, str], OpenApiResponse]:
     return {(200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description=description)}
 
 
-EXPORT_CONTENT_TYPES = {
-    "csv": "text/csv; charset=utf-8",
-    "jsonl": "application/x-ndjson; charset=utf-8",
-}
-
-
 def export_apis(
     base: type[APIView],
     *,
@@ -215,15 +209,8 @@ class _JudgmentsExportApi(APIView):
         study, criterion = _study_and_criterion(request, study_id)
         records = export.judgment_records(study=study, criterion=criterion)
         lines = export.csv_lines(records) if self.fmt == "csv" else export.jsonl_lines(records)
-        response = StreamingHttpResponse(
-            export.encoded_chunks(lines),
-            content_type=EXPORT_CONTENT_TYPES[self.fmt],
-            charset="utf-8",
-        )
         name = export.export_filename(study, criterion, self.fmt)
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        response["Cache-Control"] = "no-store"
-        return response
+        return export.export_response(lines, fmt=self.fmt, filename=name)
 
 
 JudgmentsCsvApi, JudgmentsJsonlApi = export_apis(

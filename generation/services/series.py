@@ -31,6 +31,7 @@ from generation.models import (
     Image,
     Prompt,
 )
+from generation.series_selectors import series_checkpoints
 from generation.services.adapters import adapter_register
 from generation.services.configs import config_copy
 from generation.services.rendering import images_dispatch
@@ -219,10 +220,8 @@ def series_register(
         folder, roots=[Path(r) for r in settings.LOUPE_ADAPTER_ROOTS], field="folder"
     )
     found = series_folder_scan(path)
-    loss = loss_log_parse(loss_csv) if loss_csv.strip() else []
-    if not loss_csv.strip():
-        text = _loss_from_folder(path)
-        loss = loss_log_parse(text) if text.strip() else []
+    text = loss_csv if loss_csv.strip() else _loss_from_folder(path)
+    loss = loss_log_parse(text) if text.strip() else []
     candidate.folder = str(path)
     candidate.loss_log = [[step, value] for step, value in loss]
     try:
@@ -259,7 +258,7 @@ def _checkpoint_add(*, series: CheckpointSeries, checkpoint: FoundCheckpoint) ->
 
 def series_configs(series: CheckpointSeries) -> list[GenerationConfig]:
     """The series' configurations in step order."""
-    return [c.config for c in series.checkpoints.select_related("config").order_by("step")]
+    return [c.config for c in series_checkpoints(series=series)]
 
 
 def series_grid_render(

@@ -12,9 +12,9 @@ from typing import Any
 from django.http import StreamingHttpResponse
 
 from generation.models import Image
-from ratings.checklists.models import ChecklistAnswer, ChecklistLabel
+from ratings.checklists.models import ChecklistAnswer, ChecklistImage, ChecklistLabel
 from ratings.checklists.services import items_of, study_fields
-from ratings.export import encoded_chunks, neutralise, rater_pseudonym
+from ratings.export import EXPORT_FORMATS, export_response, neutralise, rater_pseudonym
 from ratings.export.cells import CHUNK, LineWriter
 from ratings.models import Study
 from ratings.reports import study_configs
@@ -24,21 +24,21 @@ COLUMNS: tuple[str, ...] = (
     "item", "item_kind", "item_label", "expected", "source", "answer", "response_ms",
     "created_at",
 )  # fmt: skip
-FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 
 
 def answer_records(study: Study) -> Iterator[dict[str, Any]]:
     """One dict per answer, people first, then labellers, in the order they were stored."""
     configs = {cid: info.label for cid, info in study_configs(study=study).items()}
     fields = study_fields(study)
-    images: dict[int, Image] = {}
-    items: dict[int, dict[str, Any]] = {}
+    # The study's images and their items, read once (not once per image as answers arrive).
+    images: dict[int, Image] = (
+        Image.objects.select_related("prompt")
+        .filter(pk__in=ChecklistImage.objects.filter(study=study).values("image_id"))
+        .in_bulk()
+    )
+    items = {pk: {i.key: i for i in items_of(img.prompt, fields)} for pk, img in images.items()}
 
     def base(image_id: int) -> dict[str, Any]:
-        if image_id not in images:
-            image = Image.objects.select_related("prompt").get(pk=image_id)
-            images[image_id] = image
-            items[image_id] = {i.key: i for i in items_of(image.prompt, fields)}
         image = images[image_id]
         return {
             "study_id": study.pk,
@@ -100,13 +100,8 @@ def jsonl_lines(records: Iterator[dict[str, Any]]) -> Iterator[str]:
 
 def answers_response(study: Study, fmt: str) -> StreamingHttpResponse:
     """The streamed download (fmt: csv or jsonl; anything else is a ValueError)."""
-    if fmt not in FORMATS:
+    if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}: use csv or jsonl.")
     records = answer_records(study)
     lines = csv_lines(records) if fmt == "csv" else jsonl_lines(records)
-    response = StreamingHttpResponse(encoded_chunks(lines), content_type=FORMATS[fmt])
-    response["Content-Disposition"] = (
-        f'attachment; filename="loupe-study-{study.pk}-checklist.{fmt}"'
-    )
-    response["Cache-Control"] = "no-store"
-    return response
+    return export_response(lines, fmt=fmt, filename=f"loupe-study-{study.pk}-checklist.{fmt}")

@@ -376,31 +376,28 @@ def checklist_label(*, study: Study, labeller: str) -> int:
         questions={pk: [label_question(i) for i in its] for pk, its in items.items()},
     )
     metric = f"{LABEL_METRIC_PREFIX}{labeller}"
-    stored = 0
+    labels = [
+        ChecklistLabel(
+            study=study,
+            image_id=image_id,
+            labeller=labeller,
+            item=item.key,
+            answer=Answer.YES if yes else Answer.NO,
+        )
+        for image_id, said in answers.items()
+        for item, yes in zip(items[image_id], said, strict=True)
+    ]
+    scores = [
+        ImageScore(
+            image_id=image_id,
+            metric=metric,
+            value=sum(said) / len(said),
+            model_path=f"checklist of study {study.pk}",
+        )
+        for image_id, said in answers.items()
+        if said
+    ]
     with transaction.atomic():
-        for image_id, said in answers.items():
-            rows = [
-                ChecklistLabel(
-                    study=study,
-                    image_id=image_id,
-                    labeller=labeller,
-                    item=item.key,
-                    answer=Answer.YES if yes else Answer.NO,
-                )
-                for item, yes in zip(items[image_id], said, strict=True)
-            ]
-            ChecklistLabel.objects.bulk_create(rows, ignore_conflicts=True)
-            stored += len(rows)
-            if said:
-                ImageScore.objects.bulk_create(
-                    [
-                        ImageScore(
-                            image_id=image_id,
-                            metric=metric,
-                            value=sum(said) / len(said),
-                            model_path=f"checklist of study {study.pk}",
-                        )
-                    ],
-                    ignore_conflicts=True,
-                )
-    return stored
+        ChecklistLabel.objects.bulk_create(labels, ignore_conflicts=True)
+        ImageScore.objects.bulk_create(scores, ignore_conflicts=True)
+    return len(labels)

@@ -17,6 +17,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from django.http import StreamingHttpResponse
+
 from ratings.export.cells import (
     COLUMNS,
     LineWriter,
@@ -85,3 +87,17 @@ def encoded_chunks(lines: Iterable[str], size: int = 64 * 1024) -> Iterator[byte
 def export_filename(study: Study, criterion: Criterion | None, ext: str) -> str:
     suffix = f"-{criterion.key}" if criterion else ""
     return f"loupe-study-{study.pk}-judgments{suffix}.{ext}"
+
+
+#: The content type of each export format (judgments, checklist answers, best-of-N judgments).
+EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
+
+
+def export_response(lines: Iterable[str], *, fmt: str, filename: str) -> StreamingHttpResponse:
+    """Export lines streamed as a download in large chunks, never cached (fmt: csv or jsonl)."""
+    response = StreamingHttpResponse(
+        encoded_chunks(lines), content_type=EXPORT_FORMATS[fmt], charset="utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response

@@ -20,9 +20,9 @@ from generation.models import GenerationConfig, Prompt
 from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.analysis_apis import export_apis
 from ratings.models import DEFAULT_CRITERIA, Study
+from ratings.rerank.export import rerank_export_response
 from ratings.rerank.selectors import rerank_progress, rerank_result
 from ratings.rerank.services import rerank_study_create
-from ratings.rerank.views import rerank_export_response
 from ratings.study_apis import CriterionSerializer
 
 

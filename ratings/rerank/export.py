@@ -14,11 +14,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from django.http import StreamingHttpResponse
+
+from ratings.export import export_response
 from ratings.export.cells import CHUNK, LineWriter, neutralise, rater_pseudonym
 from ratings.models import RerankCandidate, RerankPick, Study
 from ratings.reports.judgments import study_judgments
 
-EXPORT_FORMATS = {"csv": "text/csv; charset=utf-8", "jsonl": "application/x-ndjson; charset=utf-8"}
 COLUMNS = (
     "judgment_id", "study_id", "comparison_id", "role", "scorer", "prompt_id", "prompt",
     "criterion", "rater", "image_a_id", "image_b_id", "seed_a", "seed_b", "pick_image_id",
@@ -97,3 +99,9 @@ def rerank_export_lines(*, study: Study, fmt: str) -> Iterator[str]:
     yield writer.writerow(COLUMNS)
     for record in records:
         yield writer.writerow([neutralise("" if record[c] is None else record[c]) for c in COLUMNS])
+
+
+def rerank_export_response(study: Study, fmt: str) -> StreamingHttpResponse:
+    """The streamed export (the page and the API share it)."""
+    lines = rerank_export_lines(study=study, fmt=fmt)
+    return export_response(lines, fmt=fmt, filename=f"rerank-study-{study.pk}.{fmt}")

@@ -66,7 +66,9 @@ class RerankForm(forms.Form):
         super().__init__(*args, **kwargs)
         scorers = self.fields["scorers"]
         assert isinstance(scorers, forms.MultipleChoiceField)
-        scorers.choices = [(s, s) for s in rerank_scorers_available()]
+        #: The scorers a study may rerank with now (the page says so when there are none).
+        self.available = rerank_scorers_available()
+        scorers.choices = [(s, s) for s in self.available]
         if not self.is_bound:
             self.initial.setdefault("rater_groups", list(Group.objects.filter(name=RATERS)))
             self.initial.setdefault("scorers", [s for s, _ in scorers.choices][:1])

@@ -121,6 +121,8 @@ def rerank_progress(*, study: Study) -> RerankProgress:
         rendered=Count("pk", filter=Q(status=Image.Status.DONE)),
         failed=Count("pk", filter=Q(status=Image.Status.FAILED)),
     )
+    built = setup.pairs_built_at is not None
+    on_workers = configured_metrics()
     scored = dict(
         ImageScore.objects.filter(image__in=images, metric__in=setup.scorers)
         .values_list("metric")
@@ -131,11 +133,10 @@ def rerank_progress(*, study: Study) -> RerankProgress:
         total=counts["total"],
         rendered=counts["rendered"],
         failed=counts["failed"],
-        scorers=[
-            ScorerProgress(s, scored.get(s, 0), s in configured_metrics()) for s in setup.scorers
-        ],
-        built=setup.pairs_built_at is not None,
-        comparisons=Comparison.objects.filter(study=study).count(),
+        scorers=[ScorerProgress(s, scored.get(s, 0), s in on_workers) for s in setup.scorers],
+        built=built,
+        # The pairs are built in the transaction that stamps pairs_built_at: none before.
+        comparisons=Comparison.objects.filter(study=study).count() if built else 0,
     )
 
 

@@ -17,15 +17,15 @@ from evalsite.roles import is_researcher
 from evalsite.web import HtmxHttpRequest, add_errors, markdown_html, researcher_required
 from generation.services.rendering import RenderQueueUnavailable
 from ratings import charts
+from ratings.export import EXPORT_FORMATS
 from ratings.forms import CriterionFormSet, criteria_initial
 from ratings.models import Study
-from ratings.rerank.export import EXPORT_FORMATS, rerank_export_lines
+from ratings.rerank.export import rerank_export_response
 from ratings.rerank.forms import RerankForm
 from ratings.rerank.selectors import (
     rerank_pick_cards,
     rerank_progress,
     rerank_result,
-    rerank_scorers_available,
 )
 from ratings.rerank.services import rerank_study_create
 from ratings.services.studies import study_launch, study_launch_problems
@@ -58,7 +58,7 @@ def rerank_new(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "ratings/rerank/form.html",
-        {"form": form, "criteria": criteria, "no_scorers": not rerank_scorers_available()},
+        {"form": form, "criteria": criteria, "no_scorers": not form.available},
     )
 
 
@@ -142,7 +142,7 @@ def rerank_result_page(request: HttpRequest, pk: int) -> HttpResponse:
             "study": study,
             "result": result,
             "criteria": criteria,
-            "progress": rerank_progress(study=study),
+            "built": study.rerank.pairs_built_at is not None,
             "cards": rerank_pick_cards(study=study),
         },
     )
@@ -159,14 +159,3 @@ def rerank_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHttpRespo
     if fmt not in EXPORT_FORMATS:
         raise Http404("Export as csv or jsonl.")
     return rerank_export_response(study, fmt)
-
-
-def rerank_export_response(study: Study, fmt: str) -> StreamingHttpResponse:
-    """The streamed export (the page and the API share it)."""
-    response = StreamingHttpResponse(
-        (line.encode() for line in rerank_export_lines(study=study, fmt=fmt)),
-        content_type=EXPORT_FORMATS[fmt],
-    )
-    response["Content-Disposition"] = f'attachment; filename="rerank-study-{study.pk}.{fmt}"'
-    response["Cache-Control"] = "no-store"
-    return response
