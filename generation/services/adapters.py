@@ -64,21 +64,32 @@ def adapter_register(
     generation.adapter_files.lora_file_problem).
     """
     path = adapter_path_resolve(weights, roots=[Path(r) for r in settings.LOUPE_ADAPTER_ROOTS])
-    return _adapter_save(
+    return adapter_save(
         path=path, name=name, trigger_token=trigger_token, default_scale=default_scale
     )
 
 
-def _adapter_save(
-    *, path: Path, name: str, trigger_token: str, default_scale: float, field: str = "weights"
+def adapter_save(
+    *,
+    path: Path,
+    name: str,
+    trigger_token: str,
+    default_scale: float,
+    field: str = "weights",
+    sha256: str | None = None,
 ) -> LoraAdapter:
-    problem = lora_file_problem(path)
-    if problem:
-        raise ValidationError({field: f"{problem}."})
+    """The adapter row for a server file under the adapter folders. With `sha256`, the caller
+    has already checked that the file is a LoRA and hashed it (a checkpoint series' scan):
+    a checkpoint of a few hundred MB is read once, not twice."""
+    if sha256 is None:
+        problem = lora_file_problem(path)
+        if problem:
+            raise ValidationError({field: f"{problem}."})
+        sha256 = file_sha256(path)
     adapter = LoraAdapter(
         name=name,
         weights=str(path),
-        sha256=file_sha256(path),
+        sha256=sha256,
         trigger_token=trigger_token,
         default_scale=default_scale,
     )
@@ -120,7 +131,7 @@ def adapter_upload(
         for chunk in upload.chunks():
             handle.write(chunk)
     try:
-        return _adapter_save(
+        return adapter_save(
             path=target,
             name=name,
             trigger_token=trigger_token,

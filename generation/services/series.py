@@ -32,7 +32,7 @@ from generation.models import (
     Prompt,
 )
 from generation.series_selectors import series_checkpoints
-from generation.services.adapters import adapter_register
+from generation.services.adapters import adapter_save
 from generation.services.configs import config_copy
 from generation.services.rendering import images_dispatch
 from generation.validation import SEED_MAX
@@ -77,6 +77,7 @@ def step_from_metadata(path: Path) -> int | None:
 class FoundCheckpoint:
     path: Path
     step: int
+    sha256: str
 
 
 def series_folder_scan(folder: Path) -> list[FoundCheckpoint]:
@@ -121,7 +122,7 @@ def series_folder_scan(folder: Path) -> list[FoundCheckpoint]:
                 {"folder": f"{by_hash[digest].name} and {path.name} are the same file."}
             )
         by_step[step], by_hash[digest] = path, path
-        found.append(FoundCheckpoint(path=path, step=step))
+        found.append(FoundCheckpoint(path=path, step=step, sha256=digest))
     return sorted(found, key=lambda c: c.step)
 
 
@@ -238,10 +239,13 @@ def series_register(
 def _checkpoint_add(*, series: CheckpointSeries, checkpoint: FoundCheckpoint) -> Checkpoint:
     adapter_name = f"{series.name} · step {checkpoint.step}"
     try:
-        adapter = adapter_register(
+        # The scan has checked and hashed the file: record it without reading it again.
+        adapter = adapter_save(
+            path=checkpoint.path,
             name=adapter_name[:120],
-            weights=str(checkpoint.path),
             trigger_token=series.trigger_token,
+            default_scale=1.0,
+            sha256=checkpoint.sha256,
         )
     except ValidationError as error:
         messages = " ".join(error.messages)
