@@ -11,6 +11,8 @@ import django_stubs_ext
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from generation.constants import SCORER_KIND_NAMES, metric_kind
+
 # Lets admin.ModelAdmin[Model] and friends be subscripted at runtime, as the stubs do.
 django_stubs_ext.monkeypatch()
 
@@ -327,8 +329,7 @@ LOGGING = {
 # demo's best-of-N studies; its scores are deterministic noise).
 LOUPE_SCORERS: dict[str, str] = env.dict("LOUPE_SCORERS", default={})
 for _metric, _path in LOUPE_SCORERS.items():
-    _kind = _metric.replace("-", "_").replace(".", "_").split("_", 1)[0]
-    if _kind not in {"clip", "aesthetic"} or len(_metric) > 40 or not _path.strip():
+    if metric_kind(_metric) not in SCORER_KIND_NAMES or len(_metric) > 40 or not _path.strip():
         raise ImproperlyConfigured(
             f"LOUPE_SCORERS entry {_metric}={_path!r}: write name=/local/path, with a name of at "
             "most 40 characters starting with clip or aesthetic (e.g. clip=/models/clip-vit-l14)."

@@ -34,7 +34,7 @@ import transformers
 from PIL.Image import Image
 from transformers import AutoImageProcessor, CLIPModel, CLIPTokenizer
 
-from generation.constants import TINY_RANDOM
+from generation.constants import TINY_RANDOM, metric_kind
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ SCORER_KINDS: dict[str, type[ClipSimilarityScorer] | type[AestheticScorer]] = {
 def scorer_kind(metric: str) -> str:
     """The scorer kind a metric name asks for: `clip`, `aesthetic`, or either with a suffix
     (`clip-b32`, `aesthetic_v1`)."""
-    kind = re.split(r"[-_.]", metric, maxsplit=1)[0]
+    kind = metric_kind(metric)
     if kind not in SCORER_KINDS:
         raise ScorerError(
             f"Unknown metric {metric!r}: names start with one of {', '.join(SCORER_KINDS)} (e.g. clip, aesthetic-v2)."

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 
+from generation.constants import metric_kind
 from generation.models import Image
 from generation.services.scoring import SCORE_CHUNK, _backbones, _open, configured_metrics
 
@@ -22,7 +23,7 @@ _labellers: dict[tuple[str, str], ClipChecklistLabeller] = {}
 
 def configured_labellers() -> list[str]:
     """The scorers of LOUPE_SCORERS that can answer a checklist (the CLIP ones)."""
-    return [m for m in configured_metrics() if m.replace("-", "_").split("_")[0] == "clip"]
+    return [m for m in configured_metrics() if metric_kind(m) == "clip"]
 
 
 def get_labeller(name: str) -> ClipChecklistLabeller:
