@@ -144,4 +144,9 @@ def test_researcher_runs_a_best_of_n_study_and_reads_its_result(
         page.click("#export-csv")
     rows = list(csv.DictReader(io.StringIO(open(download.value.path()).read())))
     assert {r["scorer"] for r in rows if r["role"] == "pick"} == {"clip"}
-    assert len({r["judgment_id"] for r in rows}) == 2 * pairs
+    # Every judgment of the study, swapped-sides repeats included (flagged in `is_repeat`).
+    exported = {int(r["judgment_id"]) for r in rows}
+    assert exported == set(Judgment.objects.filter(comparison__study=study).values_list("pk", flat=True))
+    assert {int(r["judgment_id"]) for r in rows if r["is_repeat"] == "False"} == set(
+        first_votes.values_list("pk", flat=True)
+    )
