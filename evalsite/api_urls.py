@@ -14,6 +14,7 @@ from rest_framework.routers import DefaultRouter, SimpleRouter
 from rest_framework.views import APIView
 
 from accounts import apis as accounts_apis
+from evalsite.routes import routes
 from generation import apis as generation_apis
 from generation import series_apis
 from ratings import analysis_apis, report_apis
@@ -41,104 +42,64 @@ generation.register("series", series_apis.SeriesViewSet, basename="api-series")
 studies = SimpleRouter()
 studies.register("studies", StudyViewSet, basename="api-study")
 
-_study = "studies/<int:study_id>/"
+
+# A study's results and exports (pairwise, series and checklist studies alike).
+per_study = {
+    "win-rates": ("win-rates/", analysis_apis.WinRatesApi),
+    "leaderboard": ("leaderboard/", analysis_apis.LeaderboardApi),
+    "factor-effects": ("factor-effects/", analysis_apis.FactorEffectsApi),
+    "raters": ("raters/", analysis_apis.RatersApi),
+    "rater-exclusion": ("raters/<int:rater_id>/exclusion/", analysis_apis.RaterExclusionApi),
+    "metrics": ("metrics/", analysis_apis.MetricsApi),
+    "stopping": ("stopping/", analysis_apis.StoppingApi),
+    "csv": ("judgments.csv", analysis_apis.JudgmentsCsvApi),
+    "jsonl": ("judgments.jsonl", analysis_apis.JudgmentsJsonlApi),
+    "decision": ("decision/", report_apis.DecisionApi),
+    "series-result": ("series-result/", series_result_apis.SeriesResultApi),
+    "series-result-csv": ("series-result.csv", series_result_apis.SeriesResultCsvApi),
+}
+checklist = {
+    "results": ("", checklist_apis.ChecklistResultsApi),
+    "csv": ("answers.csv", checklist_apis.ChecklistCsvApi),
+    "jsonl": ("answers.jsonl", checklist_apis.ChecklistJsonlApi),
+    "label": ("labels/", checklist_apis.ChecklistLabelApi),
+}
+# Best-of-N reranking studies (launch, open, close: the studies routes).
+rerank = {
+    "list": ("", rerank_apis.RerankStudiesApi),
+    "detail": ("<int:pk>/", rerank_apis.RerankStudyApi),
+    "result": ("<int:pk>/result/", rerank_apis.RerankResultApi),
+    "csv": ("<int:pk>/judgments.csv", rerank_apis.RerankCsvApi),
+    "jsonl": ("<int:pk>/judgments.jsonl", rerank_apis.RerankJsonlApi),
+}
+team = {
+    "raters": ("raters/", accounts_apis.TeamRatersApi),
+    "rater-detail": ("raters/<int:user_id>/", accounts_apis.TeamRaterDetailApi),
+    "invites": ("invites/", accounts_apis.TeamInvitesApi),
+    "invite-detail": ("invites/<int:invite_id>/", accounts_apis.TeamInviteDetailApi),
+}
 
 urlpatterns: list[URLPattern | URLResolver] = [
     *generation.urls,
     *studies.urls,
-    path("rate/next/", rate_next_api, name="api-rate-next"),
-    path("rate/judgments/", rate_judgment_api, name="api-rate-judgments"),
-    path(_study + "win-rates/", _api(analysis_apis.WinRatesApi), name="api-study-win-rates"),
-    path(_study + "leaderboard/", _api(analysis_apis.LeaderboardApi), name="api-study-leaderboard"),
-    path(
-        _study + "factor-effects/",
-        _api(analysis_apis.FactorEffectsApi),
-        name="api-study-factor-effects",
-    ),
-    path(_study + "raters/", _api(analysis_apis.RatersApi), name="api-study-raters"),
-    path(_study + "metrics/", _api(analysis_apis.MetricsApi), name="api-study-metrics"),
-    path(_study + "stopping/", _api(analysis_apis.StoppingApi), name="api-study-stopping"),
-    path(
-        _study + "raters/<int:rater_id>/exclusion/",
-        _api(analysis_apis.RaterExclusionApi),
-        name="api-study-rater-exclusion",
-    ),
-    path(_study + "judgments.csv", _api(analysis_apis.JudgmentsCsvApi), name="api-study-csv"),
-    path(_study + "judgments.jsonl", _api(analysis_apis.JudgmentsJsonlApi), name="api-study-jsonl"),
-    path(_study + "decision/", _api(report_apis.DecisionApi), name="api-study-decision"),
-    path("team/raters/", _api(accounts_apis.TeamRatersApi), name="api-team-raters"),
-    path(
-        "team/raters/<int:user_id>/",
-        _api(accounts_apis.TeamRaterDetailApi),
-        name="api-team-rater-detail",
-    ),
-    path("team/invites/", _api(accounts_apis.TeamInvitesApi), name="api-team-invites"),
-    path(
-        "team/invites/<int:invite_id>/",
-        _api(accounts_apis.TeamInviteDetailApi),
-        name="api-team-invite-detail",
-    ),
-    # Best-of-N reranking studies (launch, open, close: the studies routes above).
-    path("rerank-studies/", _api(rerank_apis.RerankStudiesApi), name="api-rerank-list"),
-    path("rerank-studies/<int:pk>/", _api(rerank_apis.RerankStudyApi), name="api-rerank-detail"),
-    path(
-        "rerank-studies/<int:pk>/result/",
-        _api(rerank_apis.RerankResultApi),
-        name="api-rerank-result",
-    ),
-    path(
-        "rerank-studies/<int:pk>/judgments.csv",
-        _api(rerank_apis.RerankCsvApi),
-        name="api-rerank-csv",
-    ),
-    path(
-        "rerank-studies/<int:pk>/judgments.jsonl",
-        _api(rerank_apis.RerankJsonlApi),
-        name="api-rerank-jsonl",
-    ),
-    # Checklist studies (ratings.checklists).
+    *routes("studies/<int:study_id>/", "api-study", per_study, wrap=_api),
+    *routes("studies/<int:study_id>/checklist/", "api-checklist", checklist, wrap=_api),
+    *routes("rerank-studies/", "api-rerank", rerank, wrap=_api),
+    *routes("team/", "api-team", team, wrap=_api),
     path("checklist-studies/", _api(checklist_apis.ChecklistStudiesApi), name="api-checklist-new"),
-    path(
-        _study + "checklist/",
-        _api(checklist_apis.ChecklistResultsApi),
-        name="api-checklist-results",
-    ),
-    path(
-        _study + "checklist/answers.csv",
-        _api(checklist_apis.ChecklistCsvApi),
-        name="api-checklist-csv",
-    ),
-    path(
-        _study + "checklist/answers.jsonl",
-        _api(checklist_apis.ChecklistJsonlApi),
-        name="api-checklist-jsonl",
-    ),
-    path(
-        _study + "checklist/labels/",
-        _api(checklist_apis.ChecklistLabelApi),
-        name="api-checklist-label",
-    ),
-    path("rate/checklist/next/", checklist_apis.checklist_next_api, name="api-checklist-next"),
-    path(
-        "rate/checklist/answers/",
-        checklist_apis.checklist_answers_api,
-        name="api-checklist-answers",
-    ),
-    # Studies over a LoRA checkpoint series (ratings/series/apis.py).
     path(
         "series/<int:series_id>/studies/",
         _api(series_result_apis.SeriesStudyCreateApi),
         name="api-series-study-create",
     ),
+    # The rating screens' API: function views with their own throttles.
+    path("rate/next/", rate_next_api, name="api-rate-next"),
+    path("rate/judgments/", rate_judgment_api, name="api-rate-judgments"),
+    path("rate/checklist/next/", checklist_apis.checklist_next_api, name="api-checklist-next"),
     path(
-        _study + "series-result/",
-        _api(series_result_apis.SeriesResultApi),
-        name="api-study-series-result",
-    ),
-    path(
-        _study + "series-result.csv",
-        _api(series_result_apis.SeriesResultCsvApi),
-        name="api-study-series-result-csv",
+        "rate/checklist/answers/",
+        checklist_apis.checklist_answers_api,
+        name="api-checklist-answers",
     ),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up script from its own URL: no inline script,
