@@ -44,8 +44,12 @@ def test_two_workers_render_a_200_image_study_exactly_once(workers: Workers, set
 
 
 def test_worker_killed_mid_batch_loses_and_duplicates_nothing(
-    workers: Workers, settings: Any
+    workers: Workers, private_broker: PrivateRedis, settings: Any
 ) -> None:
+    # The test's own Redis: the killed worker's unacknowledged message stays in kombu's
+    # `unacked` hash until its visibility timeout, and a shared broker would keep it after
+    # the test (celery purge does not clear it).
+    workers.broker_url = private_broker.url
     quick_leases = {
         "LOUPE_LEASE_SECONDS": "4",
         "LOUPE_SWEEP_SECONDS": "1",
