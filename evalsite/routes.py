@@ -17,7 +17,7 @@ View = Callable[..., Any]
 def routes(
     prefix: str,
     names: str,
-    table: Mapping[str, tuple[str, View]],
+    table: Mapping[str, tuple[str, Any]],
     *,
     wrap: Callable[[Any], View] | None = None,
 ) -> list[URLPattern]:

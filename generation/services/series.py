@@ -28,12 +28,12 @@ from generation.models import (
     Checkpoint,
     CheckpointSeries,
     GenerationConfig,
-    Image,
     Prompt,
 )
 from generation.series_selectors import series_checkpoints
 from generation.services.adapters import adapter_save
 from generation.services.configs import config_copy
+from generation.services.images import images_ensure
 from generation.services.rendering import images_dispatch
 from generation.validation import SEED_MAX
 
@@ -284,17 +284,9 @@ def series_grid_render(
         errors["seeds"] = f"That grid has {total} images; render at most {GRID_MAX_IMAGES} at once."
     if errors:
         raise ValidationError(errors)
-    created = reused = 0
-    ids: list[int] = []
+    keys = [(c.pk, p.pk, s) for c in configs for p in prompts for s in sorted(set(seeds))]
     with transaction.atomic():
-        for config in configs:
-            for prompt in prompts:
-                for seed in sorted(set(seeds)):
-                    image, was_created = Image.objects.get_or_create(
-                        config=config, prompt=prompt, seed=seed
-                    )
-                    ids.append(image.pk)
-                    created += was_created
-                    reused += not was_created
+        ensured = images_ensure(keys)
+        ids = [image.pk for image in ensured.images.values()]
         transaction.on_commit(partial(images_dispatch, image_ids=ids))
-    return created, reused
+    return ensured.created, ensured.reused

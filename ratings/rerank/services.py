@@ -21,6 +21,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from generation.models import GenerationConfig, Image, ImageScore, Prompt
+from generation.services.images import images_ensure
 from ratings.models import (
     DEFAULT_CRITERIA,
     RerankCandidate,
@@ -149,17 +150,18 @@ def rerank_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     if problems:
         raise ValidationError(problems)
     config = study.configs.get()
-    created = reused = 0
+    seeds = study.seeds()
     with transaction.atomic():
-        for prompt in study.prompts.all():
-            for seed in study.seeds():
-                image, was_created = Image.objects.get_or_create(
-                    config=config, prompt=prompt, seed=seed
-                )
-                RerankCandidate.objects.get_or_create(study=study, image=image)
-                created += was_created
-                reused += not was_created
-        result = LaunchResult(created, reused, 0)
+        ensured = images_ensure(
+            (config.pk, prompt_id, seed)
+            for prompt_id in study.prompts.values_list("pk", flat=True)
+            for seed in seeds
+        )
+        RerankCandidate.objects.bulk_create(
+            [RerankCandidate(study=study, image=image) for image in ensured.images.values()],
+            ignore_conflicts=True,
+        )
+        result = LaunchResult(ensured.created, ensured.reused, 0)
         study_launch_record(study=study, actor=actor, result=result)
         unscored = _unscored_done_candidates(study)
         transaction.on_commit(lambda: _enqueue(unscored))

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from generation.designs import design_pairs
 from generation.models import GenerationConfig, Image, Prompt
+from generation.services.images import images_ensure
 from generation.services.rendering import images_retry
 from ratings.models import DEFAULT_CRITERIA, AuditEvent, Comparison, Criterion, Study
 from ratings.selectors import study_images
@@ -135,28 +136,31 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     wanted_configs = sorted(
         {c.pk for c in configs} if checklist else {cid for pair in pairs for cid in pair}
     )
-    created = reused = comparisons = 0
+    prompt_ids = list(study.prompts.values_list("pk", flat=True))
+    seeds = study.seeds()
+    comparisons = 0
     with transaction.atomic():
-        for prompt in study.prompts.all():
-            for seed in study.seeds():
-                images: dict[int, Image] = {}
-                for config_id in wanted_configs:
-                    image, was_created = Image.objects.get_or_create(
-                        config_id=config_id, prompt=prompt, seed=seed
-                    )
-                    images[config_id] = image
-                    created += was_created
-                    reused += not was_created
+        ensured = images_ensure(
+            (config_id, prompt_id, seed)
+            for prompt_id in prompt_ids
+            for seed in seeds
+            for config_id in wanted_configs
+        )
+        images = ensured.images
+        for prompt_id in prompt_ids:
+            for seed in seeds:
                 for a, b in pairs:
                     _, was_created = comparison_create(
-                        study=study, first=images[a], second=images[b]
+                        study=study,
+                        first=images[(a, prompt_id, seed)],
+                        second=images[(b, prompt_id, seed)],
                     )
                     comparisons += was_created
-                if checklist:
-                    from ratings.checklists.services import checklist_images_add
+        if checklist:
+            from ratings.checklists.services import checklist_images_add
 
-                    comparisons += checklist_images_add(study=study, images=images.values())
-        result = LaunchResult(created, reused, comparisons)
+            comparisons += checklist_images_add(study=study, images=images.values())
+        result = LaunchResult(ensured.created, ensured.reused, comparisons)
         study_launch_record(study=study, actor=actor, result=result)
         # Pairs whose answer is obvious (5 vs 50 steps) check raters' attention for free.
         from ratings.services.gold import gold_mark_obvious

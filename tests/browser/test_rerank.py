@@ -146,7 +146,9 @@ def test_researcher_runs_a_best_of_n_study_and_reads_its_result(
     assert {r["scorer"] for r in rows if r["role"] == "pick"} == {"clip"}
     # Every judgment of the study, swapped-sides repeats included (flagged in `is_repeat`).
     exported = {int(r["judgment_id"]) for r in rows}
-    assert exported == set(Judgment.objects.filter(comparison__study=study).values_list("pk", flat=True))
+    assert exported == set(
+        Judgment.objects.filter(comparison__study=study).values_list("pk", flat=True)
+    )
     assert {int(r["judgment_id"]) for r in rows if r["is_repeat"] == "False"} == set(
         first_votes.values_list("pk", flat=True)
     )
