@@ -146,25 +146,12 @@ def _summary(board: LeaderboardReport, clear: bool) -> str:
     )
 
 
-def _head_to_head(
-    study: Study, criterion: Criterion, leader_id: int
-) -> dict[int, tuple[int, int, int]]:
-    tallies = study_pair_tallies(study=study, criterion=criterion, config_id=leader_id)
-    out: dict[int, tuple[int, int, int]] = {}
-    for item in tallies[:]:  # every pair with the leader (the tallies load by slice)
-        if item.config_a == leader_id:
-            other, won, lost = item.config_b, item.a_wins, item.b_wins
-        else:
-            other, won, lost = item.config_a, item.b_wins, item.a_wins
-        w, los, t = out.get(other, (0, 0, 0))
-        out[other] = (w + won, los + lost, t + item.ties + item.both_bad)
-    return out
-
-
 def _beaten(study: Study, criterion: Criterion, board: LeaderboardReport) -> list[Beaten]:
     leader = board.rows[0]
     probs = analysis.bt_win_probability([r.strength for r in board.rows])
-    direct = _head_to_head(study, criterion, leader.config_id)
+    direct = study_pair_tallies(
+        study=study, criterion=criterion, config_id=leader.config_id
+    ).head_to_head(leader.config_id)
     beaten = []
     for i, row in enumerate(board.rows[1:], start=1):
         wins, losses, ties = direct.get(row.config_id, (0, 0, 0))

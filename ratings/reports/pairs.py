@@ -46,6 +46,26 @@ class PairTallies(Sequence[PairItem]):
             return self._items(self._chosen[index].tolist())
         return self._items([int(self._chosen[index])])[0]
 
+    def head_to_head(self, config_id: int) -> dict[int, tuple[int, int, int]]:
+        """Per opponent of `config_id` over the chosen pairs: (its wins, its losses, ties and
+        both-bad votes), summed from the tallies alone (no comparison loads)."""
+        votes, rows = self._votes, self._chosen
+        a, b, t, bb = (x[rows] for x in self._tallies)
+        config_a, config_b = votes.config_a[rows], votes.config_b[rows]
+        out: dict[int, tuple[int, int, int]] = {}
+        for mine, theirs, won, lost in ((config_a, config_b, a, b), (config_b, config_a, b, a)):
+            here = mine == config_id
+            for other, w, lo, d in zip(
+                theirs[here].tolist(),
+                won[here].tolist(),
+                lost[here].tolist(),
+                (t + bb)[here].tolist(),
+                strict=True,
+            ):
+                sw, sl, sd = out.get(other, (0, 0, 0))
+                out[other] = (sw + w, sl + lo, sd + d)
+        return out
+
     def _items(self, rows: list[int]) -> list[PairItem]:
         votes = self._votes
         a, b, t, bb = self._tallies
