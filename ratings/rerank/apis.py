@@ -21,7 +21,12 @@ from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.analysis_apis import export_apis
 from ratings.models import DEFAULT_CRITERIA, Study
 from ratings.rerank.export import rerank_export_response
-from ratings.rerank.selectors import rerank_progress, rerank_result
+from ratings.rerank.selectors import (
+    RerankProgress,
+    rerank_progress,
+    rerank_progress_many,
+    rerank_result,
+)
 from ratings.rerank.services import rerank_study_create
 from ratings.study_apis import CriterionSerializer
 
@@ -131,15 +136,16 @@ def _rerank_study(pk: int) -> Study:
     return get_object_or_404(Study, pk=pk, kind=Study.Kind.RERANK)
 
 
-def _payload(study: Study) -> dict[str, Any]:
-    progress = rerank_progress(study=study)
-    config = study.configs.first()
+def _payload(study: Study, progress: RerankProgress | None = None) -> dict[str, Any]:
+    """A study and its progress (the list passes every study's, read together)."""
+    progress = progress or rerank_progress(study=study)
+    configs = [c.pk for c in study.configs.all()]
     return {
         "id": study.pk,
         "name": study.name,
         "status": study.status,
-        "config": config.pk if config else None,
-        "prompts": sorted(study.prompts.values_list("pk", flat=True)),
+        "config": configs[0] if configs else None,
+        "prompts": sorted(p.pk for p in study.prompts.all()),
         "candidates": study.seeds_per_prompt,
         "base_seed": study.base_seed,
         "scorers": study.rerank.scorers,
@@ -151,8 +157,13 @@ def _payload(study: Study) -> dict[str, Any]:
 class RerankStudiesApi(APIView):
     @extend_schema(operation_id="rerank_studies_list", responses=RerankStudySerializer(many=True))
     def get(self, request: Request) -> Response:
-        studies = Study.objects.filter(kind=Study.Kind.RERANK).select_related("rerank")
-        return Response([_payload(s) for s in studies])
+        studies = list(
+            Study.objects.filter(kind=Study.Kind.RERANK)
+            .select_related("rerank")
+            .prefetch_related("configs", "prompts")
+        )
+        progress = rerank_progress_many(studies)
+        return Response([_payload(s, progress[s.pk]) for s in studies])
 
     @extend_schema(
         operation_id="rerank_studies_create",

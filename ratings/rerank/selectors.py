@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
@@ -112,32 +112,52 @@ class RerankProgress:
 
 def rerank_progress(*, study: Study) -> RerankProgress:
     """Candidates rendered, failed and scored per scorer; whether the pairs are built."""
+    return rerank_progress_many([study])[study.pk]
+
+
+def rerank_progress_many(studies: Iterable[Study]) -> dict[int, RerankProgress]:
+    """rerank_progress of each study (their `rerank` setups loaded), in three queries."""
     from generation.services.scoring import configured_metrics
 
-    setup = study.rerank
-    images = rerank_candidate_images(study_id=study.pk)
-    counts = images.aggregate(
-        total=Count("pk"),
-        rendered=Count("pk", filter=Q(status=Image.Status.DONE)),
-        failed=Count("pk", filter=Q(status=Image.Status.FAILED)),
-    )
-    built = setup.pairs_built_at is not None
-    on_workers = configured_metrics()
-    scored = dict(
-        ImageScore.objects.filter(image__in=images, metric__in=setup.scorers)
-        .values_list("metric")
+    setups = {s.pk: s.rerank for s in studies}
+    candidates = RerankCandidate.objects.filter(study_id__in=setups)
+    counts = {
+        row["study_id"]: row
+        for row in candidates.values("study_id").annotate(
+            total=Count("pk"),
+            rendered=Count("pk", filter=Q(image__status=Image.Status.DONE)),
+            failed=Count("pk", filter=Q(image__status=Image.Status.FAILED)),
+        )
+    }
+    scored = {
+        (study_id, metric): n
+        for study_id, metric, n in candidates.filter(image__scores__metric__isnull=False)
+        .values_list("study_id", "image__scores__metric")
         .annotate(n=Count("pk"))
-        .values_list("metric", "n")
+    }
+    # The pairs are built in the transaction that stamps pairs_built_at: none before.
+    built = [pk for pk, setup in setups.items() if setup.pairs_built_at is not None]
+    comparisons = dict(
+        Comparison.objects.filter(study_id__in=built)
+        .values_list("study_id")
+        .annotate(n=Count("pk"))
+        .values_list("study_id", "n")
     )
-    return RerankProgress(
-        total=counts["total"],
-        rendered=counts["rendered"],
-        failed=counts["failed"],
-        scorers=[ScorerProgress(s, scored.get(s, 0), s in on_workers) for s in setup.scorers],
-        built=built,
-        # The pairs are built in the transaction that stamps pairs_built_at: none before.
-        comparisons=Comparison.objects.filter(study=study).count() if built else 0,
-    )
+    on_workers = configured_metrics()
+    out = {}
+    for pk, setup in setups.items():
+        row = counts.get(pk, {})
+        out[pk] = RerankProgress(
+            total=row.get("total", 0),
+            rendered=row.get("rendered", 0),
+            failed=row.get("failed", 0),
+            scorers=[
+                ScorerProgress(s, scored.get((pk, s), 0), s in on_workers) for s in setup.scorers
+            ],
+            built=pk in built,
+            comparisons=comparisons.get(pk, 0),
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- result

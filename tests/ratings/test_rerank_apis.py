@@ -7,7 +7,9 @@ import json
 from typing import Any
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from generation.models import Image, ImageScore
 from ratings.models import Comparison, Study
@@ -19,6 +21,7 @@ from tests.factories import (
     paint_done,
     rater,
     ready_study,
+    rerank_ready_study,
     researcher,
     vote,
 )
@@ -103,3 +106,29 @@ def test_rerank_routes_are_404_for_other_studies_and_in_the_schema(api: Client) 
     for path in ["/api/rerank-studies/", "/api/rerank-studies/{id}/result/",
                  "/api/rerank-studies/{id}/judgments.csv"]:  # fmt: skip
         assert path in schema, path
+
+
+def test_the_list_reads_every_study_s_progress_together(
+    api: Client,
+) -> None:
+    """The list's queries do not grow with the number of studies, and each study's progress
+    is what its own detail route says."""
+    first = rerank_ready_study(name="Best of six A", candidates=3)
+    with CaptureQueriesContext(connection) as one:
+        assert len(api.get("/api/rerank-studies/").json()) == 1
+    second = rerank_ready_study(name="Best of six B", candidates=4, scorers=("checklist:sharp",))
+    with CaptureQueriesContext(connection) as two:
+        listed = {s["id"]: s for s in api.get("/api/rerank-studies/").json()}
+    assert len(two) == len(one)
+    for study, candidates in ((first, 3), (second, 4)):
+        progress = listed[study.pk]["progress"]
+        assert progress == api.get(f"/api/rerank-studies/{study.pk}/").json()["progress"]
+        assert (progress["total"], progress["rendered"], progress["built"]) == (
+            2 * candidates,
+            2 * candidates,
+            True,
+        )
+        assert progress["comparisons"] == Comparison.objects.filter(study=study).count() > 0
+        assert [s["scored"] for s in progress["scorers"]] == [2 * candidates] * len(
+            study.rerank.scorers
+        )
