@@ -188,6 +188,10 @@ class RerankResult:
     prompts: int
     tournament_size: int
     criteria: list[CriterionResult] = field(default_factory=list)
+    #: The picks (prompt and both images loaded) and, per comparison, the counted first votes
+    #: over every criterion: [wins of a, wins of b, ties, both bad]; rerank_pick_cards reads them.
+    picks: list[RerankPick] = field(default_factory=list, repr=False)
+    votes: dict[int, list[float]] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[CriterionResult]:
         return iter(self.criteria)
@@ -198,7 +202,11 @@ def rerank_result(*, study: Study) -> RerankResult:
     (ratings.analysis.rerank), and how often it is the humans' favourite of its prompt's
     tournament where one was judged. Excluded raters and swapped-sides repeats left out."""
     setup = study.rerank
-    picks = list(RerankPick.objects.filter(study=study).order_by("scorer", "prompt_id"))
+    picks = list(
+        RerankPick.objects.filter(study=study)
+        .select_related("prompt", "pick", "other")
+        .order_by("scorer", "prompt_id")
+    )
     members: dict[int, list[int]] = {}
     for prompt_id, image_id in (
         RerankCandidate.objects.filter(study=study, in_tournament=True)
@@ -222,14 +230,13 @@ def rerank_result(*, study: Study) -> RerankResult:
     )
     # Per criterion: comparison → [wins of a, wins of b, ties, both bad]
     tallies: dict[int, dict[int, list[float]]] = {c.pk: {} for c in criteria}
+    every_criterion: dict[int, list[float]] = {}
     pair_images: dict[int, tuple[int, int]] = {}
     for criterion_id, comparison_id, a, b, outcome, winner in rows:
         pair_images[comparison_id] = (a, b)
-        tally = tallies[criterion_id].setdefault(comparison_id, [0.0, 0.0, 0.0, 0.0])
-        if outcome == "win":
-            tally[0 if winner == a else 1] += 1
-        else:
-            tally[2 if outcome == "tie" else 3] += 1
+        k = (0 if winner == a else 1) if outcome == "win" else (2 if outcome == "tie" else 3)
+        tallies[criterion_id].setdefault(comparison_id, [0.0, 0.0, 0.0, 0.0])[k] += 1
+        every_criterion.setdefault(comparison_id, [0.0, 0.0, 0.0, 0.0])[k] += 1
     pick_count: dict[tuple[int, int], int] = {}
     for p in picks:
         pick_count[(p.prompt_id, p.pick_id)] = pick_count.get((p.prompt_id, p.pick_id), 0) + 1
@@ -270,6 +277,8 @@ def rerank_result(*, study: Study) -> RerankResult:
         prompts=study.prompts.count(),
         tournament_size=setup.tournament_size,
         criteria=out,
+        picks=picks,
+        votes=every_criterion,
     )
 
 
@@ -308,41 +317,37 @@ class PickCard:
     even_votes: int
 
 
-def rerank_pick_cards(*, study: Study) -> list[PickCard]:
-    """Every pick pair of the study, by prompt then scorer, for the result page's pictures."""
+def rerank_pick_cards(*, result: RerankResult) -> list[PickCard]:
+    """Every pick pair of the study, by prompt then scorer, for the result page's pictures:
+    the result's picks and votes, with each image's score."""
     from generation.media import media_url
 
-    picks = list(
-        RerankPick.objects.filter(study=study)
-        .select_related("prompt", "pick", "other")
-        .order_by("prompt_id", "scorer")
-    )
+    picks = sorted(result.picks, key=lambda p: (p.prompt_id, p.scorer))
     images = [i for p in picks for i in (p.pick_id, p.other_id)]
     scores = {
         (image_id, metric): value
         for image_id, metric, value in ImageScore.objects.filter(
-            image_id__in=images, metric__in=study.rerank.scorers
+            image_id__in=images, metric__in=result.study.rerank.scorers
         ).values_list("image_id", "metric", "value")
     }
-    won: dict[tuple[int, int | None], int] = {}
-    for comparison_id, winner in study_judgments(study=study).values_list(
-        "comparison_id", "winner_id"
-    ):
-        won[(comparison_id, winner)] = won.get((comparison_id, winner), 0) + 1
 
     def url(image: Image) -> str | None:
         return media_url(image.display_file or image.file) or None
 
-    return [
-        PickCard(
-            pick=p,
-            pick_url=url(p.pick),
-            other_url=url(p.other),
-            pick_score=scores.get((p.pick_id, p.scorer)),
-            other_score=scores.get((p.other_id, p.scorer)),
-            pick_votes=won.get((p.comparison_id, p.pick_id), 0),
-            other_votes=won.get((p.comparison_id, p.other_id), 0),
-            even_votes=won.get((p.comparison_id, None), 0),
+    cards = []
+    for p in picks:
+        a_wins, b_wins, ties, both_bad = result.votes.get(p.comparison_id, [0.0, 0.0, 0.0, 0.0])
+        pick_is_a = p.pick_id < p.other_id
+        cards.append(
+            PickCard(
+                pick=p,
+                pick_url=url(p.pick),
+                other_url=url(p.other),
+                pick_score=scores.get((p.pick_id, p.scorer)),
+                other_score=scores.get((p.other_id, p.scorer)),
+                pick_votes=int(a_wins if pick_is_a else b_wins),
+                other_votes=int(b_wins if pick_is_a else a_wins),
+                even_votes=int(ties + both_bad),
+            )
         )
-        for p in picks
-    ]
+    return cards

@@ -143,7 +143,7 @@ def rerank_result_page(request: HttpRequest, pk: int) -> HttpResponse:
             "result": result,
             "criteria": criteria,
             "built": study.rerank.pairs_built_at is not None,
-            "cards": rerank_pick_cards(study=study),
+            "cards": rerank_pick_cards(result=result),
         },
     )
 
