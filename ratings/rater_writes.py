@@ -110,15 +110,26 @@ def insert_new(
     return made
 
 
+#: The moments a shown item records: on screen from (`shown_at`) and answered (`answered_at`).
+MOMENTS = ("shown_at", "answered_at")
+
+
 @cache
-def stamp_sql(field: str) -> str:
-    if field not in ("shown_at", "answered_at"):
-        raise ValueError(f"Not a moment of a presentation: {field!r}.")
-    return f"UPDATE {table(Presentation)} SET {column(Presentation, field)} = %s WHERE id = %s"
+def stamp_sql(field: str, model: type[Model] = Presentation) -> str:
+    """Set one moment of a shown item: a pairwise presentation or a checklist showing."""
+    if field not in MOMENTS:
+        raise ValueError(f"Not a moment of a {model._meta.verbose_name}: {field!r}.")
+    return f"UPDATE {table(model)} SET {column(model, field)} = %s WHERE id = %s"
+
+
+def moment_stamp(*, model: type[Model], pk: int, field: str, at: datetime) -> None:
+    """Set one moment (MOMENTS) of one shown item, as one prepared statement."""
+    at_value = connection.ops.adapt_datetimefield_value(at)
+    with connection.cursor() as cursor:
+        name = f"stamp_{model._meta.model_name}_{field}"
+        prepared_execute(cursor, name, stamp_sql(field, model), [at_value, pk])
 
 
 def presentation_stamp(*, presentation_id: int, field: str, at: datetime) -> None:
     """Set one moment of a presentation: shown_at (on screen from now) or answered_at."""
-    at_value = connection.ops.adapt_datetimefield_value(at)
-    with connection.cursor() as cursor:
-        prepared_execute(cursor, f"stamp_{field}", stamp_sql(field), [at_value, presentation_id])
+    moment_stamp(model=Presentation, pk=presentation_id, field=field, at=at)

@@ -26,13 +26,22 @@ def configured_labellers() -> list[str]:
     return [m for m in configured_metrics() if metric_kind(m) == "clip"]
 
 
+def labeller_problem(name: str) -> str | None:
+    """Why `name` cannot label a checklist, or None when it can (every entry point asks)."""
+    labellers = configured_labellers()
+    if name in labellers:
+        return None
+    return (
+        f"Labeller “{name}” is not a CLIP scorer of LOUPE_SCORERS (the CLIP ones: "
+        f"{', '.join(labellers) or 'none'}); set e.g. LOUPE_SCORERS=clip=/models/clip-vit-l14."
+    )
+
+
 def get_labeller(name: str) -> ClipChecklistLabeller:
     """One labeller per name and path per worker process, sharing the scorers' CLIP models."""
-    if name not in configured_labellers():
-        listed = ", ".join(configured_labellers()) or "none"
-        raise ValueError(
-            f"Labeller {name} is not a CLIP scorer of LOUPE_SCORERS (the CLIP ones: {listed})."
-        )
+    problem = labeller_problem(name)
+    if problem:
+        raise ValueError(problem)
     path = configured_metrics()[name]
     key = (name, path)
     labeller = _labellers.get(key)

@@ -24,7 +24,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from generation.models import GenerationConfig, Prompt
-from generation.services.labelling import configured_labellers
+from generation.services.labelling import labeller_problem
 from ratings.analysis_apis import export_apis
 from ratings.checklists import exports
 from ratings.checklists.items import FieldSpec, schema_check
@@ -195,11 +195,9 @@ class LabelRunSerializer(serializers.Serializer[Any]):
     labeller = serializers.CharField(max_length=30)
 
     def validate_labeller(self, value: str) -> str:
-        if value not in configured_labellers():
-            listed = ", ".join(configured_labellers()) or "none"
-            raise serializers.ValidationError(
-                f"Not a CLIP scorer of LOUPE_SCORERS (configured: {listed})."
-            )
+        problem = labeller_problem(value)
+        if problem:
+            raise serializers.ValidationError(problem)
         return value
 
 

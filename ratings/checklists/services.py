@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -35,10 +34,9 @@ from ratings.checklists.reads import (
 )
 from ratings.models import Study
 from ratings.progress import RaterProgress
-from ratings.rater_writes import insert_new
+from ratings.rater_writes import insert_new, moment_stamp, stamp_sql
 from ratings.services.judging import NotYours
 from ratings.services.studies import study_create, study_update
-from ratings.statements import column, prepared_execute, table
 
 #: The one criterion a checklist study carries (studies need one; the items are the questions).
 CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item of its prompt?"),)
@@ -222,24 +220,9 @@ def _showing_new(*, study: Study, rater: Any, image_id: int, at: datetime) -> in
     return ChecklistShowing.objects.get(study=study, rater=rater, image_id=image_id).pk
 
 
-@cache
-def _stamp_sql(field: str) -> str:
-    if field not in ("shown_at", "answered_at"):
-        raise ValueError(f"Not a moment of a showing: {field!r}.")
-    return (
-        f"UPDATE {table(ChecklistShowing)} SET {column(ChecklistShowing, field)} = %s WHERE id = %s"
-    )
-
-
 def _stamp(showing_id: int, field: str, at: datetime) -> None:
     """Set one moment of a showing: shown_at (on screen from now) or answered_at."""
-    with connection.cursor() as cursor:
-        prepared_execute(
-            cursor,
-            f"checklist_stamp_{field}",
-            _stamp_sql(field),
-            [connection.ops.adapt_datetimefield_value(at), showing_id],
-        )
+    moment_stamp(model=ChecklistShowing, pk=showing_id, field=field, at=at)
 
 
 def checklist_progress(*, study: Study, rater: Any) -> RaterProgress:
@@ -329,7 +312,11 @@ def checklist_answers_record(
             insert_new(
                 rows,
                 key="item",
-                then=("checklist_answered", _stamp_sql("answered_at"), [at, showing_id]),
+                then=(
+                    "checklist_answered",
+                    stamp_sql("answered_at", ChecklistShowing),
+                    [at, showing_id],
+                ),
             )
         else:
             insert_new(rows, key="item")

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.decorators.vary import vary_on_headers
 
 from evalsite.web import HtmxHttpRequest, add_errors, markdown_html, researcher_required
-from generation.services.labelling import configured_labellers
+from generation.services.labelling import configured_labellers, labeller_problem
 from ratings.checklists import exports
 from ratings.checklists.forms import ChecklistStudyForm
 from ratings.checklists.results import checklist_results
@@ -219,8 +219,9 @@ def agreement_table(results: Any) -> list[dict[str, Any]]:
 def checklist_label_run(request: HttpRequest, study_id: int) -> HttpResponse:
     study = _researcher_study(study_id)
     labeller = request.POST.get("labeller", "")
-    if labeller not in configured_labellers():
-        messages.error(request, f"Labeller “{labeller}” is not a CLIP scorer of LOUPE_SCORERS.")
+    problem = labeller_problem(labeller)
+    if problem:
+        messages.error(request, problem)
     else:
         from ratings.tasks import label_checklist
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import CommandError, CommandParser
 
-from generation.services.labelling import configured_labellers
+from generation.services.labelling import labeller_problem
 from ratings.checklists.services import checklist_label
 from ratings.management.study_command import StudyCommand
 from ratings.models import Study
@@ -27,11 +27,8 @@ class Command(StudyCommand):
 
     def handle(self, *args: Any, study: int, labeller: str, **options: Any) -> None:
         found = self.study_get(study)
-        if labeller not in configured_labellers():
-            listed = ", ".join(configured_labellers()) or "none"
-            raise CommandError(
-                f"Labeller {labeller} is not a CLIP scorer of LOUPE_SCORERS (configured: "
-                f"{listed}); set e.g. LOUPE_SCORERS=clip=/models/clip-vit-l14."
-            )
+        problem = labeller_problem(labeller)
+        if problem:
+            raise CommandError(problem)
         stored = checklist_label(study=found, labeller=labeller)
         self.stdout.write(f"Labeller {labeller} answered {stored} new items of study {study}.")
