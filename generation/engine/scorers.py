@@ -27,7 +27,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 import transformers
@@ -147,21 +147,34 @@ def _check_lengths(images: list[Image], prompts: list[str]) -> None:
         )
 
 
-class ClipSimilarityScorer:
-    """CLIP score: 100 × cosine similarity of the image and prompt embeddings (not clipped at 0)."""
+class _ClipScorer:
+    """A scorer over a CLIP backbone: its own, or one shared with other scorers (`backbone`)."""
+
+    default_name = ""
 
     def __init__(
         self,
         path: str | Path,
         *,
-        name: str = "clip",
+        name: str | None = None,
         device: str | torch.device | None = None,
         dtype: torch.dtype = torch.float32,
         backbone: ClipBackbone | None = None,
+        clip: str | Path | None = None,
     ) -> None:
-        self.name = name
-        self.backbone = backbone or ClipBackbone(path, device=device, dtype=dtype)
-        self.path = self.backbone.path
+        """`clip`: the CLIP folder when it is not `path` itself."""
+        self.name = name or self.default_name
+        self.path = str(Path(path).expanduser())
+        self.backbone = backbone or ClipBackbone(clip or path, device=device, dtype=dtype)
+
+    def score(self, images: list[Image], prompts: list[str]) -> list[float]:
+        raise NotImplementedError
+
+
+class ClipSimilarityScorer(_ClipScorer):
+    """CLIP score: 100 × cosine similarity of the image and prompt embeddings (not clipped at 0)."""
+
+    default_name = "clip"
 
     def score(self, images: list[Image], prompts: list[str]) -> list[float]:
         _check_lengths(images, prompts)
@@ -251,22 +264,14 @@ def aesthetic_files(path: str | Path) -> tuple[Path, Path]:
     return clip, head
 
 
-class AestheticScorer:
+class AestheticScorer(_ClipScorer):
     """LAION-style aesthetic score: a linear/MLP head over normalised CLIP image embeddings."""
 
-    def __init__(
-        self,
-        path: str | Path,
-        *,
-        name: str = "aesthetic",
-        device: str | torch.device | None = None,
-        dtype: torch.dtype = torch.float32,
-        backbone: ClipBackbone | None = None,
-    ) -> None:
+    default_name = "aesthetic"
+
+    def __init__(self, path: str | Path, **options: Any) -> None:
         clip, head_file = aesthetic_files(path)
-        self.name = name
-        self.path = str(Path(path).expanduser())
-        self.backbone = backbone or ClipBackbone(clip, device=device, dtype=dtype)
+        super().__init__(path, clip=clip, **options)
         self.head = head_from_state(load_head_state(head_file))
         width = self.backbone.model.config.projection_dim
         if self.head[0].in_features != width:
@@ -285,7 +290,7 @@ class AestheticScorer:
         return [float(x) for x in values]
 
 
-SCORER_KINDS: dict[str, type[ClipSimilarityScorer] | type[AestheticScorer]] = {
+SCORER_KINDS: dict[str, type[_ClipScorer]] = {
     "clip": ClipSimilarityScorer,
     "aesthetic": AestheticScorer,
 }
