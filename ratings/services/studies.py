@@ -44,14 +44,7 @@ def study_create(
     return study
 
 
-def comparison_create(
-    *, study: Study, first: Image, second: Image, seed: int | None = None
-) -> tuple[Comparison, bool]:
-    """Get or create the comparison of two images of the same prompt and seed. Safe to rerun.
-
-    With `seed` (best-of-N studies): two images of the same prompt and configuration, seeds
-    apart; the comparison records the given seed (the scorer's pick's).
-    """
+def _pair_check(first: Image, second: Image, seed: int | None) -> None:
     if first.pk == second.pk:
         raise ValidationError("A comparison needs two different images.", code="same_image")
     if seed is None and (first.prompt_id != second.prompt_id or first.seed != second.seed):
@@ -66,13 +59,45 @@ def comparison_create(
             "Both candidates of a best-of-N comparison must share prompt and configuration.",
             code="unpaired",
         )
+
+
+def _comparison(study: Study, first: Image, second: Image, seed: int | None) -> Comparison:
+    """An unsaved comparison of the two images, stored low id first (the database's rule)."""
+    _pair_check(first, second, seed)
     low, high = sorted((first, second), key=lambda image: image.pk)
-    return Comparison.objects.get_or_create(
+    return Comparison(
         study=study,
         image_a=low,
         image_b=high,
-        defaults={"prompt_id": low.prompt_id, "seed": low.seed if seed is None else seed},
+        prompt_id=low.prompt_id,
+        seed=low.seed if seed is None else seed,
     )
+
+
+def comparison_create(
+    *, study: Study, first: Image, second: Image, seed: int | None = None
+) -> tuple[Comparison, bool]:
+    """Get or create the comparison of two images of the same prompt and seed. Safe to rerun.
+
+    With `seed` (best-of-N studies): two images of the same prompt and configuration, seeds
+    apart; the comparison records the given seed (the scorer's pick's).
+    """
+    made = _comparison(study, first, second, seed)
+    return Comparison.objects.get_or_create(
+        study=study,
+        image_a=made.image_a,
+        image_b=made.image_b,
+        defaults={"prompt_id": made.prompt_id, "seed": made.seed},
+    )
+
+
+def comparisons_ensure(*, study: Study, pairs: Iterable[tuple[Image, Image]]) -> int:
+    """The comparisons of same-prompt, same-seed image pairs, in one insert (as comparison_create
+    checks them); returns how many are new. Safe to rerun: existing ones are kept."""
+    rows = [_comparison(study, first, second, None) for first, second in pairs]
+    before = Comparison.objects.filter(study=study).count()
+    Comparison.objects.bulk_create(rows, ignore_conflicts=True)
+    return Comparison.objects.filter(study=study).count() - before
 
 
 def study_launch_problems(study: Study) -> list[str]:
@@ -138,7 +163,6 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     )
     prompt_ids = list(study.prompts.values_list("pk", flat=True))
     seeds = study.seeds()
-    comparisons = 0
     with transaction.atomic():
         ensured = images_ensure(
             (config_id, prompt_id, seed)
@@ -147,15 +171,15 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
             for config_id in wanted_configs
         )
         images = ensured.images
-        for prompt_id in prompt_ids:
-            for seed in seeds:
-                for a, b in pairs:
-                    _, was_created = comparison_create(
-                        study=study,
-                        first=images[(a, prompt_id, seed)],
-                        second=images[(b, prompt_id, seed)],
-                    )
-                    comparisons += was_created
+        comparisons = comparisons_ensure(
+            study=study,
+            pairs=(
+                (images[(a, prompt_id, seed)], images[(b, prompt_id, seed)])
+                for prompt_id in prompt_ids
+                for seed in seeds
+                for a, b in pairs
+            ),
+        )
         if checklist:
             from ratings.checklists.services import checklist_images_add
 
