@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -25,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from benchdb import PG, admin  # noqa: E402
+from benchdb import throwaway_django  # noqa: E402
 
 DB = "loupe_bench_requeue"
 
@@ -34,56 +33,39 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
     repeats = 3 if parser.parse_args().quick else 7
-    admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
-    admin(f'CREATE DATABASE "{DB}"')
-    os.environ.update(
-        {
-            "DATABASE_URL": PG + DB,
-            "DJANGO_SETTINGS_MODULE": "evalsite.settings",
-            "SECRET_KEY": secrets.token_hex(32),
-            "DEBUG": "0",
-            "SECURE_SSL_REDIRECT": "0",
-            "LOG_LEVEL": "WARNING",
-            "CELERY_TASK_ALWAYS_EAGER": "1",
-            "MEDIA_ROOT": str(Path("/tmp") / f"loupe-bench-requeue-{os.getpid()}"),
-        }
-    )
-    import django
+    with throwaway_django(
+        DB,
+        CELERY_TASK_ALWAYS_EAGER="1",
+        MEDIA_ROOT=str(Path("/tmp") / f"loupe-bench-requeue-{os.getpid()}"),
+    ):
+        _measure(repeats)
 
-    django.setup()
-    from django.core.management import call_command
 
+def _measure(repeats: int) -> None:
     from generation.models import Image
     from generation.services.configs import config_create
     from generation.services.prompts import prompt_create
     from generation.services.rendering import images_render
 
-    try:
-        call_command("migrate", verbosity=0)
-        config, _ = config_create(name="b", sampler="euler_a", steps=4, width=256, height=256)
-        prompt = prompt_create(text="huggie hoops, gold", category="hoops")
-        images_render(image_ids=[Image.objects.create(config=config, prompt=prompt, seed=0).pk])
-        real: list[float] = []
-        duplicate: list[float] = []
-        for repeat in range(repeats):
-            ids = [
-                Image.objects.create(config=config, prompt=prompt, seed=1 + repeat * 8 + i).pk
-                for i in range(8)
-            ]
-            started = time.perf_counter()
-            assert images_render(image_ids=ids) == 8
-            real.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            assert images_render(image_ids=ids) == 0
-            duplicate.append(time.perf_counter() - started)
-        value, baseline = statistics.median(duplicate), statistics.median(real)
-        print(f"duplicate_batch: {value:.4f} s  baseline {baseline:.3f} s  "
-              f"ratio {baseline / value:.0f}")  # fmt: skip
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        admin(f'DROP DATABASE IF EXISTS "{DB}" WITH (FORCE)')
+    config, _ = config_create(name="b", sampler="euler_a", steps=4, width=256, height=256)
+    prompt = prompt_create(text="huggie hoops, gold", category="hoops")
+    images_render(image_ids=[Image.objects.create(config=config, prompt=prompt, seed=0).pk])
+    real: list[float] = []
+    duplicate: list[float] = []
+    for repeat in range(repeats):
+        ids = [
+            Image.objects.create(config=config, prompt=prompt, seed=1 + repeat * 8 + i).pk
+            for i in range(8)
+        ]
+        started = time.perf_counter()
+        assert images_render(image_ids=ids) == 8
+        real.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        assert images_render(image_ids=ids) == 0
+        duplicate.append(time.perf_counter() - started)
+    value, baseline = statistics.median(duplicate), statistics.median(real)
+    print(f"duplicate_batch: {value:.4f} s  baseline {baseline:.3f} s  "
+          f"ratio {baseline / value:.0f}")  # fmt: skip
 
 
 if __name__ == "__main__":
