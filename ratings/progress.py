@@ -5,13 +5,21 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import median
+from typing import Any
 
 from django.contrib.auth.models import User
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from generation.models import Image
-from ratings.models import Comparison, Judgment, Presentation, Study
+from ratings.models import (
+    ChecklistImage,
+    ChecklistShowing,
+    Comparison,
+    Judgment,
+    Presentation,
+    Study,
+)
 from ratings.pairs import Candidate, Shown
 
 
@@ -38,37 +46,48 @@ def progress_of(
     return RaterProgress(study=study, ready=len(pairs), judged=judged)
 
 
+def _count(rows: QuerySet[Any], study_path: str) -> Any:
+    """Subquery: how many of `rows` belong to the outer study (0 when none)."""
+    counted = rows.filter(**{study_path: OuterRef("pk")}).order_by().values(study_path)
+    return Coalesce(Subquery(counted.annotate(n=Count("pk")).values("n")), 0)
+
+
+def raters_progress(*, studies: QuerySet[Study], rater: User) -> list[RaterProgress]:
+    """What this rater has done in each study, in one query however many studies: in a
+    pairwise study its ready pairs and the ones answered or skipped (first presentations), in
+    a checklist study its ready images and the ones answered."""
+    rows = studies.annotate(
+        pairs_ready=_count(
+            Comparison.objects.filter(
+                image_a__status=Image.Status.DONE, image_b__status=Image.Status.DONE
+            ),
+            "study",
+        ),
+        pairs_judged=_count(
+            Presentation.objects.filter(rater=rater, is_repeat=False).filter(
+                Q(answered_at__isnull=False) | Q(skipped_at__isnull=False)
+            ),
+            "comparison__study",
+        ),
+        images_ready=_count(
+            ChecklistImage.objects.filter(image__status=Image.Status.DONE), "study"
+        ),
+        images_answered=_count(
+            ChecklistShowing.objects.filter(rater=rater, answered_at__isnull=False), "study"
+        ),
+    )
+    return [
+        RaterProgress(study=s, ready=s.images_ready, judged=s.images_answered)
+        if s.kind == Study.Kind.CHECKLIST
+        else RaterProgress(study=s, ready=s.pairs_ready, judged=s.pairs_judged)
+        for s in rows
+    ]
+
+
 def rater_progress(*, study: Study, rater: User) -> RaterProgress:
-    """One query: the study's ready pairs and the ones this rater answered or skipped."""
-    ready = (
-        Comparison.objects.filter(
-            study=OuterRef("pk"),
-            image_a__status=Image.Status.DONE,
-            image_b__status=Image.Status.DONE,
-        )
-        .order_by()
-        .values("study")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    judged = (
-        Presentation.objects.filter(rater=rater, comparison__study=OuterRef("pk"), is_repeat=False)
-        .filter(Q(answered_at__isnull=False) | Q(skipped_at__isnull=False))
-        .order_by()
-        .values("comparison__study")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    n_ready, n_judged = (
-        Study.objects.filter(pk=study.pk)
-        .annotate(
-            n_ready=Coalesce(Subquery(ready), 0),
-            n_judged=Coalesce(Subquery(judged), 0),
-        )
-        .values_list("n_ready", "n_judged")
-        .get()
-    )
-    return RaterProgress(study=study, ready=n_ready, judged=n_judged)
+    """raters_progress of one study (the object given), in one query."""
+    (progress,) = raters_progress(studies=Study.objects.filter(pk=study.pk), rater=rater)
+    return RaterProgress(study=study, ready=progress.ready, judged=progress.judged)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,9 @@ def _queue_unavailable(error: RenderQueueUnavailable, study: Study) -> Response:
 
 
 class StudyViewSet(viewsets.ModelViewSet[Study]):
-    queryset = Study.objects.prefetch_related("prompts", "configs", "raters", "rater_groups")
+    queryset = Study.objects.select_related("rerank").prefetch_related(
+        "prompts", "configs", "raters", "rater_groups", "criteria"
+    )
     serializer_class = StudySerializer
 
     def perform_destroy(self, instance: Study) -> None:

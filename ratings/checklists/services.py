@@ -33,7 +33,6 @@ from ratings.checklists.reads import (
     showing_for_answer,
 )
 from ratings.models import Study
-from ratings.progress import RaterProgress
 from ratings.rater_writes import insert_new, moment_stamp, stamp_sql
 from ratings.services.judging import NotYours
 from ratings.services.studies import study_create, study_update
@@ -223,16 +222,6 @@ def _showing_new(*, study: Study, rater: Any, image_id: int, at: datetime) -> in
 def _stamp(showing_id: int, field: str, at: datetime) -> None:
     """Set one moment of a showing: shown_at (on screen from now) or answered_at."""
     moment_stamp(model=ChecklistShowing, pk=showing_id, field=field, at=at)
-
-
-def checklist_progress(*, study: Study, rater: Any) -> RaterProgress:
-    """What the rater has done in a checklist study, as the rating home page lists it:
-    images answered of the images ready."""
-    ready = ChecklistImage.objects.filter(study=study, image__status=Image.Status.DONE).count()
-    answered = ChecklistShowing.objects.filter(
-        study=study, rater=rater, answered_at__isnull=False
-    ).count()
-    return RaterProgress(study=study, judged=answered, ready=ready)
 
 
 @dataclass(frozen=True)

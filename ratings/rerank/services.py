@@ -130,9 +130,10 @@ def rerank_launch_problems(study: Study) -> list[str]:
     problems = []
     if not hasattr(study, "rerank"):
         return ["This is not a best-of-N study."]
-    if not study.prompts.exists():
+    # Read through .all(): a list of studies prefetches prompts and configs (StudyViewSet).
+    if not study.prompts.all():
         problems.append("The study has no prompts: add at least one.")
-    if study.configs.count() != 1:
+    if len(study.configs.all()) != 1:
         problems.append("A best-of-N study renders one configuration: choose exactly one.")
     if not study.rerank.scorers:
         problems.append("The study has no scorer.")

@@ -105,19 +105,19 @@ def study_launch_problems(study: Study) -> list[str]:
         from ratings.rerank.services import rerank_launch_problems
 
         return rerank_launch_problems(study)
+    # Read through .all(): a list of studies prefetches prompts and configs (StudyViewSet).
+    configs = {c.pk for c in study.configs.all()}
     problems = []
-    if not study.prompts.exists():
+    if not study.prompts.all():
         problems.append("The study has no prompts: add at least one.")
     if study.kind == Study.Kind.CHECKLIST:
-        if not study.configs.exists():
+        if not configs:
             problems.append("The study has no configurations: add at least one.")
-    elif study.configs.count() < 2:
+    elif len(configs) < 2:
         problems.append("The study needs at least two configurations to compare.")
     if study.seeds_per_prompt < 1:
         problems.append("The study needs at least one seed per prompt.")
-    if study.design == Study.Design.VS_BASELINE and (
-        study.baseline_id is None or not study.configs.filter(pk=study.baseline_id).exists()
-    ):
+    if study.design == Study.Design.VS_BASELINE and study.baseline_id not in configs:
         problems.append("The 'each vs baseline' design needs a baseline among its configurations.")
     if study.status == Study.Status.CLOSED:
         problems.append("The study is closed.")

@@ -25,7 +25,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from evalsite.web import HtmxHttpRequest, markdown_html
 from ratings.models import Presentation, Study
-from ratings.progress import rater_progress, rater_summary
+from ratings.progress import rater_progress, rater_summary, raters_progress
 from ratings.rater_sql import criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
@@ -193,14 +193,9 @@ def _card(
 
 @require_GET
 def rate_home(request: HttpRequest) -> HttpResponse:
-    from ratings.checklists.services import checklist_progress
-
-    rows = [
-        checklist_progress(study=study, rater=_rater(request))
-        if study.kind == Study.Kind.CHECKLIST
-        else rater_progress(study=study, rater=_rater(request))
-        for study in studies_for_rater(user=request.user).order_by("name")
-    ]
+    rows = raters_progress(
+        studies=studies_for_rater(user=request.user).order_by("name"), rater=_rater(request)
+    )
     return render(request, "ratings/rate/home.html", {"rows": rows})
 
 
