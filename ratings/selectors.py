@@ -10,7 +10,14 @@ from django.db.models import Count, Q, QuerySet
 
 from generation.models import Image
 from generation.selectors import RenderProgress, render_progress
-from ratings.models import ChecklistImage, Comparison, Judgment, RerankCandidate, Study
+from ratings.models import (
+    ChecklistAnswer,
+    ChecklistImage,
+    Comparison,
+    Judgment,
+    RerankCandidate,
+    Study,
+)
 
 
 def study_images(*, study_id: int) -> QuerySet[Image]:
@@ -40,6 +47,7 @@ class StudyRow:
     configs: int
     comparisons: int
     judgments: int
+    answers: int  # a checklist study's answers (its judgments are 0)
     #: Image counts by status only: no ETA (the study's own page times what remains).
     progress: RenderProgress
 
@@ -105,6 +113,12 @@ def studies_overview() -> list[StudyRow]:
         .annotate(n=Count("pk"))
         .values_list("comparison__study_id", "n")
     )
+    answers = dict(
+        ChecklistAnswer.objects.filter(study_id__in=ids)
+        .values_list("study_id")
+        .annotate(n=Count("pk"))
+        .values_list("study_id", "n")
+    )
     statuses = studies_status_counts(ids)
     return [
         StudyRow(
@@ -113,6 +127,7 @@ def studies_overview() -> list[StudyRow]:
             configs=study.n_configs,  # type: ignore[attr-defined]
             comparisons=comparisons.get(study.pk, 0),
             judgments=judgments.get(study.pk, 0),
+            answers=answers.get(study.pk, 0),
             progress=_counted(statuses[study.pk]),
         )
         for study in studies

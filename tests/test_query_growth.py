@@ -18,10 +18,11 @@ from django.utils import timezone
 
 from accounts.services import api_token_create, invite_create
 from generation.models import Image
-from ratings.models import Comparison, Judgment, Presentation, Study
+from ratings.models import ChecklistAnswer, Comparison, Judgment, Presentation, Study
 from ratings.progress import rater_progress, raters_progress
 from ratings.selectors import studies_for_rater, studies_overview, study_render_progress
 from tests.factories import (
+    answered_checklist_study,
     rater,
     ready_checklist_study,
     ready_study,
@@ -99,13 +100,14 @@ def test_list_routes_do_not_run_a_query_per_row() -> None:
 def test_the_batched_reads_agree_with_the_per_study_ones() -> None:
     judge = rater(username="judge")
     _one_of_everything(1, researcher(username="lead"), judge)
+    answered_checklist_study(raters=1, name="answered checklist")
     Image.objects.filter(pk=Image.objects.order_by("pk").values("pk")[:1]).update(
         status=Image.Status.FAILED
     )
     # The factory's votes leave their presentations unstamped; the rating screen stamps them.
     Presentation.objects.filter(rater=judge).update(answered_at=timezone.now())
     rows = studies_overview()
-    assert len(rows) == Study.objects.count() == 4
+    assert len(rows) == Study.objects.count() == 5
     for row in rows:
         single = study_render_progress(study_id=row.study.pk)
         assert (row.progress.done, row.progress.failed, row.progress.total) == (
@@ -115,8 +117,9 @@ def test_the_batched_reads_agree_with_the_per_study_ones() -> None:
         )
         assert row.comparisons == Comparison.objects.filter(study=row.study).count()
         assert row.judgments == Judgment.objects.filter(comparison__study=row.study).count()
+        assert row.answers == ChecklistAnswer.objects.filter(study=row.study).count()
     assert sum(r.progress.failed for r in rows) >= 1
-    assert sum(r.judgments for r in rows) > 0
+    assert sum(r.judgments for r in rows) > 0 and sum(r.answers for r in rows) > 0
     mine = raters_progress(studies=studies_for_rater(user=judge), rater=judge)
     assert {p.study.kind for p in mine} >= {"pairwise", "checklist"}
     for progress in mine:

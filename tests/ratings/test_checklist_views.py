@@ -131,6 +131,13 @@ def test_results_page_and_exports_for_researchers_only(client: Client) -> None:
         client.get(f"/studies/{study.pk}/checklist/answers.jsonl").streaming_content
     ).splitlines()
     assert len(lines) == 8 and json.loads(lines[0])["item"] in {r["item"] for r in rows}
+    # The researchers' home lists it as a checklist: its answers, no pairs.
+    row = re.search(
+        rf'<tr>\s*<td><a href="/studies/{study.pk}/">.*?</tr>',
+        client.get("/").content.decode(),
+        re.S,
+    )
+    assert row and "Key-term checklist" in row[0] and "8 <small" in row[0] and "—" in row[0]
 
 
 def test_labeller_run_refuses_an_unconfigured_name(client: Client, settings: Any) -> None:
