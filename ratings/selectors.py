@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,15 +91,18 @@ def _counted(by_status: dict[str, int]) -> RenderProgress:
     )
 
 
-def studies_overview() -> list[StudyRow]:
-    """Every study with its counts, for the researchers' home page: a fixed number of
-    queries, however many studies there are."""
-    studies = list(
-        Study.objects.annotate(
-            n_prompts=Count("prompts", distinct=True),
-            n_configs=Count("configs", distinct=True),
-        ).order_by("-created_at")
-    )
+def studies_listed() -> QuerySet[Study]:
+    """Every study, newest first, with its prompt and configuration counts (page it)."""
+    return Study.objects.annotate(
+        n_prompts=Count("prompts", distinct=True),
+        n_configs=Count("configs", distinct=True),
+    ).order_by("-created_at", "-pk")
+
+
+def studies_overview(studies: Iterable[Study] | None = None) -> list[StudyRow]:
+    """Studies of studies_listed (default: all of them) with their counts, for the
+    researchers' home page: a fixed number of queries, however many studies there are."""
+    studies = list(studies_listed() if studies is None else studies)
     ids = [s.pk for s in studies]
     comparisons = dict(
         Comparison.objects.filter(study_id__in=ids)

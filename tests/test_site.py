@@ -9,6 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from evalsite import views as evalsite_views
 from generation.models import CheckpointSeries, GenerationConfig, Image, Prompt
 from ratings.models import Study
 from tests.factories import PromptFactory, launched, rater, ready_study, researcher, vote
@@ -71,6 +72,23 @@ def test_login_and_home_for_each_role(client: Client) -> None:
     assert 'href="/rate/"' in html and 'href="/prompts/"' not in html
     assert client.get("/api/prompts/").status_code == 403
     assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
+def test_home_pages_the_studies_newest_first(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(evalsite_views, "STUDIES_PER_PAGE", 2)
+    names = [ready_study(name=f"Study {i}").name for i in range(3)]
+    client.force_login(researcher(username="rita"))
+    first = client.get("/").content.decode()
+    assert names[2] in first and names[1] in first and names[0] not in first
+    assert "Page 1 of 2 · 3 studies" in first and 'href="?page=2" id="studies-older"' in first
+    second = client.get("/?page=2").content.decode()
+    assert names[0] in second and names[2] not in second and 'id="studies-newer"' in second
+    # A page that is not a number, or past the end, is the first or the last: never an error.
+    assert names[2] in client.get("/?page=x").content.decode()
+    assert names[0] in client.get("/?page=99").content.decode()
 
 
 @pytest.mark.django_db
