@@ -33,6 +33,28 @@ class RenderProgress:
     # their time is the model's documented default, and the ETA says it is a guess.
     unmeasured: tuple[str, ...] = ()
 
+    @classmethod
+    def from_counts(
+        cls,
+        counts: dict[str, int],
+        *,
+        seconds_per_image: float | None = None,
+        active_workers: int = 0,
+        unmeasured: tuple[str, ...] = (),
+    ) -> RenderProgress:
+        """From image counts by status (a status missing counts 0); without the timing
+        arguments, counts only (no ETA)."""
+        return cls(
+            pending=counts.get(Image.Status.PENDING, 0),
+            queued=counts.get(Image.Status.QUEUED, 0),
+            rendering=counts.get(Image.Status.RENDERING, 0),
+            done=counts.get(Image.Status.DONE, 0),
+            failed=counts.get(Image.Status.FAILED, 0),
+            seconds_per_image=seconds_per_image,
+            active_workers=active_workers,
+            unmeasured=unmeasured,
+        )
+
     @property
     def total(self) -> int:
         return self.pending + self.queued + self.rendering + self.done + self.failed
@@ -136,12 +158,8 @@ def render_progress(*, images: QuerySet[Image] | None = None) -> RenderProgress:
             .values_list("render_seconds", flat=True)[:THROUGHPUT_SAMPLE]  # type: ignore[arg-type]
         )
         per_image = statistics.median(done) if done else None
-    return RenderProgress(
-        pending=counts.get(Image.Status.PENDING, 0),
-        queued=counts.get(Image.Status.QUEUED, 0),
-        rendering=counts.get(Image.Status.RENDERING, 0),
-        done=counts.get(Image.Status.DONE, 0),
-        failed=counts.get(Image.Status.FAILED, 0),
+    return RenderProgress.from_counts(
+        counts,
         seconds_per_image=per_image,
         active_workers=active_workers(),
         unmeasured=tuple(unmeasured),

@@ -19,20 +19,22 @@ from ratings.models import (
     Study,
 )
 
+#: Where a study lists its images: (model with a `study` key, its image field).
+_IMAGE_SOURCES = (
+    (Comparison, "image_a"),
+    (Comparison, "image_b"),
+    (RerankCandidate, "image"),
+    (ChecklistImage, "image"),
+)
+
 
 def study_images(*, study_id: int) -> QuerySet[Image]:
     """The images a study's comparisons show, a best-of-N study's candidates and a checklist
     study's images."""
-    return Image.objects.filter(
-        Q(pk__in=_comparison_image_ids(study_id, "image_a"))
-        | Q(pk__in=_comparison_image_ids(study_id, "image_b"))
-        | Q(pk__in=RerankCandidate.objects.filter(study_id=study_id).values("image_id"))
-        | Q(pk__in=ChecklistImage.objects.filter(study_id=study_id).values("image"))
-    )
-
-
-def _comparison_image_ids(study_id: int, field: str) -> QuerySet[Image]:
-    return Comparison.objects.filter(study_id=study_id).values(field)  # type: ignore[return-value]
+    listed = Q()
+    for model, field in _IMAGE_SOURCES:
+        listed |= Q(pk__in=model.objects.filter(study_id=study_id).values(field))
+    return Image.objects.filter(listed)
 
 
 def study_render_progress(*, study_id: int) -> RenderProgress:
@@ -56,47 +58,27 @@ def studies_status_counts(study_ids: Collection[int]) -> dict[int, dict[str, int
     """Per study, its images (study_images) counted by status, in one query for all studies:
     a UNION of (study, image, status) rows from each place a study lists images."""
     ids = list(study_ids)
-    sources = [
-        Comparison.objects.filter(study_id__in=ids).values_list(
-            "study_id", "image_a_id", "image_a__status"
-        ),
-        Comparison.objects.filter(study_id__in=ids).values_list(
-            "study_id", "image_b_id", "image_b__status"
-        ),
-        RerankCandidate.objects.filter(study_id__in=ids).values_list(
-            "study_id", "image_id", "image__status"
-        ),
-        ChecklistImage.objects.filter(study_id__in=ids).values_list(
-            "study_id", "image_id", "image__status"
-        ),
-    ]
+    first, *rest = (
+        model.objects.filter(study_id__in=ids)
+        .values_list("study_id", f"{field}_id", f"{field}__status")
+        .order_by()
+        for model, field in _IMAGE_SOURCES
+    )
     counts: dict[int, dict[str, int]] = {pk: {} for pk in ids}
     # UNION (not ALL) keeps each image once per study, wherever the study lists it.
-    first, *rest = (q.order_by() for q in sources)
     for study_id, _, status in first.union(*rest):
         counts[study_id][status] = counts[study_id].get(status, 0) + 1
     return counts
 
 
-def _counted(by_status: dict[str, int]) -> RenderProgress:
-    n = by_status.get
-    return RenderProgress(
-        pending=n(Image.Status.PENDING, 0),
-        queued=n(Image.Status.QUEUED, 0),
-        rendering=n(Image.Status.RENDERING, 0),
-        done=n(Image.Status.DONE, 0),
-        failed=n(Image.Status.FAILED, 0),
-        seconds_per_image=None,
-        active_workers=0,
-    )
+def _per_study(rows: QuerySet[Any], study: str = "study_id") -> dict[int, int]:
+    """How many of `rows` each study has (one grouped query)."""
+    return dict(rows.values_list(study).annotate(n=Count("pk")).values_list(study, "n"))
 
 
 def studies_listed() -> QuerySet[Study]:
-    """Every study, newest first, with its prompt and configuration counts (page it)."""
-    return Study.objects.annotate(
-        n_prompts=Count("prompts", distinct=True),
-        n_configs=Count("configs", distinct=True),
-    ).order_by("-created_at", "-pk")
+    """Every study, newest first (page it; studies_overview counts the page's)."""
+    return Study.objects.order_by("-created_at", "-pk")
 
 
 def studies_overview(studies: Iterable[Study] | None = None) -> list[StudyRow]:
@@ -104,34 +86,23 @@ def studies_overview(studies: Iterable[Study] | None = None) -> list[StudyRow]:
     researchers' home page: a fixed number of queries, however many studies there are."""
     studies = list(studies_listed() if studies is None else studies)
     ids = [s.pk for s in studies]
-    comparisons = dict(
-        Comparison.objects.filter(study_id__in=ids)
-        .values_list("study_id")
-        .annotate(n=Count("pk"))
-        .values_list("study_id", "n")
+    prompts = _per_study(Study.prompts.through.objects.filter(study_id__in=ids))
+    configs = _per_study(Study.configs.through.objects.filter(study_id__in=ids))
+    comparisons = _per_study(Comparison.objects.filter(study_id__in=ids))
+    judgments = _per_study(
+        Judgment.objects.filter(comparison__study_id__in=ids), "comparison__study_id"
     )
-    judgments = dict(
-        Judgment.objects.filter(comparison__study_id__in=ids)
-        .values_list("comparison__study_id")
-        .annotate(n=Count("pk"))
-        .values_list("comparison__study_id", "n")
-    )
-    answers = dict(
-        ChecklistAnswer.objects.filter(study_id__in=ids)
-        .values_list("study_id")
-        .annotate(n=Count("pk"))
-        .values_list("study_id", "n")
-    )
+    answers = _per_study(ChecklistAnswer.objects.filter(study_id__in=ids))
     statuses = studies_status_counts(ids)
     return [
         StudyRow(
             study=study,
-            prompts=study.n_prompts,  # type: ignore[attr-defined]
-            configs=study.n_configs,  # type: ignore[attr-defined]
+            prompts=prompts.get(study.pk, 0),
+            configs=configs.get(study.pk, 0),
             comparisons=comparisons.get(study.pk, 0),
             judgments=judgments.get(study.pk, 0),
             answers=answers.get(study.pk, 0),
-            progress=_counted(statuses[study.pk]),
+            progress=RenderProgress.from_counts(statuses[study.pk]),
         )
         for study in studies
     ]

@@ -19,19 +19,16 @@ class EnsuredImages:
 
 
 def _existing(keys: list[ImageKey]) -> dict[ImageKey, Image]:
-    by_key: dict[ImageKey, Image] = {}
-    # One query per configuration and prompt set: the unique index answers each.
-    configs = {c for c, _, _ in keys}
-    for config_id in configs:
-        wanted = [(p, s) for c, p, s in keys if c == config_id]
-        found = Image.objects.filter(
-            config_id=config_id,
-            prompt_id__in={p for p, _ in wanted},
-            seed__in={s for _, s in wanted},
-        )
-        for image in found:
-            by_key[(image.config_id, image.prompt_id, image.seed)] = image
-    return by_key
+    """The existing images of `keys`, in one query (the keys are a configuration × prompt ×
+    seed grid: the rows read beyond them, if any, are dropped)."""
+    wanted = set(keys)
+    found = Image.objects.filter(
+        config_id__in={c for c, _, _ in keys},
+        prompt_id__in={p for _, p, _ in keys},
+        seed__in={s for _, _, s in keys},
+    )
+    by_key = {(i.config_id, i.prompt_id, i.seed): i for i in found}
+    return {k: i for k, i in by_key.items() if k in wanted}
 
 
 def images_ensure(keys: Iterable[ImageKey]) -> EnsuredImages:
