@@ -35,7 +35,7 @@ from ratings.checklists.reads import (
 from ratings.models import Study
 from ratings.rater_writes import insert_new, moment_stamp, stamp_sql
 from ratings.services.judging import NotYours
-from ratings.services.studies import study_create, study_update
+from ratings.services.studies import rows_insert_missing, study_create, study_update
 
 #: The one criterion a checklist study carries (studies need one; the items are the questions).
 CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item of its prompt?"),)
@@ -116,9 +116,7 @@ def items_of(prompt: Prompt, fields: Sequence[FieldSpec]) -> list[Item]:
 def checklist_images_add(*, study: Study, images: Iterable[Image]) -> int:
     """Add images to the study's checklist (at launch). Safe to rerun; returns how many were new."""
     rows = [ChecklistImage(study=study, image=image) for image in images]
-    before = ChecklistImage.objects.filter(study=study).count()
-    ChecklistImage.objects.bulk_create(rows, ignore_conflicts=True)
-    return ChecklistImage.objects.filter(study=study).count() - before
+    return rows_insert_missing(ChecklistImage, rows, study=study)
 
 
 # --- The rating path ---------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import Count, Q, QuerySet
@@ -188,10 +188,10 @@ class RerankResult:
     prompts: int
     tournament_size: int
     criteria: list[CriterionResult] = field(default_factory=list)
-    #: The picks (prompt and both images loaded) and, per comparison, the counted first votes
-    #: over every criterion: [wins of a, wins of b, ties, both bad]; rerank_pick_cards reads them.
+    #: The picks (prompt and both images loaded) and, per criterion id and comparison, the
+    #: counted first votes [wins of a, wins of b, ties, both bad]; rerank_pick_cards reads them.
     picks: list[RerankPick] = field(default_factory=list, repr=False)
-    votes: dict[int, list[float]] = field(default_factory=dict, repr=False)
+    tallies: dict[int, dict[int, list[float]]] = field(default_factory=dict, repr=False)
 
     def __iter__(self) -> Iterator[CriterionResult]:
         return iter(self.criteria)
@@ -230,13 +230,11 @@ def rerank_result(*, study: Study) -> RerankResult:
     )
     # Per criterion: comparison → [wins of a, wins of b, ties, both bad]
     tallies: dict[int, dict[int, list[float]]] = {c.pk: {} for c in criteria}
-    every_criterion: dict[int, list[float]] = {}
     pair_images: dict[int, tuple[int, int]] = {}
     for criterion_id, comparison_id, a, b, outcome, winner in rows:
         pair_images[comparison_id] = (a, b)
         k = (0 if winner == a else 1) if outcome == "win" else (2 if outcome == "tie" else 3)
         tallies[criterion_id].setdefault(comparison_id, [0.0, 0.0, 0.0, 0.0])[k] += 1
-        every_criterion.setdefault(comparison_id, [0.0, 0.0, 0.0, 0.0])[k] += 1
     pick_count: dict[tuple[int, int], int] = {}
     for p in picks:
         pick_count[(p.prompt_id, p.pick_id)] = pick_count.get((p.prompt_id, p.pick_id), 0) + 1
@@ -249,10 +247,9 @@ def rerank_result(*, study: Study) -> RerankResult:
             mine = [p for p in picks if p.scorer == scorer]
             wins, losses, ties, both_bad = [], [], [], []
             for p in mine:
-                a_wins, b_wins, t, bb = per_pair.get(p.comparison_id, [0.0, 0.0, 0.0, 0.0])
-                pick_is_a = p.pick_id < p.other_id
-                wins.append(a_wins if pick_is_a else b_wins)
-                losses.append(b_wins if pick_is_a else a_wins)
+                won, lost, t, bb = _pick_side(p, per_pair.get(p.comparison_id, _NO_VOTES))
+                wins.append(won)
+                losses.append(lost)
                 ties.append(t)
                 both_bad.append(bb)
             scorer_rows.append(
@@ -278,8 +275,20 @@ def rerank_result(*, study: Study) -> RerankResult:
         tournament_size=setup.tournament_size,
         criteria=out,
         picks=picks,
-        votes=every_criterion,
+        tallies=tallies,
     )
+
+
+_NO_VOTES = (0.0, 0.0, 0.0, 0.0)
+
+
+def _pick_side(pick: RerankPick, tally: Sequence[float]) -> tuple[float, float, float, float]:
+    """A pick pair's tally [a wins, b wins, ties, both bad] seen from the pick: (its wins, its
+    losses, ties, both bad). The comparison stores the lower image id as a."""
+    a_wins, b_wins, ties, both_bad = tally
+    if pick.pick_id < pick.other_id:
+        return a_wins, b_wins, ties, both_bad
+    return b_wins, a_wins, ties, both_bad
 
 
 def _tournaments(
@@ -336,8 +345,10 @@ def rerank_pick_cards(*, result: RerankResult) -> list[PickCard]:
 
     cards = []
     for p in picks:
-        a_wins, b_wins, ties, both_bad = result.votes.get(p.comparison_id, [0.0, 0.0, 0.0, 0.0])
-        pick_is_a = p.pick_id < p.other_id
+        won = lost = even = 0.0  # every criterion's votes on the pair, from the pick's side
+        for per_pair in result.tallies.values():
+            w, lo, t, bb = _pick_side(p, per_pair.get(p.comparison_id, _NO_VOTES))
+            won, lost, even = won + w, lost + lo, even + t + bb
         cards.append(
             PickCard(
                 pick=p,
@@ -345,9 +356,9 @@ def rerank_pick_cards(*, result: RerankResult) -> list[PickCard]:
                 other_url=url(p.other),
                 pick_score=scores.get((p.pick_id, p.scorer)),
                 other_score=scores.get((p.other_id, p.scorer)),
-                pick_votes=int(a_wins if pick_is_a else b_wins),
-                other_votes=int(b_wins if pick_is_a else a_wins),
-                even_votes=int(ties + both_bad),
+                pick_votes=int(won),
+                other_votes=int(lost),
+                even_votes=int(even),
             )
         )
     return cards

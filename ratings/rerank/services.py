@@ -24,6 +24,7 @@ from generation.models import GenerationConfig, Image, ImageScore, Prompt
 from generation.services.images import images_ensure
 from ratings.models import (
     DEFAULT_CRITERIA,
+    Comparison,
     RerankCandidate,
     RerankPick,
     RerankSetup,
@@ -37,7 +38,7 @@ from ratings.rerank.selectors import (
 from ratings.services.audit import Actor
 from ratings.services.studies import (
     LaunchResult,
-    comparison_create,
+    comparisons_ensure,
     study_create,
     study_launch_record,
 )
@@ -218,7 +219,6 @@ def rerank_pairs_build(*, study: Study) -> int:
     progress = rerank_progress(study=study)
     if not progress.ready:
         raise ValidationError(progress.waiting_text(), code="not_ready")
-    created = 0
     with transaction.atomic():
         setup = RerankSetup.objects.select_for_update().get(pk=study.pk)
         if setup.pairs_built_at is not None:
@@ -233,35 +233,42 @@ def rerank_pairs_build(*, study: Study) -> int:
         by_prompt: dict[int, list[Image]] = {}
         for image in images:
             by_prompt.setdefault(image.prompt_id, []).append(image)
+        chosen: list[tuple[int, str, Image, Image]] = []  # prompt, scorer, pick, other
+        pairs: list[tuple[Image, Image, int]] = []  # picks first: their pair keeps their seed
+        members: list[Image] = []
         for prompt_id, candidates in by_prompt.items():
             picks: list[Image] = []
             for scorer in setup.scorers:
                 pick = _top(candidates, scorer, scores)
                 rng = random.Random(f"rerank:{study.pk}:{prompt_id}:{scorer}")
                 other = rng.choice([c for c in candidates if c.pk != pick.pk])
-                comparison, was_created = comparison_create(
-                    study=study, first=pick, second=other, seed=pick.seed
-                )
-                created += was_created
-                RerankPick.objects.create(
-                    study=study,
-                    prompt_id=prompt_id,
-                    scorer=scorer,
-                    pick=pick,
-                    other=other,
-                    comparison=comparison,
-                )
+                chosen.append((prompt_id, scorer, pick, other))
+                pairs.append((pick, other, pick.seed))
                 if pick not in picks:
                     picks.append(pick)
             if setup.tournament_size:
-                members = _tournament_members(study, prompt_id, candidates, picks, setup)
-                RerankCandidate.objects.filter(study=study, image__in=members).update(
-                    in_tournament=True
-                )
-                for first, second in combinations(members, 2):
-                    created += comparison_create(
-                        study=study, first=first, second=second, seed=min(first.seed, second.seed)
-                    )[1]
+                mine = _tournament_members(study, prompt_id, candidates, picks, setup)
+                members += mine
+                pairs += [(a, b, min(a.seed, b.seed)) for a, b in combinations(mine, 2)]
+        created = comparisons_ensure(study=study, pairs=pairs)
+        comparison_of = {
+            (a, b): pk
+            for pk, a, b in Comparison.objects.filter(study=study).values_list(
+                "pk", "image_a_id", "image_b_id"
+            )
+        }
+        RerankPick.objects.bulk_create(
+            RerankPick(
+                study=study,
+                prompt_id=prompt_id,
+                scorer=scorer,
+                pick=pick,
+                other=other,
+                comparison_id=comparison_of[(min(pick.pk, other.pk), max(pick.pk, other.pk))],
+            )
+            for prompt_id, scorer, pick, other in chosen
+        )
+        RerankCandidate.objects.filter(study=study, image__in=members).update(in_tournament=True)
         setup.pairs_built_at = timezone.now()
         setup.save(update_fields=["pairs_built_at"])
     return created

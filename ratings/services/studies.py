@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Model
 from django.utils import timezone
 
 from generation.designs import design_pairs
@@ -91,13 +92,27 @@ def comparison_create(
     )
 
 
-def comparisons_ensure(*, study: Study, pairs: Iterable[tuple[Image, Image]]) -> int:
-    """The comparisons of same-prompt, same-seed image pairs, in one insert (as comparison_create
-    checks them); returns how many are new. Safe to rerun: existing ones are kept."""
-    rows = [_comparison(study, first, second, None) for first, second in pairs]
-    before = Comparison.objects.filter(study=study).count()
-    Comparison.objects.bulk_create(rows, ignore_conflicts=True)
-    return Comparison.objects.filter(study=study).count() - before
+def rows_insert_missing(model: type[Model], rows: Sequence[Model], *, study: Study) -> int:
+    """Insert `rows` of one study in bulk, skipping those the database already holds (its
+    unique constraints decide); returns how many were new."""
+    if not rows:
+        return 0
+    manager = model._default_manager
+    before = manager.filter(study=study).count()
+    manager.bulk_create(rows, ignore_conflicts=True)
+    return manager.filter(study=study).count() - before
+
+
+def comparisons_ensure(*, study: Study, pairs: Iterable[tuple[Image, Image, int | None]]) -> int:
+    """The comparisons of image pairs (first, second, seed), in one insert, checked as
+    comparison_create checks them (seed None: same prompt and seed; a seed: best-of-N
+    candidates). A pair listed twice keeps its first seed. Safe to rerun: existing ones are
+    kept. Returns how many are new."""
+    rows: dict[tuple[int, int], Comparison] = {}
+    for first, second, seed in pairs:
+        made = _comparison(study, first, second, seed)
+        rows.setdefault((made.image_a.pk, made.image_b.pk), made)
+    return rows_insert_missing(Comparison, list(rows.values()), study=study)
 
 
 def study_launch_problems(study: Study) -> list[str]:
@@ -174,7 +189,7 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
         comparisons = comparisons_ensure(
             study=study,
             pairs=(
-                (images[(a, prompt_id, seed)], images[(b, prompt_id, seed)])
+                (images[(a, prompt_id, seed)], images[(b, prompt_id, seed)], None)
                 for prompt_id in prompt_ids
                 for seed in seeds
                 for a, b in pairs
