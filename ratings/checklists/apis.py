@@ -12,7 +12,6 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404, StreamingHttpResponse
-from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
@@ -27,26 +26,28 @@ from generation.models import GenerationConfig, Prompt
 from generation.services.labelling import labeller_problem
 from ratings.analysis_apis import export_apis
 from ratings.checklists import exports
-from ratings.checklists.items import FieldSpec, schema_check
+from ratings.checklists.items import MAX_VALUE_CHARS, MAX_VALUES, FieldSpec, schema_check
 from ratings.checklists.models import FIELD_ATTRIBUTES, Answer
 from ratings.checklists.results import checklist_results
 from ratings.checklists.services import (
     checklist_answers_record,
     checklist_deal,
+    checklist_label_enqueue,
+    checklist_study,
     checklist_study_create,
+    rater_checklist,
     study_fields,
 )
 from ratings.models import Study
 from ratings.rate_apis import STUDY_PARAM, rater_api, study_param, vote_body
-from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
 
 
 class FieldSerializer(serializers.Serializer[Any]):
     attribute = serializers.ChoiceField(choices=FIELD_ATTRIBUTES)
-    label = serializers.CharField(max_length=80)  # type: ignore[assignment]
+    label = serializers.CharField(max_length=MAX_VALUE_CHARS)  # type: ignore[assignment]
     allowed = serializers.ListField(
-        child=serializers.CharField(max_length=80), min_length=2, max_length=24
+        child=serializers.CharField(max_length=MAX_VALUE_CHARS), min_length=2, max_length=MAX_VALUES
     )
 
 
@@ -105,10 +106,6 @@ class ChecklistStudiesApi(generics.CreateAPIView[Study]):
     serializer_class = ChecklistStudySerializer
 
 
-def _checklist(study_id: int) -> Study:
-    return get_object_or_404(Study, pk=study_id, kind=Study.Kind.CHECKLIST)
-
-
 _CELL = inline_serializer(
     "ChecklistAdherence",
     fields={
@@ -148,7 +145,7 @@ class ChecklistResultsApi(APIView):
         "with people per item, and Spearman's ρ against pairwise studies sharing configurations.",
     )
     def get(self, request: Request, study_id: int) -> Response:
-        results = checklist_results(study=_checklist(study_id))
+        results = checklist_results(study=checklist_study(study_id))
         return Response(
             {
                 "study": study_id,
@@ -183,7 +180,7 @@ class _AnswersExportApi(APIView):
     fmt = ""
 
     def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
-        return exports.answers_response(_checklist(study_id), self.fmt)
+        return exports.answers_response(checklist_study(study_id), self.fmt)
 
 
 ChecklistCsvApi, ChecklistJsonlApi = export_apis(
@@ -210,13 +207,11 @@ class ChecklistLabelApi(APIView):
         "adherence per image is stored as the image score `checklist:<labeller>`.",
     )
     def post(self, request: Request, study_id: int) -> Response:
-        study = _checklist(study_id)
+        study = checklist_study(study_id)
         incoming = LabelRunSerializer(data=request.data)
         incoming.is_valid(raise_exception=True)
         labeller = incoming.validated_data["labeller"]
-        from ratings.tasks import label_checklist
-
-        transaction.on_commit(lambda: label_checklist.delay(study.pk, labeller))
+        checklist_label_enqueue(study=study, labeller=labeller)
         return Response({"labeller": labeller}, status=status.HTTP_202_ACCEPTED)
 
 
@@ -226,8 +221,8 @@ class ChecklistLabelApi(APIView):
 def _rater_checklist(request: Request, study_id: int) -> tuple[User, Study]:
     user = request.user
     assert isinstance(user, User)  # CanRate admits signed-in users only
-    study = rater_study(user=user, study_id=study_id, closed_too=True)
-    if study is None or study.kind != Study.Kind.CHECKLIST:
+    study = rater_checklist(user=user, study_id=study_id)
+    if study is None:
         raise Http404("No checklist study open to you matches the given query.")
     return user, study
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import random
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
@@ -11,6 +12,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from generation.models import Image, ImageScore, Prompt
@@ -33,6 +35,7 @@ from ratings.checklists.reads import (
     showing_for_answer,
 )
 from ratings.models import Study
+from ratings.rater_sql import rater_study
 from ratings.rater_writes import insert_new, moment_stamp, stamp_sql
 from ratings.services.judging import NotYours
 from ratings.services.studies import rows_insert_missing, study_create, study_update
@@ -41,6 +44,24 @@ from ratings.services.studies import rows_insert_missing, study_create, study_up
 CHECKLIST_CRITERIA = (("checklist", "Checklist", "Does the image show each item of its prompt?"),)
 #: ImageScore metric under which a labeller's adherence fraction of an image is stored.
 LABEL_METRIC_PREFIX = "checklist:"
+
+
+def checklist_study(study_id: int) -> Study:
+    """A checklist study by id, for researchers; 404 for any other id or kind."""
+    return get_object_or_404(Study, pk=study_id, kind=Study.Kind.CHECKLIST)
+
+
+def rater_checklist(*, user: Any, study_id: int) -> Study | None:
+    """The checklist study `user` may answer (open, or closed to read their record), or None."""
+    study = rater_study(user=user, study_id=study_id, closed_too=True)
+    return study if study is not None and study.kind == Study.Kind.CHECKLIST else None
+
+
+def checklist_label_enqueue(*, study: Study, labeller: str) -> None:
+    """Have `labeller` answer the study's checklist on a render worker, after commit."""
+    from ratings.tasks import label_checklist
+
+    transaction.on_commit(lambda: label_checklist.delay(study.pk, labeller))
 
 
 def checklist_study_create(*, fields: Sequence[FieldSpec] = (), **study: Any) -> Study:
@@ -62,13 +83,14 @@ def checklist_study_update(*, study: Study, fields: Sequence[FieldSpec], **chang
     with transaction.atomic():
         study_update(study=study, **changes)
         checklist_fields_set(study=study, fields=fields)
-    study._checklist_specs = list(fields)  # type: ignore[attr-defined]
     return study
 
 
 def checklist_fields_set(*, study: Study, fields: Sequence[FieldSpec]) -> None:
     """Replace the study's schema. Safe to run twice. Fixed once a rater has answered."""
     schema_check(fields)
+    # The schema as study_fields reads it, for the rest of this study instance's life.
+    study._checklist_specs = list(fields)  # type: ignore[attr-defined]
     current = [field_spec(f) for f in study.checklist_fields.all()]
     if current == list(fields):
         return
@@ -182,10 +204,12 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
     pending = next(((pk, image_id) for pk, image_id, done in mine if not done), None)
     seen = {image_id for _, image_id, _ in mine}
     draw = random.Random()
+    # The two least-shown unseen images (ties drawn at random): this one and the next.
     todo = [
         image_id
-        for _, _, image_id in sorted(
-            (shown, draw.random(), image_id) for image_id, shown in ready if image_id not in seen
+        for _, _, image_id in heapq.nsmallest(
+            2,
+            ((shown, draw.random(), image_id) for image_id, shown in ready if image_id not in seen),
         )
     ]
     if pending is None and not todo:

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -25,11 +25,13 @@ from ratings.checklists.results import checklist_results
 from ratings.checklists.services import (
     checklist_answers_record,
     checklist_deal,
+    checklist_label_enqueue,
+    checklist_study,
     checklist_study_create,
     checklist_study_update,
+    rater_checklist,
 )
 from ratings.models import Study
-from ratings.rater_sql import rater_study
 from ratings.services.judging import NotYours
 from ratings.throttle import VoteRateExceeded, vote_rate_check
 from ratings.views.rate import Unavailable, friendly_unavailable, highlight_terms
@@ -63,7 +65,7 @@ def checklist_new(request: HttpRequest) -> HttpResponse:
 @researcher_required
 @require_http_methods(["GET", "POST"])
 def checklist_edit(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = _researcher_study(study_id)
+    study = checklist_study(study_id)
     form = ChecklistStudyForm(request.POST or None, instance=Study.objects.get(pk=study.pk))
     if request.method == "POST" and form.is_valid():
         try:
@@ -77,8 +79,8 @@ def checklist_edit(request: HttpRequest, study_id: int) -> HttpResponse:
 
 
 def _study(request: HttpRequest, study_id: int) -> Study:
-    study = rater_study(user=request.user, study_id=study_id, closed_too=True)
-    if study is None or study.kind != Study.Kind.CHECKLIST:
+    study = rater_checklist(user=request.user, study_id=study_id)
+    if study is None:
         raise Unavailable(lost_answer=request.method == "POST")
     return study
 
@@ -168,14 +170,10 @@ def checklist_answer(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("checklist-rate", args=[study.pk]))
 
 
-def _researcher_study(study_id: int) -> Study:
-    return get_object_or_404(Study, pk=study_id, kind=Study.Kind.CHECKLIST)
-
-
 @researcher_required
 @require_GET
 def checklist_results_page(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = _researcher_study(study_id)
+    study = checklist_study(study_id)
     results = checklist_results(study=study)
     return render(
         request,
@@ -217,15 +215,13 @@ def agreement_table(results: Any) -> list[dict[str, Any]]:
 @researcher_required
 @require_POST
 def checklist_label_run(request: HttpRequest, study_id: int) -> HttpResponse:
-    study = _researcher_study(study_id)
+    study = checklist_study(study_id)
     labeller = request.POST.get("labeller", "")
     problem = labeller_problem(labeller)
     if problem:
         messages.error(request, problem)
     else:
-        from ratings.tasks import label_checklist
-
-        transaction.on_commit(lambda: label_checklist.delay(study.pk, labeller))
+        checklist_label_enqueue(study=study, labeller=labeller)
         messages.success(request, f"Labeller “{labeller}” is answering the checklist on a worker.")
     return redirect("checklist-results", study_id=study.pk)
 
@@ -233,5 +229,5 @@ def checklist_label_run(request: HttpRequest, study_id: int) -> HttpResponse:
 @researcher_required
 @require_GET
 def checklist_export(request: HttpRequest, study_id: int, fmt: str) -> HttpResponse:
-    response: Any = exports.answers_response(_researcher_study(study_id), fmt)
+    response: Any = exports.answers_response(checklist_study(study_id), fmt)
     return response  # a streamed download

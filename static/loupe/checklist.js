@@ -5,6 +5,7 @@
 
   const KEYS = { y: "yes", 1: "yes", n: "no", 2: "no", u: "unsure", 3: "unsure" };
   let busy = false;
+  let sent = false; // an answer is on its way: its response (not a poll's) is announced
   let readied = null;
   let timer = null;
 
@@ -27,6 +28,7 @@
     const f = form();
     if (!f || busy || markActive() || !window.htmx) return;
     busy = true;
+    sent = true;
     f.classList.add("is-sending");
     window.htmx.ajax("POST", f.getAttribute("action"), { source: f, target: "#checklist-card", swap: "outerHTML" });
   }
@@ -108,8 +110,18 @@
     ready();
     const current = card();
     if (current && current !== before) current.focus({ preventScroll: true });
+  });
+  // Announced once the server took the answers: not for the waiting card's poll, a 429 or an
+  // error card. Emptied first so the same words are announced again for the next image.
+  document.addEventListener("htmx:afterRequest", (event) => {
+    if (!sent) return;
+    sent = false;
+    const status = event.detail.xhr ? event.detail.xhr.status : 0;
     const region = document.getElementById("rate-status");
-    if (region) { region.textContent = ""; region.textContent = "Answers recorded"; }
+    if (region && status >= 200 && status < 300) {
+      region.textContent = "";
+      region.textContent = "Answers recorded";
+    }
   });
   const unlock = () => {
     busy = false;

@@ -76,6 +76,8 @@ def test_researcher_runs_a_checklist_study_and_reads_its_results(
     rating.goto(f"{base}/rate/")
     rating.click("a:has-text('Open checklist')")
     rating.wait_for_selector("#checklist-card[data-ready] #checklist-form")
+    # Nothing sent yet, nothing announced.
+    assert rating.text_content("#rate-status") == ""
     rating.screenshot(path=f"{SHOTS}/checklist-rate.png", full_page=True)
     plan = ["y", "n", "3", "y"]
     seen = set()
@@ -96,6 +98,9 @@ def test_researcher_runs_a_checklist_study_and_reads_its_results(
             "old => { const c = document.getElementById('checklist-card');"
             " return c && c.dataset.ready && (c.dataset.showing || 'done') !== old; }",
             arg=showing,
+        )
+        rating.wait_for_function(
+            "() => document.getElementById('rate-status').textContent === 'Answers recorded'"
         )
     rating.wait_for_selector("text=That's every image")
     assert ChecklistAnswer.objects.filter(study=study).count() == 12
