@@ -37,26 +37,41 @@ def judgments_insert(
     judgments: Sequence[Judgment], *, answered_at: datetime | None = None
 ) -> list[Judgment]:
     """A presentation's judgments, as insert_new. With `answered_at`, the presentation is
-    marked answered then if every one of them went in: in the same statement on PostgreSQL
-    (a data-modifying WITH), in a second one elsewhere."""
+    marked answered then if every one of them went in (answered_insert)."""
     if answered_at is None or not judgments:
         return insert_new(judgments, key="criterion_id")
-    presentation_id = judgments[0].presentation_id
-    if connection.vendor != "postgresql":
-        made = insert_new(judgments, key="criterion_id")
-        if len(made) == len(judgments):
-            presentation_stamp(presentation_id=presentation_id, field="answered_at", at=answered_at)
-        return made
-    at = connection.ops.adapt_datetimefield_value(answered_at)
-    return insert_new(
+    return answered_insert(
         judgments,
         key="criterion_id",
-        then=(
-            "answered",
-            f"{stamp_sql('answered_at')} AND (SELECT COUNT(*) FROM new_rows) = %s",
-            [at, presentation_id, len(judgments)],
-        ),
+        shown=Presentation,
+        shown_id=judgments[0].presentation_id,
+        at=answered_at,
     )
+
+
+def answered_insert(
+    objs: Sequence[M],
+    *,
+    key: str,
+    shown: type[Model],
+    shown_id: int,
+    at: datetime,
+    all_in: bool = True,
+) -> list[M]:
+    """Insert a shown item's answers (insert_new) and stamp its `answered_at`: in the same
+    statement on PostgreSQL (a data-modifying WITH), in a second one elsewhere. `all_in`: only
+    if every one of them went in (a pairwise vote); else always (a checklist showing, whose
+    image may have no items)."""
+    if not objs or connection.vendor != "postgresql":
+        made = insert_new(objs, key=key)
+        if not all_in or len(made) == len(objs):
+            moment_stamp(model=shown, pk=shown_id, field="answered_at", at=at)
+        return made
+    sql, params = stamp_sql("answered_at", shown), [adapt_at(at), shown_id]
+    if all_in:
+        sql, params = f"{sql} AND (SELECT COUNT(*) FROM new_rows) = %s", [*params, len(objs)]
+    name = f"answered_{shown._meta.model_name}{'_all' if all_in else ''}"
+    return insert_new(objs, key=key, then=(name, sql, params))
 
 
 def insert_new(
@@ -122,9 +137,14 @@ def stamp_sql(field: str, model: type[Model] = Presentation) -> str:
     return f"UPDATE {table(model)} SET {column(model, field)} = %s WHERE id = %s"
 
 
+def adapt_at(at: datetime) -> Any:
+    """A moment as the database driver takes it in a hand-written statement."""
+    return connection.ops.adapt_datetimefield_value(at)
+
+
 def moment_stamp(*, model: type[Model], pk: int, field: str, at: datetime) -> None:
     """Set one moment (MOMENTS) of one shown item, as one prepared statement."""
-    at_value = connection.ops.adapt_datetimefield_value(at)
+    at_value = adapt_at(at)
     with connection.cursor() as cursor:
         name = f"stamp_{model._meta.model_name}_{field}"
         prepared_execute(cursor, name, stamp_sql(field, model), [at_value, pk])

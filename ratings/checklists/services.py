@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -36,7 +36,7 @@ from ratings.checklists.reads import (
 )
 from ratings.models import Study
 from ratings.rater_sql import rater_study
-from ratings.rater_writes import insert_new, moment_stamp, stamp_sql
+from ratings.rater_writes import answered_insert, insert_new, moment_stamp
 from ratings.services.judging import NotYours
 from ratings.services.studies import rows_insert_missing, study_create, study_update
 
@@ -317,21 +317,9 @@ def checklist_answers_record(
             )
             for i in items
         ]
-        if rows and connection.vendor == "postgresql":
-            # The answers and the stamp in one statement (a data-modifying WITH).
-            at = connection.ops.adapt_datetimefield_value(now)
-            insert_new(
-                rows,
-                key="item",
-                then=(
-                    "checklist_answered",
-                    stamp_sql("answered_at", ChecklistShowing),
-                    [at, showing_id],
-                ),
-            )
-        else:
-            insert_new(rows, key="item")
-            _stamp(showing_id, "answered_at", now)
+        answered_insert(
+            rows, key="item", shown=ChecklistShowing, shown_id=showing_id, at=now, all_in=False
+        )
         showing.answered_at = now
     return Recorded(showing, False)
 
