@@ -4,8 +4,6 @@ Excluded raters are left out, as in the results."""
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -14,8 +12,8 @@ from django.http import StreamingHttpResponse
 from generation.models import Image
 from ratings.checklists.models import ChecklistAnswer, ChecklistImage, ChecklistLabel
 from ratings.checklists.services import items_of, study_fields
-from ratings.export import EXPORT_FORMATS, export_response, neutralise, rater_pseudonym
-from ratings.export.cells import CHUNK, LineWriter
+from ratings.export import EXPORT_FORMATS, column_lines, export_response, rater_pseudonym
+from ratings.export.cells import CHUNK
 from ratings.models import Study
 from ratings.reports import study_configs
 
@@ -86,22 +84,9 @@ def answer_records(study: Study) -> Iterator[dict[str, Any]]:
         yield record(image_id, key, f"labeller:{name}", answer, None, at)
 
 
-def csv_lines(records: Iterator[dict[str, Any]]) -> Iterator[str]:
-    writer = csv.writer(LineWriter())
-    yield writer.writerow(COLUMNS)
-    for record in records:
-        yield writer.writerow([neutralise(record[c]) for c in COLUMNS])
-
-
-def jsonl_lines(records: Iterator[dict[str, Any]]) -> Iterator[str]:
-    for record in records:
-        yield json.dumps(record, ensure_ascii=False, default=str) + "\n"
-
-
 def answers_response(study: Study, fmt: str) -> StreamingHttpResponse:
     """The streamed download (fmt: csv or jsonl; anything else is a ValueError)."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"Unknown export format {fmt!r}: use csv or jsonl.")
-    records = answer_records(study)
-    lines = csv_lines(records) if fmt == "csv" else jsonl_lines(records)
+    lines = column_lines(answer_records(study), COLUMNS, fmt)
     return export_response(lines, fmt=fmt, filename=f"loupe-study-{study.pk}-checklist.{fmt}")

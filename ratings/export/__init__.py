@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.http import StreamingHttpResponse
@@ -35,6 +35,7 @@ from ratings.reports import ConfigInfo
 __all__ = [
     "COLUMNS",
     "JudgmentRecords",
+    "column_lines",
     "csv_lines",
     "encoded_chunks",
     "export_filename",
@@ -66,6 +67,22 @@ def jsonl_lines(records: Iterable[dict[str, Any]]) -> Iterator[str]:
             info: ConfigInfo = out.pop(side)
             out[side] = {"id": info.id, "label": info.label, **info.params}
         yield json.dumps(out, ensure_ascii=False, default=str) + "\n"
+
+
+def column_lines(
+    records: Iterable[dict[str, Any]], columns: Sequence[str], fmt: str
+) -> Iterator[str]:
+    """Flat records (best-of-N judgments, checklist answers) as CSV, `columns` as its header
+    and formula-like cells neutralised, or as JSON lines holding those keys in that order."""
+    if fmt == "jsonl":
+        for record in records:
+            out = {c: record[c] for c in columns}
+            yield json.dumps(out, ensure_ascii=False, default=str) + "\n"
+        return
+    writer = csv.writer(LineWriter())
+    yield writer.writerow(columns)
+    for record in records:
+        yield writer.writerow([neutralise(record[c]) for c in columns])
 
 
 def encoded_chunks(lines: Iterable[str], size: int = 64 * 1024) -> Iterator[bytes]:

@@ -9,15 +9,13 @@ pseudonyms as in the study's other exports; excluded raters are left out.
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterator
 from typing import Any
 
 from django.http import StreamingHttpResponse
 
-from ratings.export import export_response
-from ratings.export.cells import CHUNK, LineWriter, neutralise, rater_pseudonym
+from ratings.export import column_lines, export_response
+from ratings.export.cells import CHUNK, rater_pseudonym
 from ratings.models import RerankCandidate, RerankPick, Study
 from ratings.reports.judgments import study_judgments
 
@@ -88,20 +86,7 @@ def rerank_records(*, study: Study) -> Iterator[dict[str, Any]]:
                    "pick_credit": None}  # fmt: skip
 
 
-def rerank_export_lines(*, study: Study, fmt: str) -> Iterator[str]:
-    """CSV (header first) or JSON lines of rerank_records, in COLUMNS order."""
-    records = rerank_records(study=study)
-    if fmt == "jsonl":
-        for record in records:
-            yield json.dumps({c: record[c] for c in COLUMNS}, ensure_ascii=False) + "\n"
-        return
-    writer = csv.writer(LineWriter())
-    yield writer.writerow(COLUMNS)
-    for record in records:
-        yield writer.writerow([neutralise("" if record[c] is None else record[c]) for c in COLUMNS])
-
-
 def rerank_export_response(study: Study, fmt: str) -> StreamingHttpResponse:
     """The streamed export (the page and the API share it)."""
-    lines = rerank_export_lines(study=study, fmt=fmt)
+    lines = column_lines(rerank_records(study=study), COLUMNS, fmt)
     return export_response(lines, fmt=fmt, filename=f"rerank-study-{study.pk}.{fmt}")
