@@ -8,6 +8,7 @@ works for anyone who holds it, with no check of who asks.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 from urllib.parse import quote
 
 from django.db.models.fields.files import FieldFile
@@ -21,6 +22,11 @@ MEDIA_VIEW = "media"
 def _route(script_prefix: str) -> str:
     # reverse() once per script prefix: the builder runs for every card of every vote.
     return reverse(MEDIA_VIEW, kwargs={"name": "x"})[:-1]
+
+
+def image_url(image: Any) -> str | None:
+    """Where an image is shown: its display copy, else its master; None before it renders."""
+    return media_url(image.display_file or image.file) or None
 
 
 def media_url(file: FieldFile | str | None) -> str:

@@ -18,7 +18,7 @@ from ratings.models import DEFAULT_CRITERIA, Criterion, Study
 from ratings.services.studies import STRUCTURAL_FIELDS
 
 
-def _config_label(obj: Any) -> str:
+def config_label(obj: Any) -> str:
     return f"#{obj.pk} {obj.name or obj.label}"
 
 
@@ -41,7 +41,7 @@ class PromptChoices(forms.ModelMultipleChoiceField):
 
 class ConfigChoices(forms.ModelMultipleChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return _config_label(obj)
+        return config_label(obj)
 
 
 class RaterGroupChoices(forms.ModelMultipleChoiceField):
@@ -116,12 +116,12 @@ class StudyForm(forms.ModelForm[Study]):
         super().__init__(*args, **kwargs)
         baseline = self.fields["baseline"]
         assert isinstance(baseline, forms.ModelChoiceField)
-        baseline.label_from_instance = _config_label  # type: ignore[method-assign,assignment]
+        baseline.label_from_instance = config_label  # type: ignore[method-assign,assignment]
         baseline.help_text = "For 'each vs baseline'. Blank: the first configuration."
         for name in ("decision_a", "decision_b"):
             field = self.fields[name]
             assert isinstance(field, forms.ModelChoiceField)
-            field.label_from_instance = _config_label  # type: ignore[method-assign,assignment]
+            field.label_from_instance = config_label  # type: ignore[method-assign,assignment]
         self.fields["decision_a"].label = "Decide between"
         self.fields["decision_b"].label = "and"
         self.fields["decision_a"].help_text = "For 'one configuration against another'."

@@ -7,18 +7,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from django.conf import settings
-
 from generation.constants import metric_kind
 from generation.models import Image
-from generation.services.scoring import SCORE_CHUNK, _backbones, _open, configured_metrics
+from generation.services.scoring import configured_metrics, get_scorer, readable_chunks
 
 if TYPE_CHECKING:
     from generation.engine.labellers import ClipChecklistLabeller
 
 #: A question: the text that means yes, and the texts it must beat.
 LabelQuestion = tuple[str, Sequence[str]]
-_labellers: dict[tuple[str, str], ClipChecklistLabeller] = {}
 
 
 def configured_labellers() -> list[str]:
@@ -38,20 +35,15 @@ def labeller_problem(name: str) -> str | None:
 
 
 def get_labeller(name: str) -> ClipChecklistLabeller:
-    """One labeller per name and path per worker process, sharing the scorers' CLIP models."""
+    """A labeller over the CLIP model of the scorer `name` (get_scorer's, loaded once per
+    worker process and shared with the scorers)."""
     problem = labeller_problem(name)
     if problem:
         raise ValueError(problem)
-    path = configured_metrics()[name]
-    key = (name, path)
-    labeller = _labellers.get(key)
-    if labeller is None:
-        from generation.engine.labellers import ClipChecklistLabeller
-        from generation.engine.scorers import shared_backbone
+    from generation.engine.labellers import ClipChecklistLabeller
 
-        backbone = shared_backbone(path, backbones=_backbones, device=settings.LOUPE_RENDER_DEVICE)
-        labeller = _labellers[key] = ClipChecklistLabeller(backbone, name=name)
-    return labeller
+    scorer = get_scorer(name, configured_metrics()[name])
+    return ClipChecklistLabeller(scorer.backbone, name=name)  # type: ignore[attr-defined]
 
 
 def images_label(
@@ -65,11 +57,7 @@ def images_label(
         return {}
     model = get_labeller(labeller)
     out: dict[int, list[bool]] = {}
-    for start in range(0, len(images), SCORE_CHUNK):
-        opened = [(image, _open(image)) for image in images[start : start + SCORE_CHUNK]]
-        ready = [(image, picture) for image, picture in opened if picture is not None]
-        if not ready:
-            continue
+    for ready in readable_chunks(images):
         said = model.answer(
             [picture for _, picture in ready], [list(questions[image.pk]) for image, _ in ready]
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -63,6 +63,16 @@ def images_score_enqueue(*, image_ids: list[int]) -> None:
         log.exception("could not enqueue scoring for images %s", image_ids)
 
 
+def readable_chunks(images: Sequence[Image]) -> Iterator[list[tuple[Image, PILImage]]]:
+    """The images with their pictures, SCORE_CHUNK at a time; an unreadable file is left out
+    (logged), a chunk with none readable skipped."""
+    for start in range(0, len(images), SCORE_CHUNK):
+        opened = [(image, _open(image)) for image in images[start : start + SCORE_CHUNK]]
+        ready = [(image, picture) for image, picture in opened if picture is not None]
+        if ready:
+            yield ready
+
+
 def _open(image: Image) -> PILImage | None:
     field = image.file or image.display_file
     if not field:
@@ -106,12 +116,7 @@ def images_score(*, image_ids: Iterable[int], metrics: Sequence[str] | None = No
             continue
         path = configured[metric]
         scorer = get_scorer(metric, path)
-        for start in range(0, len(todo), SCORE_CHUNK):
-            chunk = todo[start : start + SCORE_CHUNK]
-            opened = [(image, _open(image)) for image in chunk]
-            ready = [(image, picture) for image, picture in opened if picture is not None]
-            if not ready:
-                continue
+        for ready in readable_chunks(todo):
             # The prompt as written, without trigger tokens: the caption people judged against.
             values = scorer.score([p for _, p in ready], [i.prompt.text for i, _ in ready])
             rows = [

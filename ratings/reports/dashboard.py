@@ -8,8 +8,7 @@ from django.core.paginator import Paginator
 from django.urls import reverse
 from django.utils.safestring import SafeString
 
-from generation.media import media_url
-from generation.models import Image
+from generation.media import image_url
 from ratings import charts
 from ratings.models import Study
 from ratings.reports.configs import study_configs
@@ -32,10 +31,6 @@ OUTCOME_FILTERS = (
     ("both_bad", "Has “both bad”"),
     ("all", "All pairs, judged or not"),
 )
-
-
-def _image_url(image: Image) -> str | None:
-    return media_url(image.display_file or image.file) or None
 
 
 def _pct(x: float) -> str:
@@ -162,8 +157,8 @@ def study_dashboard(
     pair_cards = [
         {
             "pair": p,
-            "a_url": _image_url(p.comparison.image_a),
-            "b_url": _image_url(p.comparison.image_b),
+            "a_url": image_url(p.comparison.image_a),
+            "b_url": image_url(p.comparison.image_b),
             "a_config": configs.get(p.config_a),
             "b_config": configs.get(p.config_b),
         }

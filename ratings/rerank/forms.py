@@ -10,14 +10,14 @@ from django.contrib.auth.models import Group
 from evalsite.roles import RATERS
 from generation.models import GenerationConfig, Prompt
 from generation.validation import FREE_TEXT_MAX_CHARS, seed_validators
-from ratings.forms import PromptChoices, RaterGroupChoices
+from ratings.forms import PromptChoices, RaterGroupChoices, config_label
 from ratings.rerank.selectors import rerank_scorers_available
 from ratings.rerank.services import CANDIDATES_MAX, CANDIDATES_MIN, TOURNAMENT_MAX
 
 
 class ConfigChoice(forms.ModelChoiceField):
     def label_from_instance(self, obj: Any) -> str:
-        return f"#{obj.pk} {obj.name or obj.label}"
+        return config_label(obj)
 
 
 class RerankForm(forms.Form):

@@ -329,7 +329,7 @@ class PickCard:
 def rerank_pick_cards(*, result: RerankResult) -> list[PickCard]:
     """Every pick pair of the study, by prompt then scorer, for the result page's pictures:
     the result's picks and votes, with each image's score."""
-    from generation.media import media_url
+    from generation.media import image_url
 
     picks = sorted(result.picks, key=lambda p: (p.prompt_id, p.scorer))
     images = [i for p in picks for i in (p.pick_id, p.other_id)]
@@ -340,9 +340,6 @@ def rerank_pick_cards(*, result: RerankResult) -> list[PickCard]:
         ).values_list("image_id", "metric", "value")
     }
 
-    def url(image: Image) -> str | None:
-        return media_url(image.display_file or image.file) or None
-
     cards = []
     for p in picks:
         won = lost = even = 0.0  # every criterion's votes on the pair, from the pick's side
@@ -352,8 +349,8 @@ def rerank_pick_cards(*, result: RerankResult) -> list[PickCard]:
         cards.append(
             PickCard(
                 pick=p,
-                pick_url=url(p.pick),
-                other_url=url(p.other),
+                pick_url=image_url(p.pick),
+                other_url=image_url(p.other),
                 pick_score=scores.get((p.pick_id, p.scorer)),
                 other_score=scores.get((p.other_id, p.scorer)),
                 pick_votes=int(won),

@@ -48,21 +48,28 @@ TOURNAMENT_MIN, TOURNAMENT_MAX = 3, 8
 
 
 def rerank_validate(
-    *, candidates: int, scorers: Sequence[str], tournament_size: int, prompts: int, configs: int
+    *,
+    candidates: int,
+    scorers: Sequence[str],
+    tournament_size: int,
+    prompts: int,
+    configs: int,
+    available: Sequence[str] | None = None,
 ) -> dict[str, str]:
-    """The rules of a best-of-N study, as field → message (empty: valid)."""
+    """The rules of a best-of-N study, as field → message (empty: valid). `available`: the
+    scorers a caller has read already (rerank_scorers_available), else read here."""
     errors: dict[str, str] = {}
     if not CANDIDATES_MIN <= candidates <= CANDIDATES_MAX:
         errors["candidates"] = (
             f"Candidates per prompt must be between {CANDIDATES_MIN} and {CANDIDATES_MAX}."
         )
-    available = set(rerank_scorers_available())
+    known = set(rerank_scorers_available() if available is None else available)
     if not scorers:
         errors["scorers"] = "Choose at least one scorer."
-    elif unknown := [s for s in scorers if s not in available]:
+    elif unknown := [s for s in scorers if s not in known]:
         errors["scorers"] = (
             f"Unknown scorer {', '.join(unknown)}: choose from "
-            f"{', '.join(sorted(available)) or 'none (set LOUPE_SCORERS)'}."
+            f"{', '.join(sorted(known)) or 'none (set LOUPE_SCORERS)'}."
         )
     elif len(set(scorers)) != len(scorers):
         errors["scorers"] = "A scorer is listed twice."
@@ -91,9 +98,11 @@ def rerank_study_create(
     criteria: Sequence[tuple[str, str, str]] = DEFAULT_CRITERIA,
     raters: Sequence[Any] = (),
     rater_groups: Sequence[Any] = (),
+    available: Sequence[str] | None = None,
     **fields: Any,
 ) -> Study:
     """A draft best-of-N study, all or nothing. Not safe to run twice: each run is a new study.
+    `available`: the scorers the caller offered (rerank_scorers_available), read once.
 
     No gold pairs (every pair is a pick against a random candidate of the same configuration)
     and no configuration decision rule: the result is per scorer.
@@ -104,6 +113,7 @@ def rerank_study_create(
         tournament_size=tournament_size,
         prompts=len(prompts),
         configs=1 if config is not None else 0,
+        available=available,
     )
     if errors:
         raise ValidationError(errors, code="rerank")

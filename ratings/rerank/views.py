@@ -48,7 +48,10 @@ def rerank_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid() and criteria.is_valid():
         try:
             study = rerank_study_create(
-                created_by=request.user, criteria=criteria.criteria(), **form.service_fields()
+                created_by=request.user,
+                criteria=criteria.criteria(),
+                available=form.available,
+                **form.service_fields(),
             )
         except ValidationError as error:
             add_errors(form, error)

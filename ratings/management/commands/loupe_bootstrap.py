@@ -224,6 +224,7 @@ class Command(BaseCommand):
         first seed: its images are the pairwise demo's (rendered once), so its adherence can
         be read against that study's wins. Made once; a rerun launches it again (a no-op)."""
         study = Study.objects.filter(name=CHECKLIST_NAME).first()
+        made = study is None
         if study is None:
             study = checklist_study_create(
                 name=CHECKLIST_NAME,
@@ -236,10 +237,9 @@ class Command(BaseCommand):
                 "the prompt asks for. Can't tell is a fine answer.",
             )
             study.rater_groups.add(Group.objects.get(name=RATERS))
-            study_launch(study=study)
+        study_launch(study=study)
+        if made:
             study_open(study=study)
-        else:
-            study_launch(study=study)
         return study
 
     def _demo_series(self, baseline: GenerationConfig) -> None:
