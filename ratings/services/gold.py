@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import F
 
+from generation.models import GenerationConfig
 from ratings.models import Comparison, Study
 from ratings.pairs import obvious_winner
 
@@ -16,23 +18,20 @@ def gold_mark_obvious(*, study: Study) -> int:
     Returns how many were marked. Safe to run twice: gold pairs stay as they are, and pairs a
     researcher marked by hand are never touched.
     """
-    marked = 0
-    rows = Comparison.objects.filter(study=study, is_gold=False).select_related(
-        "image_a__config", "image_b__config"
+    # The answer depends on the two configurations only: decided once per pair of them.
+    open_pairs = Comparison.objects.filter(study=study, is_gold=False)
+    config_pairs = list(
+        open_pairs.values_list("image_a__config_id", "image_b__config_id").order_by().distinct()
     )
+    configs = GenerationConfig.objects.in_bulk({c for pair in config_pairs for c in pair})
+    marked = 0
     with transaction.atomic():
-        for comparison in rows:
-            winner = obvious_winner(
-                comparison.image_a.config.params(), comparison.image_b.config.params()
-            )
-            if winner is None:
-                continue
-            comparison.is_gold = True
-            comparison.gold_winner_id = (
-                comparison.image_a_id if winner == "a" else comparison.image_b_id
-            )
-            comparison.save(update_fields=["is_gold", "gold_winner"])
-            marked += 1
+        for a, b in config_pairs:
+            winner = obvious_winner(configs[a].params(), configs[b].params())
+            if winner is not None:
+                marked += open_pairs.filter(image_a__config_id=a, image_b__config_id=b).update(
+                    is_gold=True, gold_winner=F("image_a" if winner == "a" else "image_b")
+                )
     return marked
 
 
