@@ -6,7 +6,7 @@ from typing import Any
 
 from django import forms
 
-from generation.models import CheckpointSeries, GenerationConfig, Prompt
+from generation.models import GenerationConfig, Prompt
 from generation.services.series import LOSS_MAX_BYTES
 from generation.validation import SEED_MAX, scale_validators
 
@@ -48,12 +48,6 @@ class SeriesRegisterForm(forms.Form):
             return bytes(upload.read()).decode("utf-8")
         except UnicodeDecodeError:
             raise forms.ValidationError("The loss log must be UTF-8 text (CSV).") from None
-
-    def clean_name(self) -> str:
-        name = str(self.cleaned_data["name"]).strip()
-        if CheckpointSeries.objects.filter(name=name).exists():
-            raise forms.ValidationError("A series with this name already exists.")
-        return name
 
 
 def parse_seeds(raw: str) -> list[int]:

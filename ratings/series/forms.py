@@ -7,7 +7,6 @@ from django.contrib.auth.models import Group
 
 from generation.models import Prompt
 from ratings.forms import PromptChoices, RaterGroupChoices
-from ratings.models import Study
 
 
 class SeriesStudyForm(forms.Form):
@@ -27,9 +26,3 @@ class SeriesStudyForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         initial="Pick the image that better answers each question.",
     )
-
-    def clean_name(self) -> str:
-        name = str(self.cleaned_data["name"]).strip()
-        if Study.objects.filter(name=name).exists():
-            raise forms.ValidationError("A study with this name already exists.")
-        return name
