@@ -12,7 +12,14 @@ from django.db.models import Q
 from django.utils.html import format_html
 
 from generation.constants import COMPEL_WEIGHTS, SAMPLERS
-from generation.models import PARAM_FIELDS, PROMPT_FIELDS, GenerationConfig, LoraAdapter, Prompt
+from generation.models import (
+    PARAM_FIELDS,
+    PROMPT_ATTRIBUTES,
+    PROMPT_FIELDS,
+    GenerationConfig,
+    LoraAdapter,
+    Prompt,
+)
 from generation.services.configs import (
     ConfigDraft,
     config_factor_levels_count,
@@ -28,7 +35,7 @@ from generation.validation import (
     validate_size,
 )
 
-ATTRIBUTES = ("category", "material", "setting", "stone", "background", "style")
+ATTRIBUTES = PROMPT_ATTRIBUTES  # the prompt list filters by each
 
 
 class PromptForm(forms.ModelForm[Prompt]):

@@ -113,11 +113,12 @@ class Prompt(FrozenOnceRendered):
 
 #: What an image of a prompt is rendered from (the caption attributes are only labels).
 PROMPT_RENDER_FIELDS = ("text", "category", "key_terms", "trigger_token")
+#: A prompt's caption schema (what its image shows), and with its category the attributes a
+#: prompt list filters by and a checklist field may check.
+CAPTION_ATTRIBUTES = ("material", "setting", "stone", "background", "style")
+PROMPT_ATTRIBUTES = ("category", *CAPTION_ATTRIBUTES)
 #: What a researcher writes of a prompt: the form and the API edit these, and a copy takes them.
-PROMPT_FIELDS = (
-    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
-    "trigger_token",
-)  # fmt: skip
+PROMPT_FIELDS = ("text", "category", "key_terms", *CAPTION_ATTRIBUTES, "trigger_token")
 
 
 class LoraAdapter(models.Model):

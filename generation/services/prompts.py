@@ -44,9 +44,7 @@ def prompt_create(
     return prompt
 
 
-PROMPT_CSV_COLUMNS = (
-    "text", "category", "key_terms", "material", "setting", "stone", "background", "style",
-)  # fmt: skip
+PROMPT_CSV_COLUMNS = tuple(f for f in PROMPT_FIELDS if f != "trigger_token")
 
 PROMPT_CSV_OPTIONAL = frozenset(PROMPT_CSV_COLUMNS) - {"text", "category"} | {"trigger_token"}
 

@@ -9,18 +9,11 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from generation.models import Image
+from generation.models import PROMPT_ATTRIBUTES, Image
 from ratings.models import Study
 
 #: The prompt attributes a schema field may check (Prompt's caption schema and its category).
-FIELD_ATTRIBUTES: tuple[str, ...] = (
-    "category",
-    "material",
-    "setting",
-    "stone",
-    "background",
-    "style",
-)
+FIELD_ATTRIBUTES: tuple[str, ...] = PROMPT_ATTRIBUTES
 
 
 class Answer(models.TextChoices):
