@@ -5,6 +5,7 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
+from django.urls import reverse
 from django.utils import timezone
 
 from evalsite.fields import user_reference
@@ -153,6 +154,58 @@ class Study(models.Model):
 
     def seeds(self) -> list[int]:
         return [self.base_seed + i for i in range(self.seeds_per_prompt)]
+
+    def page_url(self, page: str) -> str:
+        """This study's `page` (a key of STUDY_PAGES): the one its kind is shown on."""
+        return reverse(STUDY_PAGES[page][self.kind], args=[self.pk])
+
+    def get_absolute_url(self) -> str:
+        return self.page_url("detail")
+
+    @property
+    def results_url(self) -> str:
+        return self.page_url("results")
+
+    @property
+    def results_label(self) -> str:
+        return RESULTS_LABELS[self.kind]
+
+    @property
+    def kind_label(self) -> str:
+        """What kind of study this is, in the words of the study lists."""
+        if self.kind == self.Kind.RERANK:
+            return f"Best\u2011of\u2011{self.seeds_per_prompt}"  # non-breaking hyphens
+        if self.kind == self.Kind.CHECKLIST:
+            return str(self.Kind.CHECKLIST.label)
+        return "Checkpoint series" if self.series_id else str(self.get_design_display())
+
+
+# A study's pages, by kind: page → kind → URL name (each takes the study's id). A series study
+# is pairwise. Pairwise pages opened on a study of another kind redirect to its own page
+# (ratings.views.kind_redirect); links choose with Study.page_url.
+_PAIRWISE, _CHECKLIST, _RERANK = Study.Kind.PAIRWISE, Study.Kind.CHECKLIST, Study.Kind.RERANK
+STUDY_PAGES: dict[str, dict[str, str]] = {
+    "detail": {_PAIRWISE: "study-detail", _CHECKLIST: "study-detail", _RERANK: "rerank-detail"},
+    "edit": {_PAIRWISE: "study-edit", _CHECKLIST: "checklist-edit", _RERANK: "rerank-detail"},
+    # Results: a best-of-N study has one configuration (nothing to rank or decide between).
+    "results": {
+        _PAIRWISE: "study-analysis",
+        _CHECKLIST: "checklist-results",
+        _RERANK: "rerank-result",
+    },
+    "report": {
+        _PAIRWISE: "study-report",
+        _CHECKLIST: "checklist-results",
+        _RERANK: "rerank-result",
+    },
+    # A checklist shows one image at a time; best-of-N pairs are rated as any pairs are.
+    "rate": {_PAIRWISE: "rate-study", _CHECKLIST: "checklist-rate", _RERANK: "rate-study"},
+}
+RESULTS_LABELS: dict[str, str] = {
+    _PAIRWISE: "Analysis",
+    _CHECKLIST: "Checklist results",
+    _RERANK: "Result",
+}
 
 
 class Criterion(models.Model):

@@ -203,10 +203,10 @@ TABLE: dict[str, Rule] = {
     "admin:jsi18n": Rule(STAFF),
     "admin:app_list": Rule(STAFF),
     "admin:auth_user_password_change": Rule(STAFF),
-    # No ModelAdmin uses autocomplete_fields, so Django refuses every request (403); and no
-    # model has get_absolute_url, so "view on site" is a 404 even for staff.
+    # No ModelAdmin uses autocomplete_fields, so Django refuses every request (403).
     "admin:autocomplete": Rule(NOBODY),
-    "admin:view_on_site": Rule(NOBODY),
+    # A study's "view on site" (Study.get_absolute_url: the page its kind is shown on).
+    "admin:view_on_site": Rule(STAFF),
     "admin/(?P<url>.*)$": Rule(NOBODY),  # the admin's catch-all: 404 for staff too
 }
 

@@ -22,6 +22,7 @@ from evalsite.web import HtmxHttpRequest
 from ratings.models import Study
 from ratings.reports.dashboard import study_dashboard
 from ratings.services.raters import rater_exclude, rater_restore
+from ratings.views import kind_redirect
 
 
 def _researcher_study(request: HttpRequest, study_id: int) -> Study:
@@ -53,10 +54,8 @@ def _dashboard(
 @vary_on_headers("HX-Request")
 def study_analysis(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _researcher_study(request, study_id)
-    if study.kind == Study.Kind.RERANK:
-        return redirect("rerank-result", pk=study.pk)  # one configuration: nothing to rank
-    if study.kind == Study.Kind.CHECKLIST:  # its results have their own page
-        return redirect("checklist-results", study_id=study.pk)
+    if elsewhere := kind_redirect(study, "results"):
+        return elsewhere
     key = request.GET.get("criterion", "")
     # Compared in Python: PostgreSQL refuses a NUL character in a query.
     if key and key not in study.criteria.values_list("key", flat=True):

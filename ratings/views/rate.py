@@ -39,6 +39,7 @@ from ratings.services.judging import (
     presentation_undo,
 )
 from ratings.throttle import VoteRateExceeded, vote_rate_check
+from ratings.views import kind_redirect
 
 PAGE = "ratings/rate/page.html"
 RATE_STUDY_URLS = ("study", "guide", "vote", "skip", "undo")
@@ -204,8 +205,8 @@ def rate_home(request: HttpRequest) -> HttpResponse:
 @friendly_unavailable
 def rate_study(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
-    if study.kind == Study.Kind.CHECKLIST:  # one image at a time, on its own page
-        return HttpResponseRedirect(reverse("checklist-rate", args=[study.pk]))
+    if elsewhere := kind_redirect(study, "rate"):
+        return elsewhere
     first_visit = (
         not _closed(study)
         and not Presentation.objects.filter(rater=_rater(request), comparison__study=study).exists()

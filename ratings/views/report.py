@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.text import slugify
@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET
 from evalsite.web import researcher_required
 from ratings.models import Study
 from ratings.reports.decision import DecisionReport, study_decision
+from ratings.views import kind_redirect
 
 #: The downloaded file's own policy: it may show inline styles and data: images, nothing else
 #: (no script, no request anywhere), whether opened from disk or served.
@@ -69,8 +70,8 @@ def _context(report: DecisionReport, *, inline: bool) -> dict[str, Any]:
 @researcher_required
 def study_report(request: HttpRequest, study_id: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=study_id)
-    if study.kind == Study.Kind.RERANK:
-        return redirect("rerank-result", pk=study.pk)  # one configuration: nothing to decide
+    if elsewhere := kind_redirect(study, "report"):
+        return elsewhere
     context = _context(study_decision(study=study), inline=False) | {
         "study": study,
         "download_url": reverse("study-report-download", args=[study.pk]),

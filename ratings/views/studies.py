@@ -42,6 +42,7 @@ from ratings.services.studies import (
     study_retry_failed,
     study_update,
 )
+from ratings.views import kind_redirect
 
 POLL_SECONDS = 2
 HISTORY_ROWS = 50
@@ -113,10 +114,8 @@ def study_new(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study, pk=pk)
-    if study.kind == Study.Kind.RERANK:
-        return redirect("rerank-detail", pk=study.pk)  # its setup is fixed at creation
-    if study.kind == Study.Kind.CHECKLIST:  # its own form (the schema, no pairs)
-        return redirect("checklist-edit", study_id=study.pk)
+    if elsewhere := kind_redirect(study, "edit"):
+        return elsewhere
     form = StudyForm(request.POST or None, instance=Study.objects.get(pk=pk))
     criteria = CriterionFormSet(request.POST or None, initial=criteria_initial(study))
     if request.method == "POST":
@@ -132,8 +131,8 @@ def study_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @researcher_required
 def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("baseline"), pk=pk)
-    if study.kind == Study.Kind.RERANK:
-        return redirect("rerank-detail", pk=study.pk)
+    if elsewhere := kind_redirect(study, "detail"):
+        return elsewhere
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
     prompts = list(study.prompts.all())
     counts = design_counts(
