@@ -25,6 +25,7 @@ from accounts.services import (
     team_member_assign,
     team_member_set_active,
 )
+from evalsite.api_errors import validated
 from ratings.models import Study
 
 
@@ -104,9 +105,7 @@ class TeamRaterDetailApi(APIView):
     @extend_schema(request=TeamRaterUpdateSerializer, responses=TeamMemberSerializer)
     def patch(self, request: Request, user_id: int) -> Response:
         member = self._member(user_id)
-        incoming = TeamRaterUpdateSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
+        data = validated(TeamRaterUpdateSerializer, request.data)
         with transaction.atomic():
             if "studies" in data or "groups" in data:
                 named = member.user.rater_studies.all()
@@ -131,9 +130,7 @@ class TeamInvitesApi(APIView):
 
     @extend_schema(request=InviteCreateSerializer, responses={201: InviteIssuedSerializer})
     def post(self, request: Request) -> Response:
-        incoming = InviteCreateSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        data = incoming.validated_data
+        data = validated(InviteCreateSerializer, request.data)
         issued = invite_create(
             actor=request.user,
             role=data["role"],

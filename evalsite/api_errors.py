@@ -9,6 +9,8 @@ API views let it propagate and this handler (REST_FRAMEWORK["EXCEPTION_HANDLER"]
 - a vote past LOUPE_VOTE_RATE_PER_MINUTE (``VoteRateExceeded``): 429 ``{"detail": message}``
   with Retry-After;
 - Http404 and PermissionDenied, and DRF's own exceptions: as DRF answers them.
+
+A request's body or query is read with `validated` (a 400 naming each bad field).
 """
 
 from __future__ import annotations
@@ -16,9 +18,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import exceptions
+from rest_framework import exceptions, serializers
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def validated(serializer_class: type[serializers.Serializer[Any]], data: Any) -> dict[str, Any]:
+    """`data` read through `serializer_class`: its validated data, or a 400 naming each field."""
+    incoming = serializer_class(data=data)
+    incoming.is_valid(raise_exception=True)
+    return dict(incoming.validated_data)
 
 
 def validation_body(error: DjangoValidationError) -> dict[str, list[str]]:

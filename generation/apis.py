@@ -14,6 +14,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalsite.api_errors import validated
 from generation.media import media_url
 from generation.models import (
     PARAM_FIELDS,
@@ -163,9 +164,8 @@ class PromptViewSet(viewsets.ModelViewSet[Prompt]):
     serializer_class = PromptSerializer
 
     def get_queryset(self) -> Any:
-        filters = PromptFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        return Prompt.objects.filter(**{k: v for k, v in filters.validated_data.items() if v})
+        filters = validated(PromptFilterSerializer, self.request.query_params)
+        return Prompt.objects.filter(**{k: v for k, v in filters.items() if v})
 
     def perform_destroy(self, instance: Prompt) -> None:
         try:
@@ -191,11 +191,10 @@ class PromptViewSet(viewsets.ModelViewSet[Prompt]):
     )
     def import_csv(self, request: Request) -> Response:
         """All-or-nothing CSV import; 400 lists every bad row as "Line N: field: message"."""
-        body = PromptImportSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        upload = body.validated_data.get("file")
+        body = validated(PromptImportSerializer, request.data)
+        upload = body.get("file")
         text = upload.read().decode("utf-8", errors="replace") if upload else None
-        text = text if text is not None else body.validated_data.get("csv", "")
+        text = text if text is not None else body.get("csv", "")
         if not text:
             raise ValidationError({"file": "Send a CSV file (multipart) or its text as csv."})
         try:
@@ -289,9 +288,7 @@ class GenerationConfigViewSet(viewsets.ModelViewSet[GenerationConfig]):
         With dry_run, returns the preview only: configs (with existing_id when reused), and
         the comparisons, images and estimated seconds each study design would need.
         """
-        body = ConfigBuildSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = body.validated_data
+        data = validated(ConfigBuildSerializer, request.data)
         base = {k: data[k] for k in ("base_model", "width", "height", "insert_trigger")}
         drafts = config_factor_levels_expand(
             base=base,

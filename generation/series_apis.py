@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalsite.api_errors import validated
 from generation.apis import ImageSerializer
 from generation.models import Checkpoint, CheckpointSeries, GenerationConfig, Prompt
 from generation.series_selectors import series_grid, series_list
@@ -140,11 +141,8 @@ class SeriesViewSet(
         """Create the grid's images (every checkpoint × prompt × seed; existing ones reused)
         and queue them for rendering."""
         series = self.get_object()
-        body = SeriesGridRenderSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        body = validated(SeriesGridRenderSerializer, request.data)
         created, reused = series_grid_render(
-            series=series,
-            prompts=body.validated_data["prompts"],
-            seeds=body.validated_data["seeds"],
+            series=series, prompts=body["prompts"], seeds=body["seeds"]
         )
         return Response({"created": created, "reused": reused}, status=status.HTTP_201_CREATED)

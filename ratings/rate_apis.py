@@ -24,7 +24,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from evalsite.api_errors import validation_body
+from evalsite.api_errors import validated, validation_body
 from evalsite.roles import is_rater
 from ratings.models import Study
 from ratings.progress import rater_progress
@@ -69,9 +69,7 @@ def vote_body(
     user = request.user
     assert isinstance(user, User)  # CanRate admits signed-in users only
     vote_rate_check(rater_id=user.pk)
-    incoming = serializer_class(data=request.data)
-    incoming.is_valid(raise_exception=True)
-    return user, dict(incoming.validated_data)
+    return user, validated(serializer_class, request.data)
 
 
 STUDY_PARAM = OpenApiParameter("study", int, required=True)

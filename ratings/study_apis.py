@@ -14,6 +14,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from evalsite.api_errors import validated
 from generation.models import GenerationConfig, Image, Prompt
 from generation.services.rendering import RenderQueueUnavailable
 from generation.validation import FREE_TEXT_MAX_CHARS
@@ -211,12 +212,9 @@ class StudyViewSet(viewsets.ModelViewSet[Study]):
     def retry(self, request: Request, pk: str | None = None) -> Response:
         """Queue the study's failed images again (all, or the ids given as `images`)."""
         study = self.get_object()
-        body = RetrySerializer(data=request.data)
-        body.is_valid(raise_exception=True)
+        body = validated(RetrySerializer, request.data)
         try:
-            study_services.study_retry_failed(
-                study=study, image_ids=body.validated_data.get("images") or None
-            )
+            study_services.study_retry_failed(study=study, image_ids=body.get("images") or None)
         except RenderQueueUnavailable as error:
             return _queue_unavailable(error, study)
         return Response(_progress_payload(study))

@@ -22,6 +22,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.api_errors import validated
 from generation.models import GenerationConfig, Prompt
 from generation.services.labelling import labeller_problem
 from ratings.analysis_apis import export_apis
@@ -208,9 +209,7 @@ class ChecklistLabelApi(APIView):
     )
     def post(self, request: Request, study_id: int) -> Response:
         study = checklist_study(study_id)
-        incoming = LabelRunSerializer(data=request.data)
-        incoming.is_valid(raise_exception=True)
-        labeller = incoming.validated_data["labeller"]
+        labeller = validated(LabelRunSerializer, request.data)["labeller"]
         checklist_label_enqueue(study=study, labeller=labeller)
         return Response({"labeller": labeller}, status=status.HTTP_202_ACCEPTED)
 

@@ -16,6 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.api_errors import validated
 from generation.models import GenerationConfig, Prompt
 from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.analysis_apis import export_apis
@@ -174,9 +175,7 @@ class RerankStudiesApi(APIView):
         "/api/studies/<id>/open/.",
     )
     def post(self, request: Request) -> Response:
-        body = RerankCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
+        data = validated(RerankCreateSerializer, request.data)
         rows = data.pop("criteria", None)
         criteria = [(r["key"], r["label"], r["question"]) for r in rows] if rows else None
         study = rerank_study_create(

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from evalsite.api_errors import validated
 from generation.models import CheckpointSeries, Prompt
 from ratings.analysis_apis import (
     CRITERION_PARAM,
@@ -55,9 +56,7 @@ class SeriesStudyCreateApi(APIView):
     )
     def post(self, request: Request, series_id: int) -> Response:
         series = get_object_or_404(CheckpointSeries, pk=series_id)
-        body = SeriesStudyCreateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        data = dict(body.validated_data)
+        data = validated(SeriesStudyCreateSerializer, request.data)
         study = series_study_create(
             series=series,
             name=data.pop("name"),
