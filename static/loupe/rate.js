@@ -13,27 +13,25 @@
   let lensPoint = { x: 0.5, y: 0.5 };
   let flickerTimer = null;
   let undoTimer = null;
-  let autoSubmitTimer = null;
-  // The card element last readied: each swap brings a new element, so identity tells them apart.
-  let readiedCard = null;
-  // True from sending a card's form until its response has been handled: keys then do nothing.
-  let busy = false;
-  let pendingKind = null;
 
-  const card = () => document.getElementById("pair-card");
-  const form = () => document.getElementById("vote-form");
-  const fieldsets = () => Array.from(document.querySelectorAll("#vote-form .criterion"));
-  const answered = (fs) => fs.querySelector("input[type=radio]:checked") !== null;
+  const ANNOUNCEMENTS = { vote: "Vote recorded", skip: "Pair skipped", undo: "Vote undone" };
 
-  function markActive() {
-    const sets = fieldsets();
-    const active = sets.find((fs) => !answered(fs));
-    sets.forEach((fs) => {
-      fs.classList.toggle("is-active", fs === active);
-      fs.classList.toggle("is-answered", answered(fs));
-    });
-    return active;
-  }
+  // Answers, the auto-submit, the lock while a card is sent, swaps and announcements: cards.js.
+  const cards = window.LoupeCards.create({
+    cardId: "pair-card",
+    formId: "vote-form",
+    fieldsets: ".criterion",
+    submitDelayMs: 140,
+    submit: () => submitVote(),
+    picked: (input) => input.closest(".choice").classList.add("just-picked"),
+    readied: () => cardReady(),
+    beforeSend: (f) => {
+      const ms = f.querySelector("input[name=response_ms]");
+      if (ms) ms.value = String(Math.round(performance.now() - shownAt));
+    },
+    unlocked: () => { submitting = false; },
+  });
+  const { card, form, markActive } = cards;
 
   function submitVote() {
     const f = form();
@@ -49,13 +47,7 @@
   // key or click can come before that.
   // The skip button is the source of a skip, so htmx leaves the unanswered form unvalidated.
   function send(f, url, kind, source = f) {
-    if (busy || !window.htmx) return;
-    busy = true;
-    pendingKind = kind;
-    const ms = f.querySelector("input[name=response_ms]");
-    if (ms) ms.value = String(Math.round(performance.now() - shownAt));
-    f.classList.add("is-sending");
-    window.htmx.ajax("POST", url, { source, target: "#pair-card", swap: "outerHTML" });
+    cards.post(f, url, ANNOUNCEMENTS[kind], source);
   }
 
   function submitKind(f, submitter) {
@@ -71,50 +63,13 @@
     if (!(f instanceof HTMLFormElement) || !current || !current.contains(f)) return;
     event.preventDefault();
     event.stopImmediatePropagation();
-    cardReady();
+    cards.ready();
     const submitter = event.submitter;
     const url = (submitter && submitter.getAttribute("formaction")) || f.getAttribute("action");
     if (submitKind(f, submitter) === "vote") submitting = true;
     const kind = submitKind(f, submitter);
     send(f, url, kind, kind === "skip" ? submitter : f);
   }, true);
-
-  const ANNOUNCEMENTS = { vote: "Vote recorded", skip: "Pair skipped", undo: "Vote undone" };
-
-  function announce(text) {
-    const region = document.getElementById("rate-status");
-    if (!region) return;
-    // Emptied first so the same words are announced again for the next vote.
-    region.textContent = "";
-    region.textContent = text;
-  }
-
-  // The last answer submits after a beat, so the pick is seen. The timer belongs to this form:
-  // if Enter already sent it and the next card arrived, the timer must not fire on the new one.
-  function scheduleSubmit() {
-    const scheduledFor = form();
-    window.clearTimeout(autoSubmitTimer);
-    autoSubmitTimer = window.setTimeout(() => {
-      if (form() === scheduledFor) submitVote();
-    }, 140);
-  }
-
-  function answer(value) {
-    const active = markActive();
-    if (!active) return;
-    const input = active.querySelector(`input[value="${value}"]`);
-    input.checked = true;
-    input.closest(".choice").classList.add("just-picked");
-    if (!markActive()) scheduleSubmit();
-  }
-
-  function clearLast() {
-    const done = fieldsets().filter(answered);
-    const last = done[done.length - 1];
-    if (!last) return;
-    last.querySelectorAll("input[type=radio]").forEach((i) => { i.checked = false; });
-    markActive();
-  }
 
   // Loupe: the same relative spot of both images, magnified from the full-resolution file.
   function frames() { return Array.from(document.querySelectorAll("#pair-card .frame")); }
@@ -221,33 +176,21 @@
     }, seconds * 1000);
   }
 
+  // A new card on screen (cards.js has marked it ready and cancelled the old card's timer).
   function cardReady() {
-    const current = card();
-    if (!current || current === readiedCard) return;
-    readiedCard = current;
-    current.dataset.ready = "1";
-    window.clearTimeout(autoSubmitTimer);
     shownAt = performance.now();
     submitting = false;
     lensOn = false;
     stopFlicker();
-    markActive();
     bindFrames();
     startUndoTimer();
-    fieldsets().forEach((fs) => fs.addEventListener("change", () => {
-      if (!markActive()) scheduleSubmit();
-    }));
-    // Decode the next pair now so the swap after the vote shows pixels at once.
-    document.querySelectorAll("#pair-card .prefetch img").forEach((img) => {
-      if (img.decode) img.decode().catch(() => {});
-    });
   }
 
   document.addEventListener("keydown", (event) => {
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     // A key can land between the swap and htmx's afterSwap event: ready the new card first,
     // or its answers would be wiped and its Enter refused as the previous card's submit.
-    cardReady();
+    cards.ready();
     const dialog = document.getElementById("guide");
     if (dialog && dialog.open) {
       if (event.key === "i" || event.key === "I") dialog.close();
@@ -257,7 +200,7 @@
     if (target instanceof HTMLElement && target.matches("input[type=text], textarea, select")) return;
     const key = event.key.length === 1 ? event.key.toLowerCase() : event.key;
     const inCard = !(target instanceof Element) || target === document.body || (card() && card().contains(target));
-    if (busy && inCard && (key in ANSWER_KEYS || ["Enter", " ", "Backspace", "s", "u"].includes(key))) {
+    if (cards.isBusy() && inCard && (key in ANSWER_KEYS || ["Enter", " ", "Backspace", "s", "u"].includes(key))) {
       // The card on screen is on its way out: no answer may land on it, no key may act natively.
       event.preventDefault();
       return;
@@ -270,10 +213,10 @@
     }
     if (key in ANSWER_KEYS && form()) {
       event.preventDefault();
-      answer(ANSWER_KEYS[key]);
+      cards.answer(ANSWER_KEYS[key]);
     } else if (key === "Backspace" && form()) {
       event.preventDefault();
-      clearLast();
+      cards.clearLast();
     } else if (key === "s" && form()) {
       event.preventDefault();
       const f = form();
@@ -303,40 +246,9 @@
     if (link && document.getElementById("guide")) { event.preventDefault(); openGuide(); }
   });
 
-  // 429 (too many votes a minute) carries the same card with a message: show it.
-  document.addEventListener("htmx:beforeSwap", (event) => {
-    if (event.detail.xhr.status === 429) {
-      event.detail.shouldSwap = true;
-      event.detail.isError = false;
-    }
-  });
-  document.addEventListener("htmx:afterSwap", () => {
-    const before = readiedCard;
-    cardReady();
-    // A new card takes the focus (a screen reader starts reading it; the old one is gone).
-    const current = card();
-    if (current && current !== before) current.focus({ preventScroll: true });
-  });
-  document.addEventListener("htmx:afterSettle", cardReady);
-  // After the swap (htmx handles the response before this event): the new card takes keys.
-  document.addEventListener("htmx:afterRequest", (event) => {
-    if (!busy) return;
-    busy = false;
-    const status = event.detail.xhr ? event.detail.xhr.status : 0;
-    if (status >= 200 && status < 300 && pendingKind) announce(ANNOUNCEMENTS[pendingKind]);
-    pendingKind = null;
-  });
-  const unlock = () => {
-    busy = false;
-    pendingKind = null;
-    submitting = false;
-    const f = form();
-    if (f) f.classList.remove("is-sending");
-  };
-  document.addEventListener("htmx:responseError", unlock);
-  document.addEventListener("htmx:sendError", unlock);
-  document.addEventListener("htmx:validation:halted", unlock);
+  document.addEventListener("htmx:afterSettle", () => cards.ready());
+  // A form htmx's validation stops is never sent: the card must not stay locked.
+  document.addEventListener("htmx:validation:halted", () => cards.unlock());
 
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", cardReady);
-  else cardReady();
+  cards.start();
 })();
