@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +34,7 @@ from generation.services.series import series_register
 from ratings.checklists.items import schema_parse
 from ratings.checklists.services import checklist_study_create
 from ratings.models import Study
-from ratings.services.studies import study_create, study_launch, study_open
+from ratings.services.studies import LaunchResult, study_create, study_launch, study_open
 
 ACCOUNTS = (("researcher", "loupe-research", RESEARCHERS), ("rater", "loupe-rate", RATERS))
 NEGATIVE = "low quality, clutter, vintage, overly ornate"
@@ -160,10 +161,9 @@ class Command(BaseCommand):
                     name=f"Baseline with {label}", **common, **{**BASELINE, **change}
                 )
                 configs.append(config)
-            study = Study.objects.filter(name=STUDY_NAME).first()
-            is_new = study is None
-            if study is None:
-                study = study_create(
+            study, result = self._demo_study(
+                STUDY_NAME,
+                lambda: study_create(
                     name=STUDY_NAME,
                     prompts=prompts,
                     configs=configs,
@@ -174,13 +174,8 @@ class Command(BaseCommand):
                         "Pick the image that better answers each question. We want **modern, "
                         "clean** jewelry photography (think Mejuri, Catbird), not ornate catalogue shots."
                     ),
-                )
-                study.rater_groups.add(Group.objects.get(name=RATERS))
-            result = study_launch(study=study)
-            if is_new:
-                # Open at once: raters get pairs as soon as both images of a pair are rendered.
-                # A rerun leaves the status alone (a researcher may have closed it since).
-                study_open(study=study)
+                ),
+            )
             checklist = self._demo_checklist(prompts, [baseline, configs[4], configs[6]])
         self.stdout.write(
             f"Demo study '{study.name}': {len(configs)} configurations, {len(prompts)} prompts, "
@@ -223,10 +218,9 @@ class Command(BaseCommand):
         """A key-term checklist over three of the demo's configurations and the prompts'
         first seed: its images are the pairwise demo's (rendered once), so its adherence can
         be read against that study's wins. Made once; a rerun launches it again (a no-op)."""
-        study = Study.objects.filter(name=CHECKLIST_NAME).first()
-        made = study is None
-        if study is None:
-            study = checklist_study_create(
+        study, _ = self._demo_study(
+            CHECKLIST_NAME,
+            lambda: checklist_study_create(
                 name=CHECKLIST_NAME,
                 prompts=prompts,
                 configs=configs,
@@ -235,12 +229,24 @@ class Command(BaseCommand):
                 target_judgments=3,
                 instructions="For each item, answer what you **see** in the image, not what "
                 "the prompt asks for. Can't tell is a fine answer.",
-            )
+            ),
+        )
+        return study
+
+    def _demo_study(self, name: str, create: Callable[[], Study]) -> tuple[Study, LaunchResult]:
+        """The demo study `name`: made by `create` and given to the raters group the first
+        time, launched every time (a rerun only queues what is missing). A new one is opened at
+        once, so raters get work as soon as it is rendered; a rerun leaves the status alone (a
+        researcher may have closed it since)."""
+        study = Study.objects.filter(name=name).first()
+        made = study is None
+        if study is None:
+            study = create()
             study.rater_groups.add(Group.objects.get(name=RATERS))
-        study_launch(study=study)
+        result = study_launch(study=study)
         if made:
             study_open(study=study)
-        return study
+        return study, result
 
     def _demo_series(self, baseline: GenerationConfig) -> None:
         """A LoRA training run (4 checkpoints and loss.csv) for the tiny-random model, written
