@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.shortcuts import get_object_or_404
@@ -17,7 +16,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Invite
-from accounts.selectors import TeamMember, invites_pending, rater_groups, team_members
+from accounts.selectors import (
+    TeamMember,
+    invites_pending,
+    rater_groups,
+    team_member_get,
+    team_members,
+)
 from accounts.services import (
     INVITE_MAX_DAYS,
     invite_create,
@@ -92,11 +97,10 @@ class TeamRaterUpdateSerializer(serializers.Serializer[Any]):
 
 class TeamRaterDetailApi(APIView):
     def _member(self, user_id: int) -> TeamMember:
-        user = get_object_or_404(get_user_model(), pk=user_id)
-        found = team_members(user_ids=[user.pk])
-        if not found:
+        member = team_member_get(user_id)
+        if member is None:
             raise NotFound("No rater with that id.")
-        return found[0]
+        return member
 
     @extend_schema(responses=TeamMemberSerializer)
     def get(self, request: Request, user_id: int) -> Response:

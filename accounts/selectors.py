@@ -72,8 +72,16 @@ def _study_totals(study_ids: set[int]) -> dict[int, tuple[int, int]]:
     return {sid: (answered.get(sid, 0), pairs.get(sid, 0)) for sid in study_ids}
 
 
-def team_members(*, user_ids: list[int] | None = None) -> list[TeamMember]:
-    """Raters (active or not) with their studies and progress, by username.
+def team_member_get(user_id: int) -> TeamMember | None:
+    """The team member (a rater, not staff) with this id; None for anyone else. The team's
+    pages and API manage these accounts only (the admin manages the rest)."""
+    found = team_members(user_id=user_id)
+    return found[0] if found else None
+
+
+def team_members(*, user_id: int | None = None) -> list[TeamMember]:
+    """Raters (active or not) with their studies and progress, by username (`user_id`: that
+    one only; an id out of the column's range finds nobody, as any exact lookup).
 
     Access is the rating rule itself, asked for every member at once
     (ratings.selectors.access_by_user): the queries do not grow with the team.
@@ -86,8 +94,8 @@ def team_members(*, user_ids: list[int] | None = None) -> list[TeamMember]:
         .order_by("-is_active", "username")
         .distinct()
     )
-    if user_ids is not None:
-        users = users.filter(pk__in=user_ids)
+    if user_id is not None:
+        users = users.filter(pk=user_id)
     access = access_by_user(user_ids=[user.pk for user in users])
     study_ids = set().union(*access.values())
     in_order = list(Study.objects.filter(pk__in=study_ids))

@@ -3,14 +3,12 @@ and API tokens."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import messages
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
 from django.views.decorators.cache import never_cache
@@ -19,10 +17,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.forms import AcceptInviteForm, AssignForm, InviteForm, PasswordForm, TokenForm
 from accounts.models import Invite
 from accounts.selectors import (
+    TeamMember,
     api_tokens_for,
     invite_for_token,
     invites_pending,
     rater_groups,
+    team_member_get,
     team_members,
 )
 from accounts.services import (
@@ -91,18 +91,18 @@ def invite_revoke_view(request: HttpRequest, invite_id: int) -> HttpResponse:
     return redirect("team")
 
 
-def _member(user_id: int) -> Any:
-    return get_object_or_404(get_user_model(), pk=user_id)
+def _member(user_id: int) -> TeamMember:
+    # Only raters are managed here; anyone else is a 404 rather than a hint.
+    member = team_member_get(user_id)
+    if member is None:
+        raise Http404("No rater with that id.")
+    return member
 
 
 @researcher_required
 @require_http_methods(["GET", "POST"])
 def team_member(request: HttpRequest, user_id: int) -> HttpResponse:
-    found = team_members(user_ids=[_member(user_id).pk])
-    if not found:
-        # Only raters are managed here; anyone else is a 404 rather than a hint.
-        return render(request, "404.html", status=404)
-    member = found[0]
+    member = _member(user_id)
     initial = {
         "studies": list(member.named_study_ids),
         "groups": list(member.user.groups.filter(pk__in=rater_groups())),
@@ -127,7 +127,7 @@ def team_member(request: HttpRequest, user_id: int) -> HttpResponse:
 @researcher_required
 @require_POST
 def team_member_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    member = _member(user_id)
+    member = _member(user_id).user
     action = request.POST.get("action", "")
     if action not in ("deactivate", "reactivate"):
         return HttpResponse("action must be 'deactivate' or 'reactivate'.", status=400)

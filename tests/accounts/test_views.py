@@ -122,15 +122,24 @@ def test_deactivated_rater_cannot_log_in_or_vote_and_keeps_votes(client: Client)
     assert Client().login(username="ray", password="pw")
 
 
-def test_team_member_active_bad_action_is_400_and_staff_are_refused(client: Client) -> None:
+def test_team_member_active_bad_action_is_400_and_only_raters_are_managed(
+    client: Client,
+) -> None:
     client.force_login(researcher(username="rita"))
     judge = rater(username="ray")
     assert client.post(f"/team/members/{judge.pk}/active/", {"action": "x"}).status_code == 400
+    # As on the member page and in the API (accounts.selectors.team_member_get): anyone but a
+    # rater is not a team member here, even for staff; the admin manages them.
     root = User.objects.create_superuser("root", "root@example.com", "pw")
-    page = client.post(f"/team/members/{root.pk}/active/", {"action": "deactivate"}, follow=True)
-    assert b"Staff accounts are managed in the admin" in page.content
-    root.refresh_from_db()
-    assert root.is_active
+    other = researcher(username="rob")
+    nobody = User.objects.create_user("nemo", password="pw")
+    for who, actor in ((root, "rita"), (other, "root"), (nobody, "root")):
+        client.force_login(User.objects.get(username=actor))
+        page = client.post(f"/team/members/{who.pk}/active/", {"action": "deactivate"})
+        assert page.status_code == 404, who
+        assert client.get(f"/api/team/raters/{who.pk}/").status_code == 404, who
+        who.refresh_from_db()
+        assert who.is_active, who
 
 
 def test_team_member_page_assigns_studies_and_groups(client: Client) -> None:
