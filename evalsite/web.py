@@ -9,7 +9,8 @@ from typing import Any, TypeVar, cast
 import markdown  # type: ignore[import-untyped]
 import nh3
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest
+from django.http.response import HttpResponseBase
 from django.utils.safestring import SafeString, mark_safe
 from django_htmx.middleware import HtmxDetails
 
@@ -21,14 +22,14 @@ def markdown_html(text: str) -> SafeString:
     return mark_safe(nh3.clean(markdown.markdown(text, extensions=["sane_lists"])))  # noqa: S308
 
 
-View = TypeVar("View", bound=Callable[..., HttpResponse])
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def researcher_required(view: View) -> View:
     """Researchers only: raters get 403 (anonymous users never get here: login middleware)."""
 
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
         if not is_researcher(request.user):
             raise PermissionDenied("Only researchers may use this page.")
         return view(request, *args, **kwargs)

@@ -52,7 +52,7 @@ from ratings.reports.metrics import (
     MetricAgreementReport,
     study_metric_agreement,
 )
-from ratings.reports.pairs import PairItem, PairTallies, study_pair_tallies
+from ratings.reports.pairs import PairItem, PairTallies, study_head_to_head, study_pair_tallies
 from ratings.reports.raters import AlphaItem, RaterItem, RaterReport, study_raters
 from ratings.reports.win_rates import WinRateItem, WinRateReport, study_win_rates
 
@@ -87,6 +87,7 @@ __all__ = [
     "pair_counts",
     "study_configs",
     "study_factor_effects",
+    "study_head_to_head",
     "study_judgments",
     "study_leaderboard",
     "study_leaderboard_fit",

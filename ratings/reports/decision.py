@@ -20,7 +20,7 @@ from ratings.models import Criterion, Study
 from ratings.reports.configs import ConfigInfo, study_configs
 from ratings.reports.judgments import judgment_count
 from ratings.reports.leaderboard import LeaderboardItem, LeaderboardReport, study_leaderboard
-from ratings.reports.pairs import study_pair_tallies
+from ratings.reports.pairs import study_head_to_head
 from ratings.reports.raters import RaterReport, study_raters
 
 #: Rows of the winner / runner-up grid (same prompt and seed on each row).
@@ -40,8 +40,8 @@ class Beaten:
     #: Model-implied probability that the leader beats this configuration.
     p_leader_wins: float
     strength_gap: float
-    #: Direct votes between the two (excluded raters left out): leader's wins, losses, ties
-    #: (both-bad counted as ties).
+    #: Direct votes between the two that count (no gold pairs, no excluded raters): leader's
+    #: wins, losses, ties (both-bad counted as ties).
     wins: int
     losses: int
     ties: int
@@ -83,6 +83,11 @@ class CriterionDecision:
     @property
     def recommended(self) -> LeaderboardItem | None:
         return self.leader if self.clear else None
+
+    @property
+    def headline(self) -> str:
+        """NO_CLEAR_WINNER when the summary opens with it (the page shows it apart), else ""."""
+        return NO_CLEAR_WINNER if self.summary.startswith(NO_CLEAR_WINNER) else ""
 
     @property
     def reason(self) -> str:
@@ -149,9 +154,7 @@ def _summary(board: LeaderboardReport, clear: bool) -> str:
 def _beaten(study: Study, criterion: Criterion, board: LeaderboardReport) -> list[Beaten]:
     leader = board.rows[0]
     probs = analysis.bt_win_probability([r.strength for r in board.rows])
-    direct = study_pair_tallies(
-        study=study, criterion=criterion, config_id=leader.config_id
-    ).head_to_head(leader.config_id)
+    direct = study_head_to_head(study=study, criterion=criterion, config_id=leader.config_id)
     beaten = []
     for i, row in enumerate(board.rows[1:], start=1):
         wins, losses, ties = direct.get(row.config_id, (0, 0, 0))

@@ -64,10 +64,6 @@ def study_judgments(
     return qs
 
 
-def _preference_judgments(study: Study, criterion: Criterion | None) -> QuerySet[Judgment]:
-    return study_judgments(study=study, criterion=criterion).filter(comparison__is_gold=False)
-
-
 @dataclass(frozen=True)
 class CountRow:
     config_a: int

@@ -1,4 +1,5 @@
-"""The pair browser: comparisons with their vote tallies, filtered and paged."""
+"""The pair browser: comparisons with their vote tallies, filtered and paged; and the direct
+votes between one configuration and each other (the decision report's "what it beat")."""
 
 from __future__ import annotations
 
@@ -10,6 +11,9 @@ import numpy as np
 
 from ratings.models import Comparison, Criterion, Study
 from ratings.reports.judgments import StudyVotes, _version, _votes
+
+#: Per opponent: (the configuration's wins, its losses, ties and both-bad votes).
+HeadToHead = dict[int, tuple[int, int, int]]
 
 
 @dataclass(frozen=True)
@@ -46,26 +50,6 @@ class PairTallies(Sequence[PairItem]):
             return self._items(self._chosen[index].tolist())
         return self._items([int(self._chosen[index])])[0]
 
-    def head_to_head(self, config_id: int) -> dict[int, tuple[int, int, int]]:
-        """Per opponent of `config_id` over the chosen pairs: (its wins, its losses, ties and
-        both-bad votes), summed from the tallies alone (no comparison loads)."""
-        votes, rows = self._votes, self._chosen
-        a, b, t, bb = (x[rows] for x in self._tallies)
-        config_a, config_b = votes.config_a[rows], votes.config_b[rows]
-        out: dict[int, tuple[int, int, int]] = {}
-        for mine, theirs, won, lost in ((config_a, config_b, a, b), (config_b, config_a, b, a)):
-            here = mine == config_id
-            for other, w, lo, d in zip(
-                theirs[here].tolist(),
-                won[here].tolist(),
-                lost[here].tolist(),
-                (t + bb)[here].tolist(),
-                strict=True,
-            ):
-                sw, sl, sd = out.get(other, (0, 0, 0))
-                out[other] = (sw + w, sl + lo, sd + d)
-        return out
-
     def _items(self, rows: list[int]) -> list[PairItem]:
         votes = self._votes
         a, b, t, bb = self._tallies
@@ -100,6 +84,8 @@ def study_pair_tallies(
     before anyone votes). Page it with Django's Paginator: only a page's comparisons load.
     """
     votes = _votes(study, _version(study))
+    # Not StudyVotes.preference: the browser shows gold pairs' votes too (it is where a
+    # researcher checks them); only excluded raters' votes are left out.
     counted = ~votes.excluded
     if criterion is not None:
         counted &= votes.criterion == criterion.pk
@@ -121,3 +107,23 @@ def study_pair_tallies(
     elif outcome == "split":
         keep &= (a > 0) & (b > 0)
     return PairTallies(votes, np.flatnonzero(keep), (a, b, t, bb))
+
+
+def study_head_to_head(
+    *, study: Study, criterion: Criterion | None = None, config_id: int
+) -> HeadToHead:
+    """Per opponent of `config_id`: (its wins, its losses, ties and both-bad votes) on the
+    votes that count for preferences (StudyVotes.preference: no gold pairs, no excluded
+    raters), as the leaderboard fits them."""
+    votes = _votes(study, _version(study))
+    g = votes.grouped(votes.preference(criterion), by_prompt=False, by_rater=False, by_side=False)
+    out: HeadToHead = {}
+    for a, b, (a_wins, b_wins, ties, both_bad) in zip(
+        g.config_a.tolist(), g.config_b.tolist(), g.counts.tolist(), strict=True
+    ):
+        if config_id not in (a, b):
+            continue
+        other, won, lost = (b, a_wins, b_wins) if a == config_id else (a, b_wins, a_wins)
+        sw, sl, sd = out.get(other, (0, 0, 0))
+        out[other] = (sw + won, sl + lost, sd + ties + both_bad)
+    return out

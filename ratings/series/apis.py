@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.models import Group
-from django.http import HttpResponse
+from django.http import StreamingHttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -24,7 +24,7 @@ from ratings.analysis_apis import (
 )
 from ratings.analysis_serializers import LeaderboardRowSerializer
 from ratings.models import Study
-from ratings.series.result import SeriesResult, series_result, series_result_csv
+from ratings.series.result import SeriesResult, series_csv_response, series_result
 from ratings.series.services import series_study_create
 
 
@@ -129,8 +129,6 @@ class SeriesResultCsvApi(APIView):
             "rank_low, rank_high, judgments, loss."
         ),
     )
-    def get(self, request: Request, study_id: int) -> HttpResponse:
+    def get(self, request: Request, study_id: int) -> StreamingHttpResponse:
         study, result = _result(request, study_id)
-        response = HttpResponse(series_result_csv(result), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = f'attachment; filename="loupe-series-{study.pk}.csv"'
-        return response
+        return series_csv_response(study, result)

@@ -7,7 +7,11 @@ import csv
 import io
 from dataclasses import asdict, dataclass
 
+from django.http import StreamingHttpResponse
+from django.utils.text import slugify
+
 from generation.models import CheckpointSeries
+from ratings.export import export_response
 from ratings.models import Criterion, Study
 from ratings.reports.leaderboard import LeaderboardItem, study_leaderboard
 
@@ -101,3 +105,16 @@ def series_result_csv(result: SeriesResult) -> str:
     out = io.StringIO()
     csv.writer(out).writerows(series_result_rows(result))
     return out.getvalue()
+
+
+def series_csv_filename(study: Study, result: SeriesResult) -> str:
+    """The CSV download's name: study id and name, and the criterion when one was chosen."""
+    suffix = f"-{result.criterion}" if result.criterion else ""
+    return f"loupe-series-{study.pk}-{slugify(study.name) or 'study'}{suffix}.csv"
+
+
+def series_csv_response(study: Study, result: SeriesResult) -> StreamingHttpResponse:
+    """The result as a CSV download, sent like every other export (the page and the API)."""
+    return export_response(
+        [series_result_csv(result)], fmt="csv", filename=series_csv_filename(study, result)
+    )

@@ -7,9 +7,8 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils.text import slugify
 from django.views.decorators.http import require_http_methods
 
 from evalsite.web import add_errors, researcher_required
@@ -19,7 +18,7 @@ from ratings import reports
 from ratings.models import Criterion, Study
 from ratings.series.chart import series_chart
 from ratings.series.forms import SeriesStudyForm
-from ratings.series.result import series_result, series_result_csv
+from ratings.series.result import series_csv_response, series_result
 from ratings.series.services import series_study_create
 
 
@@ -95,13 +94,9 @@ def series_result_page(request: HttpRequest, study_id: int) -> HttpResponse:
     return render(request, "ratings/series/result.html", context)
 
 
+# evalsite.web's View type admits HttpResponse views only; the wrapper passes any response on.
 @researcher_required
-def series_result_download(request: HttpRequest, study_id: int) -> HttpResponse:
+def series_result_download(request: HttpRequest, study_id: int) -> StreamingHttpResponse:
     study = _series_study(study_id)
     criterion = _criterion(request, study)
-    text = series_result_csv(series_result(study=study, criterion=criterion))
-    response = HttpResponse(text, content_type="text/csv")
-    suffix = f"-{criterion.key}" if criterion else ""
-    name = f"loupe-series-{study.pk}-{slugify(study.name) or 'study'}{suffix}.csv"
-    response["Content-Disposition"] = f'attachment; filename="{name}"'
-    return response
+    return series_csv_response(study, series_result(study=study, criterion=criterion))

@@ -9,7 +9,10 @@ from django.core.cache import cache
 from django.test import Client
 
 from ratings.models import Comparison, Study
+from ratings.reports import decision as decision_module
+from ratings.reports import study_pair_tallies
 from ratings.reports.decision import NO_CLEAR_WINNER, study_decision
+from ratings.services.gold import comparison_gold_set
 from ratings.views.report import STANDALONE_CSP
 from tests.factories import decided_study, rater, ready_study, researcher, vote
 
@@ -95,6 +98,30 @@ def test_study_decision_names_a_leader_without_crowning_it() -> None:
     assert [(b.wins, b.losses) for b in decision.beaten] == [(5, 3), (5, 3)]
 
 
+def test_study_decision_beaten_leaves_gold_pairs_out() -> None:
+    """Gold pairs check raters; their votes are no preference (StudyVotes.preference): the
+    direct votes of "what it beat" leave them out, as the method text says. The pair
+    browser still shows them."""
+    study = decided_study()
+    first, second, third = _config_ids(study)
+    comparisons = list(study.comparisons.select_related("image_a", "image_b").order_by("id"))
+    gold = [
+        c for c in comparisons if {c.image_a.config_id, c.image_b.config_id} == {first, second}
+    ][0]
+    leader_side = "a" if gold.image_a.config_id == first else "b"
+    comparison_gold_set(study=study, comparison_id=gold.pk, winner=leader_side)
+    adherence = next(d for d in study_decision(study=study).criteria if d.key == "prompt_adherence")
+    assert adherence.leader is not None and adherence.leader.config_id == first
+    beaten = {b.config_id: (b.wins, b.losses, b.ties) for b in adherence.beaten}
+    # 12 raters on the one prompt whose first–second pair is not gold; both prompts for third.
+    assert beaten == {second: (12, 0, 0), third: (24, 0, 0)}
+    # The pair browser still shows the gold pair with its 12 votes.
+    criterion = study.criteria.get(key="prompt_adherence")
+    shown = {p.comparison.pk: p for p in study_pair_tallies(study=study, criterion=criterion)}
+    assert gold.pk in shown
+    assert shown[gold.pk].a_wins + shown[gold.pk].b_wins == 12
+
+
 def test_study_decision_without_votes_is_empty() -> None:
     study = ready_study(n_configs=3)
     report = study_decision(study=study)
@@ -131,6 +158,18 @@ def test_study_report_page_shows_the_decision(client: Client) -> None:
     assert f"/studies/{study.pk}/report/download/" in html
     assert "style=" not in html  # the site's CSP allows no style attributes
     assert "script-src 'self'" in page["Content-Security-Policy"]
+
+
+def test_study_report_page_shows_the_no_clear_winner_constant(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The headline comes from the report (NO_CLEAR_WINNER), not a copy in the template."""
+    monkeypatch.setattr(decision_module, "NO_CLEAR_WINNER", "Nothing leads for sure (test).")
+    study = decided_study()
+    _login(client)
+    html = client.get(f"/studies/{study.pk}/report/").content.decode()
+    assert html.count("Nothing leads for sure (test).") == 1
+    assert NO_CLEAR_WINNER not in html
 
 
 def test_study_report_empty_state(client: Client) -> None:

@@ -190,8 +190,8 @@ def test_series_study_pages_create_and_read_the_result(settings: Any, client_r: 
     assert html.count("<tr") == 5  # header + 4 checkpoints
     assert client_r.get(f"/studies/{study.pk}/series/?criterion=nope").status_code == 404
     exported = client_r.get(f"/studies/{study.pk}/series.csv?criterion=prompt_adherence")
-    rows = list(csv.reader(io.StringIO(exported.content.decode())))
-    assert exported["Content-Type"] == "text/csv" and rows[0][:5] == [
+    rows = list(csv.reader(io.StringIO(b"".join(exported.streaming_content).decode())))
+    assert exported["Content-Type"] == "text/csv; charset=utf-8" and rows[0][:5] == [
         "step", "config_id", "strength", "ci_low", "ci_high"]  # fmt: skip
     assert [int(r[0]) for r in rows[1:]] == list(STEPS)
     assert all(float(r[3]) <= float(r[2]) <= float(r[4]) and r[9] for r in rows[1:])
@@ -221,7 +221,8 @@ def test_series_study_api_creates_and_reports(settings: Any, client_r: Client) -
     assert body["series"] == series.pk and len(body["loss"]) == 17 and body["raters"] == 3
     assert all(p["ci_low"] <= p["strength"] <= p["ci_high"] for p in body["points"])
     as_csv = client_r.get(f"/api/studies/{study.pk}/series-result.csv")
-    assert as_csv.status_code == 200 and as_csv.content.decode().startswith("step,config_id,")
+    body_csv = b"".join(as_csv.streaming_content).decode()
+    assert as_csv.status_code == 200 and body_csv.startswith("step,config_id,")
     other = ready_study(n_configs=2)
     assert client_r.get(f"/api/studies/{other.pk}/series-result/").status_code == 404
     assert client_r.get(f"/api/studies/{study.pk}/series-result/?criterion=x").status_code == 400
@@ -230,3 +231,26 @@ def test_series_study_api_creates_and_reports(settings: Any, client_r: Client) -
                   "/api/series/{series_id}/studies/", "/api/studies/{study_id}/series-result/",
                   "/api/studies/{study_id}/series-result.csv"):  # fmt: skip
         assert route in schema, route
+
+
+def test_series_csv_page_and_api_send_one_filename_uncached(
+    settings: Any, client_r: Client
+) -> None:
+    """The page's download and the API's: the same file name (criterion included) and
+    Cache-Control: no-store, like every other export."""
+    series = _series(settings)
+    study = _study(series, seeds=1)
+    steps = dict(series.checkpoints.values_list("config_id", "step"))
+    _simulate(study, {cid: s / 100 for cid, s in steps.items()}, raters=2, seed=6)
+    stem = f"loupe-series-{study.pk}-run-study"
+    for query, name in (("", f"{stem}.csv"),
+                        ("?criterion=prompt_adherence", f"{stem}-prompt_adherence.csv")):  # fmt: skip
+        for url in (
+            f"/studies/{study.pk}/series.csv",
+            f"/api/studies/{study.pk}/series-result.csv",
+        ):
+            response = client_r.get(url + query)
+            assert response.status_code == 200, url
+            assert response["Content-Disposition"] == f'attachment; filename="{name}"', url
+            assert response["Cache-Control"] == "no-store", url
+            assert b"".join(response.streaming_content).startswith(b"step,config_id,"), url
