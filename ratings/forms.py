@@ -132,20 +132,8 @@ class StudyForm(forms.ModelForm[Study]):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        configs = data.get("configs")
-        if not data.get("baseline") and configs:
-            # The first configuration is the baseline unless the researcher chose one.
-            data["baseline"] = min(configs, key=lambda c: c.pk)
-            self.instance.baseline = data["baseline"]
-        if data.get("decision_rule") == Study.DecisionRule.PAIR and configs is not None:
-            chosen = {c.pk for c in configs}
-            for name in ("decision_a", "decision_b"):
-                config = data.get(name)
-                if config is not None and config.pk not in chosen:
-                    self.add_error(name, "Choose one of the study's configurations.")
-                    # Kept on the instance so the model's own check does not also call it
-                    # missing (the form is invalid and saves nothing).
-                    setattr(self.instance, name, config)
+        # No baseline chosen: study_create and study_update take the first configuration; they
+        # also check that a decision pair is two of the study's configurations.
         return data
 
     def clean_decision_rule(self) -> str:

@@ -58,29 +58,6 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         read_only_fields = ["kind", "series", "status", "created_at", "launched_at"]
         extra_kwargs = {"instructions": {"max_length": FREE_TEXT_MAX_CHARS}}
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        """A "pair" decision rule names two of the study's configurations (the model's clean
-        checks that both are given and differ)."""
-        rule = attrs.get("decision_rule", getattr(self.instance, "decision_rule", None))
-        if rule == Study.DecisionRule.PAIR:
-            if "configs" in attrs:
-                chosen = {c.pk for c in attrs["configs"]}
-            else:
-                chosen = (
-                    set(self.instance.configs.values_list("pk", flat=True))
-                    if self.instance
-                    else set()
-                )
-            errors = {
-                name: ["Choose one of the study's configurations."]
-                for name in ("decision_a", "decision_b")
-                if (config := attrs.get(name, getattr(self.instance, name, None))) is not None
-                and config.pk not in chosen
-            }
-            if errors:
-                raise ValidationError(errors)
-        return attrs
-
     def get_launch_problems(self, obj: Study) -> list[str]:
         return study_services.study_launch_problems(obj)
 
@@ -99,12 +76,13 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         return [(r["key"], r["label"], r["question"]) for r in rows]
 
     def create(self, validated_data: dict[str, Any]) -> Study:
-        criteria = self._criteria(validated_data.pop("criteria", None)) or list(DEFAULT_CRITERIA)
+        # Criteria left out: the default ones; an empty list is refused (study_create).
+        criteria = self._criteria(validated_data.pop("criteria", None))
         request = self.context.get("request")
         return study_services.study_create(
             prompts=validated_data.pop("prompts", []),
             configs=validated_data.pop("configs", []),
-            criteria=criteria,
+            criteria=DEFAULT_CRITERIA if criteria is None else criteria,
             created_by=getattr(request, "user", None),
             **validated_data,
         )

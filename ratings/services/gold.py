@@ -36,8 +36,11 @@ def gold_mark_obvious(*, study: Study) -> int:
 
 
 def study_gold_missing(*, study: Study) -> bool:
-    """True when the study asks for gold pairs (gold rate above 0) but has none to show."""
-    return study.gold_rate > 0 and not Comparison.objects.filter(study=study, is_gold=True).exists()
+    """True when the study asks for gold pairs (gold rate above 0) but has none to show. A
+    checklist study has no pairs: its gold rate (the model's default) asks for nothing."""
+    if study.kind == Study.Kind.CHECKLIST or study.gold_rate <= 0:
+        return False
+    return not Comparison.objects.filter(study=study, is_gold=True).exists()
 
 
 def comparison_gold_set(*, study: Study, comparison_id: int, winner: str) -> Comparison:

@@ -32,10 +32,14 @@ def study_create(
     **fields: Any,
 ) -> Study:
     """A draft study with its prompts, configurations, criteria, raters and rater groups, all
-    or nothing. Not safe to run twice: each run is a new study."""
+    or nothing. A pairwise study's baseline is its first configuration unless one is given.
+    Not safe to run twice: each run is a new study."""
     with transaction.atomic():
         study = Study(name=name, baseline=baseline, **fields)
+        if study.kind == Study.Kind.PAIRWISE:
+            study.baseline = baseline or _first(configs)
         study.full_clean()
+        _decision_pair_check(study, configs)
         study.save()
         study.prompts.set(prompts)
         study.configs.set(configs)
@@ -240,6 +244,26 @@ def _enqueue_rendering() -> None:
 STRUCTURAL_FIELDS = ("seeds_per_prompt", "base_seed", "design", "baseline")
 
 
+def _first(configs: Iterable[GenerationConfig]) -> GenerationConfig | None:
+    """The baseline of a pairwise study that names none: its first configuration (by id)."""
+    return min(configs, key=lambda c: c.pk, default=None)
+
+
+def _decision_pair_check(study: Study, configs: Iterable[GenerationConfig]) -> None:
+    """A "pair" decision rule decides between two of the study's own configurations (the
+    model's clean checks that both are given and differ)."""
+    if study.decision_rule != Study.DecisionRule.PAIR:
+        return
+    chosen = {c.pk for c in configs}
+    errors = {
+        name: "Choose one of the study's configurations."
+        for name in ("decision_a", "decision_b")
+        if getattr(study, f"{name}_id") not in (None, *chosen)
+    }
+    if errors:
+        raise ValidationError(errors, code="decision_pair")
+
+
 def _criteria_set(*, study: Study, criteria: Sequence[tuple[str, str, str]]) -> None:
     keys = [key for key, _, _ in criteria]
     if len(set(keys)) != len(keys):
@@ -278,7 +302,8 @@ def study_update(
     Once launched, what decides the images and comparisons (prompts, configs, seeds, design,
     baseline) is fixed; name, instructions, criteria, targets and raters stay editable.
     """
-    if study.status != Study.Status.DRAFT:
+    launched = study.status != Study.Status.DRAFT
+    if launched:
         changed = [
             name
             for name in STRUCTURAL_FIELDS
@@ -304,7 +329,10 @@ def study_update(
     with transaction.atomic():
         for name, value in fields.items():
             setattr(study, name, value)
+        if study.kind == Study.Kind.PAIRWISE and study.baseline_id is None and not launched:
+            study.baseline = _first(configs if configs is not None else study.configs.all())
         study.full_clean()
+        _decision_pair_check(study, configs if configs is not None else study.configs.all())
         study.save()
         if prompts is not None:
             study.prompts.set(prompts)

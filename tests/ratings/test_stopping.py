@@ -19,7 +19,7 @@ from ratings.analysis.stopping import (
 )
 from ratings.forms import StudyForm
 from ratings.models import Study
-from tests.factories import launched, make_config, rater, researcher, vote
+from tests.factories import PromptFactory, launched, make_config, rater, researcher, vote
 
 K = 4
 
@@ -145,12 +145,21 @@ def test_rule_check_names_the_field_and_the_rule(rule: DecisionRule, message: st
 # --------------------------------------------------------------------------- study settings
 
 
+CRITERIA_FORM = {
+    "form-TOTAL_FORMS": "1",
+    "form-INITIAL_FORMS": "0",
+    "form-0-label": "Prompt adherence",
+    "form-0-question": "Which image better matches the prompt?",
+}
+
+
 @pytest.mark.django_db
-def test_study_form_checks_the_pair_rules_configurations() -> None:
+def test_study_form_checks_the_pair_rules_configurations(client: Client) -> None:
     inside = [make_config(sampler=s) for s in ("euler_a", "ddim")]
     outside = make_config(sampler="heun")
     data = {
         "name": "rule",
+        "prompts": [PromptFactory().pk],
         "configs": [c.pk for c in inside],
         "design": "all_pairs",
         "seeds_per_prompt": "1",
@@ -162,9 +171,13 @@ def test_study_form_checks_the_pair_rules_configurations() -> None:
         "decision_a": inside[0].pk,
         "decision_b": outside.pk,
     }
-    form = StudyForm(data)
-    assert not form.is_valid()
-    assert form.errors["decision_b"] == ["Choose one of the study's configurations."]
+    # The page: the form, then study_create's check (which the API shares), on the field.
+    client.force_login(researcher(username="rita"))
+    page = client.post("/studies/new/", {**data, **CRITERIA_FORM})
+    assert page.status_code == 200 and Study.objects.count() == 0
+    assert page.context["form"].errors["decision_b"] == [
+        "Choose one of the study's configurations."
+    ]
     form = StudyForm({**data, "decision_b": "", "decision_confidence": "1.5"})
     assert not form.is_valid()
     assert form.errors["decision_b"] == [

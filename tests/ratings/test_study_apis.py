@@ -163,3 +163,19 @@ def test_study_list_says_each_study_kind_and_series_read_only(api: Client) -> No
     assert response.status_code == 200
     pairwise.refresh_from_db()
     assert pairwise.kind == "pairwise" and pairwise.series_id is None
+
+
+def test_study_create_rules_are_the_pages(api: Client) -> None:
+    """The page and the API create through study_create: no baseline named is the first
+    configuration, and an empty list of criteria is refused (left out: the default ones)."""
+    configs = [make_config(sampler=s).pk for s in ("euler_a", "ddim", "heun")]
+    body = {"name": "Each vs first", "prompts": [PromptFactory().pk], "configs": configs[::-1],
+            "design": "vs_baseline"}  # fmt: skip
+    made = api.post("/api/studies/", body, content_type=JSON)
+    assert made.status_code == 201, made.content
+    assert made.json()["baseline"] == min(configs) and made.json()["launch_problems"] == []
+    empty = api.post("/api/studies/", {**body, "name": "No criteria", "criteria": []},
+                     content_type=JSON)  # fmt: skip
+    assert empty.status_code == 400
+    assert empty.json() == {"criteria": ["A study needs at least one criterion."]}
+    assert Study.objects.count() == 1

@@ -205,3 +205,23 @@ def test_progress_page_shows_the_worker_panel(client: Client) -> None:
     page = client.get(f"/studies/{study.pk}/progress/", HTTP_HX_REQUEST="true")
     body = page.content.decode()
     assert "gpu0@box" in body and "NVIDIA H100" in body and "7.50" in body and "tiny-random" in body
+
+
+def test_launching_a_checklist_study_warns_of_no_gold_pairs_only_for_pairwise(
+    research_client: Client,
+) -> None:
+    from ratings.checklists.items import schema_parse
+    from ratings.checklists.services import checklist_study_create
+    from tests.factories import CHECKLIST_SCHEMA_TEXT
+
+    checklist = checklist_study_create(
+        name="Checklist", prompts=[PromptFactory()], configs=[make_config()],
+        fields=schema_parse(CHECKLIST_SCHEMA_TEXT),
+    )  # fmt: skip
+    pairwise = make_study(n_configs=2)  # distinct samplers only: no pair is obviously better
+    for study, warned in ((checklist, False), (pairwise, True)):
+        assert study.gold_rate > 0
+        page = research_client.post(f"/studies/{study.pk}/launch/", follow=True)
+        assert ("no pair is gold" in page.content.decode()) is warned, study.kind
+        detail = research_client.get(f"/studies/{study.pk}/").content.decode()
+        assert ('id="gold-missing"' in detail) is warned, study.kind
