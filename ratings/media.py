@@ -72,8 +72,9 @@ def rater_may_see(*, user: Any, name: str) -> bool:
             .exists()
         )
     if name.startswith(REFERENCE_FOLDER):
+        # The rating page shows a closed study's guide too (ratings.views.rate): its pictures.
         return ReferenceImage.objects.filter(
-            image=name, study__in=studies_for_rater(user=user)
+            image=name, study__in=studies_for_rater(user=user, closed_too=True)
         ).exists()
     return False
 

@@ -105,17 +105,24 @@ def test_media_file_never_gives_a_rater_masters_adapters_or_unknown_files() -> N
     assert lab.get("/media/img/no-such-file.webp").status_code == 404
 
 
-def test_media_file_serves_reference_pictures_of_open_studies_only() -> None:
+def test_media_file_serves_reference_pictures_of_the_raters_studies_only() -> None:
     mine = ready_study(n_configs=2)
+    closed = ready_study(n_configs=2)
     other = ready_study(n_configs=2, open_to_raters=False)
     names = {}
-    for study in (mine, other):
+    for study in (mine, closed, other):
         name = default_storage.save("reference/look.png", ContentFile(_png()))
         ReferenceImage.objects.create(study=study, image=name, caption="the look")
         names[study.pk] = name
+    closed.status = Study.Status.CLOSED
+    closed.save(update_fields=["status"])
     client = _client(rater(username="ray"))
     assert client.get(f"/media/{names[mine.pk]}").status_code == 200
     assert client.get(f"/media/{names[other.pk]}").status_code == 404
+    # A closed study's guide still shows its pictures: they are served as the page is.
+    guide = client.get(f"/rate/{closed.pk}/guide/").content.decode()
+    assert names[closed.pk] in guide
+    assert client.get(f"/media/{names[closed.pk]}").status_code == 200
 
 
 def test_media_file_sends_anonymous_visitors_to_login() -> None:
