@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import timedelta
+from importlib import import_module
 
 from django.conf import settings
 from django.contrib.auth import get_user
@@ -13,6 +14,7 @@ from django.db import DatabaseError, InterfaceError, OperationalError, connectio
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.views.decorators.cache import never_cache
 
 from evalsite.celery import app as celery_app
@@ -41,22 +43,24 @@ def _broker_ok() -> tuple[bool, str]:
 
 
 def _is_staff(request: HttpRequest) -> bool:
-    """Staff by session cookie or API token, read here because /healthz is answered before
-    the session and auth middleware (call only when the database answers)."""
-    from django.contrib.sessions.backends.db import SessionStore
+    """Staff by the API's own authentication (REST_FRAMEWORK's classes: Loupe's API keys, the
+    session, admin-made tokens), so that /healthz knows a caller exactly as the API does.
 
-    key = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
-    if key:
-        request.session = SessionStore(key)
-        if get_user(request).is_staff:
-            return True
-    header = request.headers.get("Authorization", "")
-    if header.startswith("Token "):
-        from rest_framework.authtoken.models import Token
+    /healthz is answered before the session and auth middleware, so the session and user are
+    attached here as those would (call only when the database answers)."""
+    from rest_framework.exceptions import APIException
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
-        token = Token.objects.select_related("user").filter(key=header[6:].strip()).first()
-        return bool(token and token.user.is_active and token.user.is_staff)
-    return False
+    engine = import_module(settings.SESSION_ENGINE)  # as SessionMiddleware reads it
+    request.session = engine.SessionStore(request.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    request.user = SimpleLazyObject(lambda: get_user(request))  # type: ignore[assignment]
+    authenticators = APIView().get_authenticators()  # REST_FRAMEWORK's, as every API view
+    try:
+        user = Request(request, authenticators=authenticators).user
+    except APIException:  # a refused credential: answered as anonymous, never an error
+        return False
+    return bool(user.is_active and user.is_staff)
 
 
 @login_not_required

@@ -17,6 +17,7 @@ from generation.models import (
     Prompt,
     WorkerHeartbeat,
 )
+from generation.services.adapters import adapter_fixed_fields
 from generation.services.configs import config_fingerprint, config_refresh_fingerprint
 
 
@@ -44,13 +45,11 @@ class LoraAdapterAdmin(admin.ModelAdmin[LoraAdapter]):
     def get_readonly_fields(
         self, request: HttpRequest, obj: LoraAdapter | None = None
     ) -> list[str]:
-        # A registered adapter's file and hash are what configurations (and their images)
-        # were made with: register a new adapter instead. Adapters come in through the
-        # registration page, which checks the file; the admin only edits what is safe.
-        fields = ["weights", "sha256", "created_at"]
-        if obj is not None and obj.config_links.exists():
-            fields.append("trigger_token")  # part of the fingerprints of the configs using it
-        return fields
+        # Adapters come in through the registration page, which checks the file; the admin
+        # shows what adapter_update would refuse to change as read-only.
+        if obj is None:
+            return ["weights", "sha256", "created_at"]
+        return [*adapter_fixed_fields(adapter=obj), "created_at"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

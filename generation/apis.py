@@ -26,13 +26,15 @@ from generation.models import (
     Prompt,
 )
 from generation.selectors import builder_preview
-from generation.services.adapters import adapter_register, adapter_upload
+from generation.services.adapters import adapter_register, adapter_update, adapter_upload
 from generation.services.configs import (
     config_create,
     config_drafts_validate,
     config_factor_levels_expand,
     config_update,
     configs_create_from_drafts,
+    default_base_model,
+    param_default,
 )
 from generation.services.prompts import (
     prompt_check_editable,
@@ -89,11 +91,7 @@ class LoraAdapterSerializer(serializers.ModelSerializer[LoraAdapter]):
         return adapter_register(**validated_data)
 
     def update(self, instance: LoraAdapter, validated_data: dict[str, Any]) -> LoraAdapter:
-        if "weights" in validated_data or "upload" in validated_data:
-            raise ValidationError(
-                {"weights": "Weights are fixed once registered: register a new adapter."}
-            )
-        return super().update(instance, validated_data)
+        return adapter_update(adapter=instance, **validated_data)
 
 
 class ConfigAdapterSerializer(serializers.ModelSerializer[ConfigAdapter]):
@@ -108,8 +106,10 @@ class ConfigAdapterSerializer(serializers.ModelSerializer[ConfigAdapter]):
 class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
     adapters = ConfigAdapterSerializer(source="adapter_links", many=True, required=False)
     # Plain fields with the shared validators, so the API says exactly what forms say.
-    sampler = serializers.CharField(validators=[validate_sampler], default="euler_a")
-    compel_level = serializers.CharField(validators=[validate_compel_level], default="none")
+    sampler = serializers.CharField(validators=[validate_sampler], default=param_default("sampler"))
+    compel_level = serializers.CharField(
+        validators=[validate_compel_level], default=param_default("compel_level")
+    )
     reused = serializers.SerializerMethodField()
 
     class Meta:
@@ -122,6 +122,7 @@ class GenerationConfigSerializer(serializers.ModelSerializer[GenerationConfig]):
 
     def create(self, validated_data: dict[str, Any]) -> GenerationConfig:
         links = validated_data.pop("adapter_links", [])
+        validated_data.setdefault("base_model", default_base_model())
         config, created = config_create(
             adapters=[(link["adapter"], link["scale"]) for link in links], **validated_data
         )
@@ -248,10 +249,10 @@ class ConfigBuildSerializer(serializers.Serializer[Any]):
         queryset=LoraAdapter.objects.all(), required=False, allow_null=True
     )
     name_prefix = serializers.CharField(required=False, allow_blank=True, default="")
-    base_model = serializers.CharField(required=False, default="tiny-random")
-    width = serializers.IntegerField(validators=[validate_size], default=512)
-    height = serializers.IntegerField(validators=[validate_size], default=512)
-    insert_trigger = serializers.BooleanField(default=True)
+    base_model = serializers.CharField(required=False, default=default_base_model)
+    width = serializers.IntegerField(validators=[validate_size], default=param_default("width"))
+    height = serializers.IntegerField(validators=[validate_size], default=param_default("height"))
+    insert_trigger = serializers.BooleanField(default=param_default("insert_trigger"))
     prompts = serializers.IntegerField(min_value=1, default=1, help_text="For the counts.")
     seeds = serializers.IntegerField(min_value=1, max_value=64, default=2)
     dry_run = serializers.BooleanField(default=False, help_text="Preview only; create nothing.")

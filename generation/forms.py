@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 from django.utils.html import format_html
@@ -24,6 +23,8 @@ from generation.services.configs import (
     ConfigDraft,
     config_factor_levels_count,
     config_factor_levels_expand,
+    default_base_model,
+    param_default,
 )
 from generation.services.prompts import prompt_check_editable
 from generation.validation import (
@@ -165,7 +166,7 @@ class ConfigForm(forms.ModelForm[GenerationConfig]):
                 initial=(adapter_scales or {}).get(adapter.pk),
             )
         if not self.instance.pk and not self.is_bound:
-            self.initial.setdefault("base_model", settings.LOUPE_MODEL)
+            self.initial.setdefault("base_model", default_base_model())
 
     def adapter_fields(self) -> list[forms.BoundField]:
         return [self[f"adapter_{a.pk}"] for a in self.adapters]
@@ -226,23 +227,27 @@ class FactorBuilderForm(forms.Form):
         required=False, max_length=60, help_text="Prepended to each generated name."
     )
     base_model = forms.CharField(max_length=500)
-    width = forms.IntegerField(initial=512, validators=[validate_size])
-    height = forms.IntegerField(initial=512, validators=[validate_size])
-    insert_trigger = forms.BooleanField(required=False, initial=True)
+    width = forms.IntegerField(initial=param_default("width"), validators=[validate_size])
+    height = forms.IntegerField(initial=param_default("height"), validators=[validate_size])
+    insert_trigger = forms.BooleanField(required=False, initial=param_default("insert_trigger"))
     mode = forms.ChoiceField(choices=MODES, initial="factorial", widget=forms.RadioSelect)
     samplers = forms.MultipleChoiceField(
         choices=list(SAMPLERS.items()),
-        initial=["euler_a"],
+        initial=[param_default("sampler")],
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one sampler."},
     )
-    steps = forms.CharField(initial="20", help_text="Comma-separated, e.g. 20, 30.")
+    steps = forms.CharField(
+        initial=str(param_default("steps")), help_text="Comma-separated, e.g. 20, 30."
+    )
     cfg = forms.CharField(
-        initial="7", label="CFG scales", help_text="Comma-separated, e.g. 5, 7, 9."
+        initial=f"{param_default('cfg'):g}",
+        label="CFG scales",
+        help_text="Comma-separated, e.g. 5, 7, 9.",
     )
     compel_levels = forms.MultipleChoiceField(
         choices=[(k, f"{k} (×{w})") for k, w in COMPEL_WEIGHTS.items()],
-        initial=["none"],
+        initial=[param_default("compel_level")],
         widget=forms.CheckboxSelectMultiple,
         error_messages={"required": "Choose at least one compel level."},
     )
@@ -276,7 +281,7 @@ class FactorBuilderForm(forms.Form):
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
         if not self.is_bound:
-            self.initial.setdefault("base_model", settings.LOUPE_MODEL)
+            self.initial.setdefault("base_model", default_base_model())
             self.initial.setdefault("prompts", max(1, Prompt.objects.count()))
 
     def clean_steps(self) -> list[int]:

@@ -16,7 +16,7 @@ from generation.apis import ImageSerializer
 from generation.models import Checkpoint, CheckpointSeries, GenerationConfig, Prompt
 from generation.series_selectors import series_grid, series_list
 from generation.services.series import series_grid_render, series_register
-from generation.validation import SEED_MAX, scale_validators
+from generation.validation import scale_validators
 
 
 class CheckpointSerializer(serializers.ModelSerializer[Checkpoint]):
@@ -84,9 +84,8 @@ class SeriesGridSerializer(serializers.Serializer[Any]):
 
 class SeriesGridRenderSerializer(serializers.Serializer[Any]):
     prompts = serializers.PrimaryKeyRelatedField(queryset=Prompt.objects.all(), many=True)
-    seeds = serializers.ListField(
-        child=serializers.IntegerField(min_value=0, max_value=SEED_MAX), max_length=16
-    )
+    # How many and which seeds: series_grid_render's rule, the same as the page's.
+    seeds = serializers.ListField(child=serializers.IntegerField())
 
 
 class SeriesGridRenderedSerializer(serializers.Serializer[Any]):

@@ -8,6 +8,8 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import ApiToken
+from accounts.services import api_token_create
 from generation.models import WorkerHeartbeat
 from tests.factories import UserFactory, researcher
 
@@ -67,3 +69,15 @@ def test_healthz_gives_details_to_a_staff_api_token(client: Client) -> None:
     body = client.get("/healthz", HTTP_AUTHORIZATION=f"Token {token.key}").json()
     assert body["database"] == "ok" and "workers" in body
     assert client.get("/healthz", HTTP_AUTHORIZATION="Token nope").json() == {"status": "ok"}
+
+
+def test_healthz_knows_a_loupe_api_key_as_the_api_does(client: Client) -> None:
+    boss = researcher(is_staff=True)
+    key = api_token_create(user=boss, name="monitor").key
+    body = client.get("/healthz", HTTP_AUTHORIZATION=f"Token {key}").json()
+    assert body["database"] == "ok" and "workers" in body
+    # A key of a user who is not staff, and a revoked one, get the anonymous answer.
+    plain = api_token_create(user=researcher(), name="script").key
+    assert client.get("/healthz", HTTP_AUTHORIZATION=f"Token {plain}").json() == {"status": "ok"}
+    ApiToken.objects.filter(user=boss).update(revoked_at=timezone.now())
+    assert client.get("/healthz", HTTP_AUTHORIZATION=f"Token {key}").json() == {"status": "ok"}

@@ -1,4 +1,4 @@
-"""Writes for LoRA adapters (register a server file, store an upload) and which are active."""
+"""Writes for LoRA adapters (register a server file, store an upload, edit) and which are active."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ from generation.models import LoraAdapter, Prompt
 from generation.validation import validate_upload_size
 
 AdapterScales = Sequence[tuple[LoraAdapter, float]]
+
+WEIGHTS_FIXED = "Weights are fixed once registered: register a new adapter."
+TRIGGER_TOKEN_FIXED = (
+    "Configurations use this adapter, so its trigger token is fixed (it is part of their "
+    "settings and prompts): register a new adapter for another token."
+)
 
 
 def active_adapters(adapters: AdapterScales) -> list[tuple[LoraAdapter, float]]:
@@ -143,3 +149,48 @@ def adapter_upload(
         # the file must not outlive the row it was stored for.
         target.unlink(missing_ok=True)
         raise
+
+
+def adapter_fixed_fields(*, adapter: LoraAdapter) -> list[str]:
+    """The fields of this adapter that may no longer change.
+
+    The file and its hash are what configurations (and their images) are made with; once a
+    configuration uses the adapter, so is its trigger token: it is part of the configuration's
+    fingerprint and goes into its prompts at render time.
+    """
+    fixed = ["weights", "sha256"]
+    if adapter.pk is not None and adapter.config_links.exists():
+        fixed.append("trigger_token")
+    return fixed
+
+
+def adapter_update(
+    *, adapter: LoraAdapter, upload: UploadedFile | None = None, **changes: Any
+) -> LoraAdapter:
+    """Edit a registered adapter (name, trigger token, default scale, category, archived).
+    Safe to run twice.
+
+    Raises ValidationError naming `weights` or `upload` for a new file (register a new
+    adapter instead) and `trigger_token` for a new token once configurations use it.
+    """
+    fixed = adapter_fixed_fields(adapter=adapter)
+    errors: dict[str, str] = {}
+    if upload is not None:
+        errors["upload"] = WEIGHTS_FIXED
+    for field, value in changes.items():
+        if field in fixed and value != getattr(adapter, field):
+            errors[field] = TRIGGER_TOKEN_FIXED if field == "trigger_token" else WEIGHTS_FIXED
+    if errors:
+        raise ValidationError(errors)
+    for field, value in changes.items():
+        setattr(adapter, field, value)
+    adapter.full_clean()
+    try:
+        with transaction.atomic():
+            adapter.save()
+    except IntegrityError:
+        # Another request took the same name between full_clean() and the update.
+        raise ValidationError(
+            {"name": "An adapter with this name already exists; choose another name."}
+        ) from None
+    return adapter

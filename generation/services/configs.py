@@ -10,12 +10,33 @@ from itertools import product
 from math import prod
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Field
 
 from generation.designs import design_params
 from generation.models import PARAM_FIELDS, ConfigAdapter, GenerationConfig, LoraAdapter
 from generation.services.adapters import AdapterScales, active_adapters
+
+
+def default_base_model() -> str:
+    """The base model of a configuration made on the site, by form or API: LOUPE_MODEL.
+
+    The model field keeps tiny-random as its default: a callable there would need a migration
+    and would change what code that builds configurations without a base model gets.
+    """
+    return str(settings.LOUPE_MODEL)
+
+
+def param_default(name: str) -> Any:
+    """What a new configuration's parameter is when the form or API caller leaves it out: the
+    model field's default, except base_model (default_base_model)."""
+    if name == "base_model":
+        return default_base_model()
+    field = GenerationConfig._meta.get_field(name)
+    assert isinstance(field, Field)
+    return field.get_default()
 
 
 def config_fingerprint(*, params: dict[str, Any], adapters: AdapterScales) -> str:

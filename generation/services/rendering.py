@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from generation.models import Image, WorkerHeartbeat
@@ -389,12 +389,16 @@ def leases_sweep() -> int:
     return failed + returned + lost
 
 
+def images_reset_failed(*, images: QuerySet[Image]) -> int:
+    """The failed ones of these images back to pending, with a fresh set of attempts and no
+    error (the old reason would read as the new attempt's). Sends nothing. Safe to run twice."""
+    return images.filter(status=Status.FAILED).update(status=Status.PENDING, attempts=0, error="")
+
+
 def images_retry(*, image_ids: Iterable[int]) -> int:
     """Give failed images a fresh set of attempts and queue them. Raises
     RenderQueueUnavailable (after committing) when the broker does not take them."""
     ids = list(image_ids)
-    count = Image.objects.filter(pk__in=ids, status=Status.FAILED).update(
-        status=Status.PENDING, attempts=0, error=""
-    )
+    count = images_reset_failed(images=Image.objects.filter(pk__in=ids))
     transaction.on_commit(lambda: images_dispatch(image_ids=ids))
     return count

@@ -35,7 +35,7 @@ from generation.services.adapters import adapter_save
 from generation.services.configs import config_copy
 from generation.services.images import images_ensure
 from generation.services.rendering import images_dispatch
-from generation.validation import SEED_MAX
+from generation.validation import seed_validators
 
 #: More checkpoints than a grid can show or a study can compare in all pairs.
 SERIES_MAX_CHECKPOINTS = 24
@@ -47,6 +47,8 @@ LOSS_FILE_NAME = "loss.csv"
 #: Metadata keys that trainers write the step under (kohya: ss_steps).
 STEP_METADATA_KEYS = ("step", "global_step", "ss_steps", "ss_global_step")
 GRID_MAX_IMAGES = 2000
+#: Distinct seeds one grid render takes: a grid compares checkpoints, not seeds.
+GRID_MAX_SEEDS = 16
 _NAME_TAKEN = "A series with this name already exists; choose another name."
 
 # "name-000500", "name_500", "step500", "step_500", "checkpoint-500", "ckpt500", "500".
@@ -269,24 +271,42 @@ def series_grid_render(
     *, series: CheckpointSeries, prompts: Sequence[Prompt], seeds: Sequence[int]
 ) -> tuple[int, int]:
     """Create the grid's images (every checkpoint × prompt × seed) and enqueue rendering after
-    commit. Returns (created, reused). Safe to run twice: existing images are reused."""
+    commit. Returns (created, reused). Safe to run twice: existing images are reused.
+
+    A seed given twice is one row of the grid: the limit of GRID_MAX_SEEDS counts distinct
+    seeds, so the form and the API (which may send a list with repeats) agree.
+    """
     errors: dict[str, str] = {}
     if not prompts:
         errors["prompts"] = "Choose at least one prompt."
-    if not seeds:
-        errors["seeds"] = "Give at least one seed."
-    bad = [s for s in seeds if not 0 <= s <= SEED_MAX]
-    if bad:
-        errors["seeds"] = f"Seeds must lie between 0 and {SEED_MAX} (got {bad[0]})."
+    distinct = sorted(set(seeds))
+    seed_error = _seeds_problem(distinct)
+    if seed_error:
+        errors["seeds"] = seed_error
     configs = series_configs(series)
-    total = len(configs) * len(prompts) * len(set(seeds))
-    if total > GRID_MAX_IMAGES:
+    total = len(configs) * len(prompts) * len(distinct)
+    if not errors and total > GRID_MAX_IMAGES:
         errors["seeds"] = f"That grid has {total} images; render at most {GRID_MAX_IMAGES} at once."
     if errors:
         raise ValidationError(errors)
-    keys = [(c.pk, p.pk, s) for c in configs for p in prompts for s in sorted(set(seeds))]
+    keys = [(c.pk, p.pk, s) for c in configs for p in prompts for s in distinct]
     with transaction.atomic():
         ensured = images_ensure(keys)
         ids = [image.pk for image in ensured.images.values()]
         transaction.on_commit(partial(images_dispatch, image_ids=ids))
     return ensured.created, ensured.reused
+
+
+def _seeds_problem(seeds: Sequence[int]) -> str | None:
+    """What is wrong with the grid's (distinct) seeds, or None."""
+    if not seeds:
+        return "Give at least one seed."
+    if len(seeds) > GRID_MAX_SEEDS:
+        return f"Give at most {GRID_MAX_SEEDS} seeds."
+    for seed in seeds:
+        try:
+            for validate in seed_validators:
+                validate(seed)
+        except ValidationError as error:
+            return error.messages[0]
+    return None

@@ -213,3 +213,82 @@ def test_schema_and_docs_are_served(api: Client) -> None:
                  "/api/prompts/import/", "/api/images/{id}/"]:  # fmt: skip
         assert path in text, path
     assert api.get("/api/docs/").status_code == 200
+
+
+def _used_adapter() -> LoraAdapter:
+    adapter = LoraAdapter.objects.create(
+        name="phol", weights="/w/phol.safetensors", sha256="a" * 64, trigger_token="phol"
+    )
+    make_config(sampler="euler_a", adapters=[(adapter, 1.0)])
+    return adapter
+
+
+def test_adapter_update_refuses_a_new_trigger_token_once_configs_use_it(api: Client) -> None:
+    adapter = _used_adapter()
+    fingerprint = GenerationConfig.objects.get().fingerprint
+    refused = api.patch(f"/api/adapters/{adapter.pk}/", {"trigger_token": "x"}, content_type=JSON)
+    assert refused.status_code == 400
+    assert list(refused.json()) == ["trigger_token"]
+    assert refused.json()["trigger_token"][0].startswith("Configurations use this adapter")
+    adapter.refresh_from_db()
+    assert adapter.trigger_token == "phol"
+    assert GenerationConfig.objects.get().fingerprint == fingerprint
+    # The same token and the other fields may still change.
+    ok = api.patch(f"/api/adapters/{adapter.pk}/",
+                   {"trigger_token": "phol", "name": "phol v1", "default_scale": 0.8},
+                   content_type=JSON)  # fmt: skip
+    assert ok.status_code == 200, ok.json()
+    adapter.refresh_from_db()
+    assert (adapter.name, adapter.default_scale) == ("phol v1", 0.8)
+
+
+def test_adapter_update_refuses_new_weights_and_lets_an_unused_token_change(api: Client) -> None:
+    adapter = LoraAdapter.objects.create(
+        name="sks", weights="/w/sks.safetensors", sha256="b" * 64, trigger_token="sks"
+    )
+    refused = api.patch(
+        f"/api/adapters/{adapter.pk}/", {"weights": "/w/other.safetensors"}, content_type=JSON
+    )
+    assert refused.status_code == 400
+    assert refused.json() == {
+        "weights": ["Weights are fixed once registered: register a new adapter."]
+    }
+    ok = api.patch(f"/api/adapters/{adapter.pk}/", {"trigger_token": "skz"}, content_type=JSON)
+    assert ok.status_code == 200 and ok.json()["trigger_token"] == "skz"
+    adapter.refresh_from_db()
+    assert (adapter.weights, adapter.trigger_token) == ("/w/sks.safetensors", "skz")
+
+
+def test_admin_shows_the_trigger_token_read_only_once_configs_use_the_adapter(
+    admin_client: Client,
+) -> None:
+    unused = LoraAdapter.objects.create(name="u", weights="/w/u.safetensors", sha256="c" * 64)
+    used = _used_adapter()
+    page = "/admin/generation/loraadapter/{}/change/"
+    assert 'name="trigger_token"' in admin_client.get(page.format(unused.pk)).content.decode()
+    assert 'name="trigger_token"' not in admin_client.get(page.format(used.pk)).content.decode()
+
+
+def test_config_api_and_build_default_to_the_sites_model_like_the_forms(
+    api: Client, settings: Any
+) -> None:
+    from generation.forms import ConfigForm, FactorBuilderForm
+
+    settings.LOUPE_MODEL = "sd15-random"
+    assert ConfigForm().initial["base_model"] == "sd15-random"
+    assert FactorBuilderForm().initial["base_model"] == "sd15-random"
+    made = api.post("/api/configs/", {"steps": 4, "width": 256, "height": 256},
+                    content_type=JSON)  # fmt: skip
+    assert made.status_code == 201, made.json()
+    assert made.json()["base_model"] == "sd15-random"
+    assert (made.json()["sampler"], made.json()["compel_level"]) == ("euler_a", "none")
+    built = api.post("/api/configs/build/", {"levels": {"steps": [4, 6]}}, content_type=JSON)
+    assert built.status_code == 201, built.json()
+    configs = GenerationConfig.objects.exclude(pk=made.json()["id"])
+    assert {c.base_model for c in configs} == {"sd15-random"}
+    assert {(c.width, c.height, c.sampler, c.insert_trigger) for c in configs} == {
+        (512, 512, "euler_a", True)
+    }
+    # An edit leaves the stored model as it is.
+    edited = api.patch(f"/api/configs/{made.json()['id']}/", {"steps": 5}, content_type=JSON)
+    assert edited.status_code == 200 and edited.json()["base_model"] == "sd15-random"

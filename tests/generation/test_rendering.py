@@ -201,3 +201,33 @@ def test_render_command_and_rerender_check(capsys: pytest.CaptureFixture[str]) -
 
     with pytest.raises(CommandError, match="pixels differ"):
         call_command("rerender_check", str(image.pk))
+
+
+def test_images_reset_failed_clears_status_attempts_and_error_of_failed_ones_only() -> None:
+    failed, done = make_image(seed=1), make_image(seed=2)
+    Image.objects.filter(pk=failed.pk).update(status="failed", attempts=3, error="CUDA OOM")
+    Image.objects.filter(pk=done.pk).update(status="done", attempts=1, error="")
+    assert rendering.images_reset_failed(images=Image.objects.all()) == 1
+    assert rendering.images_reset_failed(images=Image.objects.all()) == 0
+    rows = dict(Image.objects.values_list("pk", "status"))
+    assert rows == {failed.pk: "pending", done.pk: "done"}
+    failed.refresh_from_db()
+    assert (failed.attempts, failed.error) == (0, "")
+
+
+def test_render_command_retry_failed_clears_the_old_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    study = make_study(n_configs=2, seeds_per_prompt=1)
+    study_launch(study=study)
+    Image.objects.update(status="failed", attempts=3, error="Lease expired 3 times")
+    rendered: list[list[int]] = []
+
+    def render_nothing(*, image_ids: list[int], **kwargs: Any) -> int:
+        rendered.append(list(image_ids))
+        return 0
+
+    monkeypatch.setattr("ratings.management.commands.render.images_render", render_nothing)
+    call_command("render", "--study", str(study.pk), "--retry-failed")
+    assert sorted(i for batch in rendered for i in batch) == sorted(
+        Image.objects.values_list("pk", flat=True)
+    )
+    assert set(Image.objects.values_list("status", "attempts", "error")) == {("pending", 0, "")}

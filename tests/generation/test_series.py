@@ -420,3 +420,65 @@ def test_series_api_registers_lists_and_renders(
     cells = grid["rows"][0]["cells"]
     assert [c["step"] for c in cells] == [100, 200, 300]
     assert all(c["image"]["status"] == "done" and c["image"]["seed"] == 3 for c in cells)
+
+
+# --- the grid's seeds: one rule for the page, the API and the service --------------------------
+
+SEED_RANGE = "Seed must be between 0 and 4294967295 (2^32 - 1)."
+
+
+@pytest.mark.parametrize(
+    ("seeds", "message"),
+    [
+        ([], "Give at least one seed."),
+        (list(range(17)), "Give at most 16 seeds."),
+        ([1, 2**32], SEED_RANGE),
+        ([-1], SEED_RANGE),
+    ],
+)
+def test_series_grid_render_checks_the_seeds(settings: Any, seeds: list[int], message: str) -> None:
+    _folder(settings)
+    series = series_register(name="run", folder="run", base_config=_base())
+    with pytest.raises(ValidationError) as error:
+        series_grid_render(series=series, prompts=[PromptFactory()], seeds=seeds)
+    assert _messages(error) == {"seeds": [message]}
+    assert not Image.objects.exists()
+
+
+def test_series_grid_render_counts_distinct_seeds(settings: Any) -> None:
+    _folder(settings)
+    series = series_register(name="run", folder="run", base_config=_base())
+    prompt = PromptFactory()
+    assert series_grid_render(series=series, prompts=[prompt], seeds=[1] * 17) == (3, 0)
+    sixteen = [*range(16), *range(16)]
+    assert series_grid_render(series=series, prompts=[prompt], seeds=sixteen) == (45, 3)
+
+
+def test_series_page_and_api_say_the_same_about_seeds(settings: Any, client_r: Client) -> None:
+    _folder(settings)
+    series = series_register(name="run", folder="run", base_config=_base())
+    prompt = PromptFactory()
+    page, api = f"/series/{series.pk}/render/", f"/api/series/{series.pk}/render/"
+
+    def on_page(seeds: str) -> str:
+        response = client_r.post(page, {"prompts": [prompt.pk], "seeds": seeds})
+        assert response.status_code == 400
+        return response.content.decode()
+
+    def on_api(seeds: list[int]) -> Any:
+        return client_r.post(api, {"prompts": [prompt.pk], "seeds": seeds},
+                             content_type="application/json")  # fmt: skip
+
+    seventeen = list(range(17))
+    assert "Give at most 16 seeds." in on_page(", ".join(map(str, seventeen)))
+    assert on_api(seventeen).json() == {"seeds": ["Give at most 16 seeds."]}
+    assert SEED_RANGE in on_page(str(2**32))
+    assert on_api([2**32]).json() == {"seeds": [SEED_RANGE]}
+    assert SEED_RANGE in on_page("-1")
+    assert "Give at least one seed." in on_page(", ,")
+    assert not Image.objects.exists()
+    # Seventeen copies of one seed are one seed, on both.
+    copies = on_api([1] * 17)
+    assert copies.status_code == 201 and copies.json() == {"created": 3, "reused": 0}
+    again = client_r.post(page, {"prompts": [prompt.pk], "seeds": ", ".join(["1"] * 17)})
+    assert again.status_code == 302 and Image.objects.count() == 3

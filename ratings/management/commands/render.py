@@ -9,7 +9,11 @@ from django.core.management.base import CommandParser
 from tqdm import tqdm
 
 from generation.models import Image
-from generation.services.rendering import images_render, render_batch_key
+from generation.services.rendering import (
+    images_render,
+    images_reset_failed,
+    render_batch_key,
+)
 from ratings.management.study_command import StudyCommand
 from ratings.selectors import study_images
 
@@ -26,9 +30,7 @@ class Command(StudyCommand):
         statuses = [Image.Status.PENDING, Image.Status.QUEUED]
         images = study_images(study_id=study)
         if retry_failed:
-            images.filter(status=Image.Status.FAILED).update(
-                status=Image.Status.PENDING, attempts=0
-            )
+            images_reset_failed(images=images)
         todo = list(images.filter(status__in=statuses).select_related("config", "prompt"))
         todo.sort(key=render_batch_key)
         size = max(1, settings.LOUPE_RENDER_BATCH)
