@@ -26,16 +26,14 @@ from rest_framework.response import Response
 
 from evalsite.api_errors import validated, validation_body
 from evalsite.roles import is_rater
-from ratings.models import Study
-from ratings.progress import rater_progress
 from ratings.rater_sql import Card, criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
+    ALREADY_RECORDED,
     DEFECT_TAGS,
     SIDES,
-    Deck,
-    deck_deal,
     judgments_record,
+    rater_next,
 )
 from ratings.throttle import vote_rate_check
 
@@ -119,8 +117,24 @@ _NEXT_OUT = inline_serializer(
         "right": serializers.DictField(),
         "upcoming": serializers.DictField(allow_null=True),
         "progress": serializers.DictField(),
+        "state": serializers.ChoiceField(
+            choices=["closed", "preparing", "done"],
+            required=False,
+            help_text="Without a pair: why (the rating page's screen in its place).",
+        ),
+        "detail": serializers.CharField(required=False),
+        "closed": serializers.BooleanField(required=False),
     },
 )
+
+
+#: Why there is no pair to judge, by Deck.state.
+NO_CARD = {
+    "closed": "This study has closed: no new pairs. Answers to pairs already issued to you "
+    "are still recorded.",
+    "preparing": "The images are still being prepared: ask again in a few seconds.",
+    "done": "Nothing left to judge in this study. Thank you!",
+}
 
 
 @rater_api("GET", parameters=[STUDY_PARAM], responses={200: _NEXT_OUT})
@@ -131,9 +145,8 @@ def rate_next_api(request: Request) -> Response:
     study = rater_study(user=rater, study_id=study_param(request), closed_too=True)
     if study is None:
         raise Http404("No Study matches the given query.")
-    closed = study.status == Study.Status.CLOSED
-    deck = Deck(current=None, upcoming=None) if closed else deck_deal(rater=rater, study=study)
-    progress = deck.progress or rater_progress(study=study, rater=rater)
+    deck = rater_next(rater=rater, study=study)
+    progress = deck.progress
     body: dict[str, Any] = {
         "study": study.pk,
         "criteria": [
@@ -141,16 +154,11 @@ def rate_next_api(request: Request) -> Response:
         ],
         "progress": {"judged": progress.judged, "ready": progress.ready},
     }
-    if closed:
-        body.update(
-            presentation=None,
-            closed=True,
-            detail="This study has closed: no new pairs. Answers to pairs already issued to "
-            "you are still recorded.",
-        )
-        return Response(body)
     if deck.current is None:
-        body.update(presentation=None, detail="Nothing left to judge in this study. Thank you!")
+        # The screen the rating page shows in its place, in words (closed adds "closed": true).
+        body.update(presentation=None, state=deck.state, detail=NO_CARD[deck.state])
+        if deck.closed:
+            body["closed"] = True
         return Response(body)
     body.update(presentation_payload(deck.current))
     upcoming = presentation_payload(deck.upcoming) if deck.upcoming else None
@@ -193,7 +201,7 @@ def rate_judgment_api(request: Request) -> Response:
             {
                 **body,
                 "status": "already_recorded",
-                "detail": "Already recorded: your first answer stands.",
+                "detail": ALREADY_RECORDED,
             },
             status=status.HTTP_200_OK,
         )

@@ -31,6 +31,7 @@ from ratings.checklists.items import MAX_VALUE_CHARS, MAX_VALUES, FieldSpec, sch
 from ratings.checklists.models import FIELD_ATTRIBUTES, Answer
 from ratings.checklists.results import checklist_results
 from ratings.checklists.services import (
+    ANSWERS_ALREADY_RECORDED,
     checklist_answers_record,
     checklist_deal,
     checklist_label_enqueue,
@@ -291,7 +292,5 @@ def checklist_answers_api(request: Request) -> Response:
     except NotYours:
         raise Http404("No showing of yours matches the given query.") from None
     if recorded.already_recorded:
-        return Response(
-            {"status": "already_recorded", "detail": "Already recorded: your first answers stand."}
-        )
+        return Response({"status": "already_recorded", "detail": ANSWERS_ALREADY_RECORDED})
     return Response({"status": "recorded"}, status=status.HTTP_201_CREATED)

@@ -246,6 +246,10 @@ def _stamp(showing_id: int, field: str, at: datetime) -> None:
     moment_stamp(model=ChecklistShowing, pk=showing_id, field=field, at=at)
 
 
+#: What a rater is told when a showing's answers were recorded before.
+ANSWERS_ALREADY_RECORDED = "Already recorded: your first answers stand."
+
+
 @dataclass(frozen=True)
 class Recorded:
     showing: ChecklistShowing

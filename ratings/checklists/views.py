@@ -23,6 +23,7 @@ from ratings.checklists import exports
 from ratings.checklists.forms import ChecklistStudyForm
 from ratings.checklists.results import checklist_results
 from ratings.checklists.services import (
+    ANSWERS_ALREADY_RECORDED,
     checklist_answers_record,
     checklist_deal,
     checklist_label_enqueue,
@@ -151,11 +152,7 @@ def checklist_answer(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
             recorded = checklist_answers_record(
                 rater=request.user, study=study, showing_id=int(raw), answers=answers
             )
-            notice = (
-                "Already recorded — your first answers stand."
-                if recorded.already_recorded
-                else "Answers recorded."
-            )
+            notice = ANSWERS_ALREADY_RECORDED if recorded.already_recorded else "Answers recorded."
             if request.htmx:
                 return _card(request, study, notice=notice)
         errors: list[str] = []

@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from ratings.models import Judgment, Presentation, Study
 from ratings.pairs import Candidate, Shown, next_plan
-from ratings.progress import RaterProgress, progress_of
+from ratings.progress import RaterProgress, progress_of, rater_progress
 from ratings.rater_sql import (
     Card,
     cards,
@@ -59,9 +59,29 @@ class Deck:
 
     current: Card | None
     upcoming: Card | None
-    # Read in the same work as the deal (no query of its own); None only from callers that
-    # build a Deck by hand.
-    progress: RaterProgress | None = None
+    # Read in the same work as the deal (no query of its own).
+    progress: RaterProgress
+    closed: bool = False
+
+    @property
+    def state(self) -> str:
+        """Which screen this is, for the page and the API alike: "card" (a pair to judge),
+        "closed" (no new pairs), "preparing" (no pair has both images rendered yet) or "done"
+        (nothing left to judge for now)."""
+        if self.current is not None:
+            return "card"
+        if self.closed:
+            return "closed"
+        return "done" if self.progress.ready else "preparing"
+
+
+def rater_next(*, rater: User, study: Study) -> Deck:
+    """What the rater gets now: the deal (deck_deal), or, once the study has closed, no new
+    pair and their progress."""
+    if study.status == Study.Status.CLOSED:
+        progress = rater_progress(study=study, rater=rater)
+        return Deck(current=None, upcoming=None, progress=progress, closed=True)
+    return deck_deal(rater=rater, study=study)
 
 
 def _issue(
@@ -164,6 +184,10 @@ def deck_deal(*, rater: User, study: Study, rng: random.Random | None = None) ->
         upcoming=dealt[pending[1]] if len(pending) > 1 else None,
         progress=progress_of(study=study, shown=shown, pairs=pairs),
     )
+
+
+#: What a rater is told when an answer was recorded before (a resend, a second tab).
+ALREADY_RECORDED = "Already recorded: your first answer stands."
 
 
 @dataclass(frozen=True)

@@ -25,18 +25,18 @@ from django.views.decorators.vary import vary_on_headers
 
 from evalsite.web import HtmxHttpRequest, markdown_html
 from ratings.models import Presentation, Study
-from ratings.progress import rater_progress, rater_summary, raters_progress
+from ratings.progress import rater_summary, raters_progress
 from ratings.rater_sql import criteria_of, rater_study
 from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
+    ALREADY_RECORDED,
     DEFECT_TAGS,
     UNDO_SECONDS,
-    Deck,
     NotYours,
-    deck_deal,
     judgments_record,
     presentation_skip,
     presentation_undo,
+    rater_next,
 )
 from ratings.throttle import VoteRateExceeded, vote_rate_check
 from ratings.views import kind_redirect
@@ -141,11 +141,8 @@ def _card_context(
 ) -> dict[str, Any]:
     rater = _rater(request)
     # A closed study deals nothing new: the card says so and shows the rater's record.
-    deck = (
-        Deck(current=None, upcoming=None) if _closed(study) else deck_deal(rater=rater, study=study)
-    )
-    # The deal read everything progress needs; the fallback is for a hand-built Deck.
-    progress = deck.progress or rater_progress(study=study, rater=rater)
+    deck = rater_next(rater=rater, study=study)
+    progress = deck.progress
     context: dict[str, Any] = {
         "study": study,
         # Reversed once here: the card links to each of them, some twice.
@@ -162,7 +159,7 @@ def _card_context(
         "errors": list(errors),
         "shown": None,
         "summary": None,
-        "closed": _closed(study),
+        "state": deck.state,  # the card, or which screen stands in its place
     }
     if deck.current is None:
         context["summary"] = rater_summary(study=study, rater=rater)
@@ -284,9 +281,7 @@ def rate_vote(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
                 study=study,
             )
             if result.already_recorded:
-                return _after_post(
-                    request, study, notice="Already recorded — your first answer stands."
-                )
+                return _after_post(request, study, notice=ALREADY_RECORDED)
             if _closed(study):
                 # The pair was issued while the study was open: the vote counts, and the
                 # rater learns why no next pair follows (undo would bring back a dead card).

@@ -299,3 +299,46 @@ def test_blind_leaks_looks_past_random_tokens_but_not_past_words() -> None:
     assert blind_leaks(page + "<p>CFG 7, DDIM</p>", ["cfg", "ddim"]) == ["cfg", "ddim"]
     fingerprint = "0123456789abcdef0123"  # long words are looked for everywhere, tokens too
     assert blind_leaks(page.replace("Xq7CfGa9", fingerprint), [fingerprint]) == [fingerprint]
+
+
+def test_page_and_api_say_the_same_when_there_is_no_pair(client: Client) -> None:
+    """No pair to judge: the page's screen and the API's state agree (Deck.state), while the
+    images render, once every pair is judged, and after the study closes."""
+    from django.contrib.auth.models import Group
+
+    from evalsite.roles import RATERS
+    from ratings.services.studies import study_close, study_launch, study_open
+    from tests.factories import make_study, paint_done
+
+    study = make_study(n_configs=2)
+    study_launch(study=study)
+    study_open(study=study)
+    study.rater_groups.add(Group.objects.get_or_create(name=RATERS)[0])
+    person = _login(client, rater())
+
+    def both() -> tuple[str, dict[str, Any]]:
+        page = client.get(f"/rate/{study.pk}/?go=1").content.decode()
+        return page, client.get(f"/api/rate/next/?study={study.pk}").json()
+
+    page, body = both()  # nothing rendered yet
+    assert "The images are still being prepared" in page and 'hx-trigger="every 10s"' in page
+    assert body["presentation"] is None and body["state"] == "preparing"
+    assert "still being prepared" in body["detail"] and "closed" not in body
+    for image in Image.objects.all():
+        paint_done(image)
+    page, body = both()
+    assert body["presentation"] == Presentation.objects.get(rater=person).pk
+    assert 'hx-trigger="every 10s"' not in page
+    for criterion in study.criteria.all():
+        answer = {"presentation": body["presentation"], "criterion": criterion.key,
+                  "outcome": "left"}  # fmt: skip
+        response = client.post("/api/rate/judgments/", answer, content_type="application/json")
+        assert response.status_code == 201, response.content
+    page, body = both()
+    assert "That's every pair" in page and 'hx-trigger="every 10s"' not in page
+    assert body["state"] == "done"
+    assert body["detail"] == "Nothing left to judge in this study. Thank you!"
+    study_close(study=study)
+    page, body = both()
+    assert "This study has closed" in page
+    assert body["state"] == "closed" and body["closed"] is True
