@@ -31,6 +31,7 @@ from ratings.selectors import studies_for_rater
 from ratings.services.judging import (
     ALREADY_RECORDED,
     DEFECT_TAGS,
+    NO_CARD,
     SIDES,
     judgments_record,
     rater_next,
@@ -106,6 +107,19 @@ class JudgmentInSerializer(serializers.Serializer[dict[str, Any]]):
     response_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
 
 
+def no_card_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
+    """The rater "next" APIs' fields when there is nothing to judge (NO_CARD)."""
+    return {
+        "state": serializers.ChoiceField(
+            choices=list(NO_CARD),
+            required=False,
+            help_text="Only when there is nothing to judge: why (the screen the rating page "
+            "shows in its place).",
+        ),
+        "detail": serializers.CharField(required=False, help_text="The same, in words."),
+    }
+
+
 _NEXT_OUT = inline_serializer(
     "RaterNextPair",
     fields={
@@ -117,24 +131,10 @@ _NEXT_OUT = inline_serializer(
         "right": serializers.DictField(),
         "upcoming": serializers.DictField(allow_null=True),
         "progress": serializers.DictField(),
-        "state": serializers.ChoiceField(
-            choices=["closed", "preparing", "done"],
-            required=False,
-            help_text="Without a pair: why (the rating page's screen in its place).",
-        ),
-        "detail": serializers.CharField(required=False),
+        **no_card_fields(),
         "closed": serializers.BooleanField(required=False),
     },
 )
-
-
-#: Why there is no pair to judge, by Deck.state.
-NO_CARD = {
-    "closed": "This study has closed: no new pairs. Answers to pairs already issued to you "
-    "are still recorded.",
-    "preparing": "The images are still being prepared: ask again in a few seconds.",
-    "done": "Nothing left to judge in this study. Thank you!",
-}
 
 
 @rater_api("GET", parameters=[STUDY_PARAM], responses={200: _NEXT_OUT})

@@ -41,8 +41,8 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import STUDY_PARAM, rater_api, study_param, vote_body
-from ratings.services.judging import NotYours
+from ratings.rate_apis import STUDY_PARAM, no_card_fields, rater_api, study_param, vote_body
+from ratings.services.judging import NO_CARD, NotYours
 
 
 class FieldSerializer(serializers.Serializer[Any]):
@@ -237,6 +237,7 @@ _NEXT = inline_serializer(
         "items": serializers.ListField(child=serializers.DictField()),
         "upcoming": serializers.DictField(allow_null=True),
         "progress": serializers.DictField(),
+        **no_card_fields(),
     },
 )
 
@@ -248,8 +249,10 @@ def checklist_next_api(request: Request) -> Response:
     with transaction.atomic():
         deck = checklist_deal(rater=user, study=study)
     card = deck.current
+    why = {} if card else {"state": deck.state, "detail": NO_CARD[deck.state]}
     return Response(
         {
+            **why,
             "study": study.pk,
             "showing": card.pk if card else None,
             "image": {"url": card.url} if card else None,

@@ -37,7 +37,7 @@ from ratings.checklists.reads import (
 from ratings.models import Study
 from ratings.rater_sql import rater_study
 from ratings.rater_writes import answered_insert, insert_new, moment_stamp
-from ratings.services.judging import NotYours
+from ratings.services.judging import NotYours, screen_state
 from ratings.services.studies import rows_insert_missing, study_create, study_update
 
 #: The one criterion a checklist study carries (studies need one; the items are the questions).
@@ -161,6 +161,11 @@ class ChecklistDeck:
     upcoming: ChecklistCard | None
     answered: int
     ready: int
+    closed: bool = False
+
+    @property
+    def state(self) -> str:
+        return screen_state(card=self.current, closed=self.closed, ready=self.ready)
 
     @property
     def percent(self) -> int:
@@ -199,7 +204,8 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
     ready = ready_images(study.pk)
     answered = sum(1 for _, _, done in mine if done)
     if study.status != Study.Status.OPEN:
-        return ChecklistDeck(None, None, answered, len(ready))
+        closed = study.status == Study.Status.CLOSED
+        return ChecklistDeck(None, None, answered, len(ready), closed=closed)
     # The oldest showing not answered yet is shown again, never replaced.
     pending = next(((pk, image_id) for pk, image_id, done in mine if not done), None)
     seen = {image_id for _, image_id, _ in mine}

@@ -101,7 +101,7 @@ def _card(
         "study": study,
         "deck": deck,
         "shown": deck.current,
-        "closed": study.status == Study.Status.CLOSED,
+        "state": deck.state,  # the card, or which screen stands in its place
         "notice": notice,
         "errors": errors or [],
         "urls": {

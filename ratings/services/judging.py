@@ -65,14 +65,27 @@ class Deck:
 
     @property
     def state(self) -> str:
-        """Which screen this is, for the page and the API alike: "card" (a pair to judge),
-        "closed" (no new pairs), "preparing" (no pair has both images rendered yet) or "done"
-        (nothing left to judge for now)."""
-        if self.current is not None:
-            return "card"
-        if self.closed:
-            return "closed"
-        return "done" if self.progress.ready else "preparing"
+        return screen_state(card=self.current, closed=self.closed, ready=self.progress.ready)
+
+
+def screen_state(*, card: object | None, closed: bool, ready: int) -> str:
+    """Which screen a rating page shows, for the pages and the rater APIs alike (pairwise and
+    checklist): "card" (something to judge), "closed" (nothing new), "preparing" (nothing
+    rendered yet) or "done" (nothing left for now)."""
+    if card is not None:
+        return "card"
+    if closed:
+        return "closed"
+    return "done" if ready else "preparing"
+
+
+#: Why there is nothing to judge, by screen_state: the rater APIs' `detail`.
+NO_CARD = {
+    "closed": "This study has closed: nothing new to judge. Answers to what you were already "
+    "shown are still recorded.",
+    "preparing": "The images are still being prepared: ask again in a few seconds.",
+    "done": "Nothing left to judge in this study. Thank you!",
+}
 
 
 def rater_next(*, rater: User, study: Study) -> Deck:

@@ -152,3 +152,44 @@ def test_checklist_answers_count_against_the_vote_rate(client: Client, settings:
     assert refused.status_code == 429
     assert "votes in a minute" in refused.json()["detail"]
     assert refused["Retry-After"].isdigit()
+
+
+def test_checklist_page_and_api_say_the_same_when_there_is_no_image(
+    client: Client, monkeypatch: Any
+) -> None:
+    """Nothing to answer: the checklist page's screen and its API's state agree (screen_state,
+    as on the pairwise page): while rendering, once all is answered, and after closing."""
+    monkeypatch.setattr(study_services, "_enqueue_rendering", lambda: None)
+    client.force_login(researcher())
+    study_id = client.post("/api/checklist-studies/", _body(), content_type=JSON).json()["id"]
+    assert client.post(f"/api/studies/{study_id}/launch/").status_code == 200
+    assert client.post(f"/api/studies/{study_id}/open/").status_code == 200
+    person = rater()
+
+    def both() -> tuple[str, dict[str, Any]]:
+        client.force_login(person)
+        page = client.get(f"/rate/checklist/{study_id}/").content.decode()
+        return page, client.get("/api/rate/checklist/next/", {"study": study_id}).json()
+
+    page, body = both()
+    assert "The images are still being prepared" in page and 'hx-trigger="every 10s"' in page
+    assert body["showing"] is None and body["state"] == "preparing"
+    assert "still being prepared" in body["detail"]
+    for image in Image.objects.filter(config__studies=study_id):
+        paint_done(image)
+    for _ in range(2):
+        page, body = both()
+        assert "state" not in body and 'hx-trigger="every 10s"' not in page
+        answers = dict.fromkeys([i["key"] for i in body["items"]], "yes")
+        sent = {"study": study_id, "showing": body["showing"], "answers": answers}
+        assert (
+            client.post("/api/rate/checklist/answers/", sent, content_type=JSON).status_code == 201
+        )
+    page, body = both()
+    assert body["state"] == "done" and body["detail"].startswith("Nothing left to judge")
+    assert 'hx-trigger="every 10s"' not in page
+    client.force_login(researcher())
+    assert client.post(f"/api/studies/{study_id}/close/").status_code == 200
+    page, body = both()
+    assert body["state"] == "closed" and "has closed" in body["detail"]
+    assert "has closed" in page
