@@ -10,10 +10,9 @@ Figures print as `answer+next …` against the same trivial view as the pairwise
 from __future__ import annotations
 
 import re
-import secrets
 from urllib.parse import urlencode
 
-from rate_load import Rater, open_to_raters, tally
+from rate_load import Rater, done_images, eight_configs, open_to_raters, tally
 
 #: Images per prompt: 8 configurations × 2 seeds.
 IMAGES_PER_PROMPT = 16
@@ -22,27 +21,13 @@ SCHEMA = "Metal (material): yellow gold, white gold, silver\nBackground (backgro
 
 
 def seed_checklist(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
-    """Migrate and create an open checklist study of rendered images (two key terms and two
-    schema fields per image); returns (study id, session keys)."""
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from evalsite.groups import groups_ensure
-    from generation.models import Image
-    from generation.services.configs import config_create
+    """An open checklist study of rendered images (two key terms and two schema fields per
+    image) on the throwaway database; returns (study id, session keys)."""
     from generation.services.prompts import prompt_create
     from ratings.checklists.items import schema_parse
     from ratings.checklists.services import checklist_images_add, checklist_study_create
 
-    call_command("migrate", verbosity=0)
-    groups_ensure()
-    samplers = ["euler_a", "ddim", "dpmpp_2m", "euler", "heun", "lms", "pndm", "unipc"]
-    configs = [
-        config_create(name=f"c{i}", sampler=s, steps=20, cfg=7.0, width=512, height=512)[0]
-        for i, s in enumerate(samplers)
-    ]
+    configs = eight_configs()
     prompts = [
         prompt_create(text=f"huggie hoops number {i}, yellow gold, white background",
                       category="huggie hoops", key_terms=["huggie hoops", "yellow gold"],
@@ -53,15 +38,8 @@ def seed_checklist(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
         name="bench checklist", prompts=prompts, configs=configs, seeds_per_prompt=2,
         fields=schema_parse(SCHEMA),
     )  # fmt: skip
-    images = [
-        Image.objects.create(
-            config=c, prompt=p, seed=seed, status=Image.Status.DONE,
-            display_file=f"img/{secrets.token_hex(16)}.webp",
-        )
-        for p in prompts
-        for seed in study.seeds()
-        for c in configs
-    ]  # fmt: skip
+    images = [image for p in prompts for seed in study.seeds()
+              for image in done_images(configs, p, seed)]  # fmt: skip
     checklist_images_add(study=study, images=images)
     return study.pk, open_to_raters(study, n_raters)
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from benchdb import HOST, PG, admin
+from benchdb import HOST, throwaway_django
 
 ROOT = Path(__file__).resolve().parent.parent
 SERVER_TIMING = re.compile(r"\bapp;dur=([0-9.]+)")
@@ -119,27 +119,12 @@ def _free_port() -> int:
 
 
 def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
-    """Migrate and create an open study with rendered images; returns (study id, session keys)."""
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    from evalsite.groups import groups_ensure
-    from generation.models import Image
-    from generation.services.configs import config_create
+    """An open study of rendered images, every pair of 8 configurations per prompt and seed
+    (on the throwaway database); returns (study id, session keys)."""
     from generation.services.prompts import prompt_create
-    from ratings.services.studies import comparison_create, study_create
+    from ratings.services.studies import comparisons_ensure, study_create
 
-    call_command("migrate", verbosity=0)
-    groups_ensure()
-    samplers = ["euler_a", "ddim", "dpmpp_2m", "euler", "heun", "lms", "pndm", "unipc"]
-    configs = [
-        config_create(name=f"c{i}", sampler=samplers[i], steps=20, cfg=7.0, width=512, height=512)[
-            0
-        ]
-        for i in range(8)
-    ]
+    configs = eight_configs()
     prompts = [
         prompt_create(text=f"huggie hoops number {i}, white background", category="huggie hoops",
                       key_terms=["huggie hoops"])
@@ -147,19 +132,39 @@ def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
     ]  # fmt: skip
     study = study_create(name="bench", prompts=prompts, configs=configs, seeds_per_prompt=2)
     assert tuple(study.criteria.values_list("key", flat=True)) == CRITERIA
+    pairs = []
     for prompt in prompts:
         for seed in study.seeds():
-            images = [
-                Image.objects.create(
-                    config=c, prompt=prompt, seed=seed, status=Image.Status.DONE,
-                    display_file=f"img/{secrets.token_hex(16)}.webp",
-                )
-                for c in configs
-            ]  # fmt: skip
-            for i, first in enumerate(images):
-                for second in images[i + 1 :]:
-                    comparison_create(study=study, first=first, second=second)
+            images = done_images(configs, prompt, seed)
+            pairs += [(first, second, None) for i, first in enumerate(images)
+                      for second in images[i + 1 :]]  # fmt: skip
+    comparisons_ensure(study=study, pairs=pairs)
     return study.pk, open_to_raters(study, n_raters)
+
+
+def eight_configs() -> list[Any]:
+    """Eight configurations, one per sampler (the groups the load benches need exist too)."""
+    from evalsite.groups import groups_ensure
+    from generation.services.configs import config_create
+
+    groups_ensure()
+    samplers = ["euler_a", "ddim", "dpmpp_2m", "euler", "heun", "lms", "pndm", "unipc"]
+    return [
+        config_create(name=f"c{i}", sampler=s, steps=20, cfg=7.0, width=512, height=512)[0]
+        for i, s in enumerate(samplers)
+    ]
+
+
+def done_images(configs: list[Any], prompt: Any, seed: int) -> list[Any]:
+    """One image per configuration of `prompt` and `seed`, marked rendered (no file is read:
+    the benches never open an image), in one insert."""
+    from generation.models import Image
+
+    return Image.objects.bulk_create(
+        Image(config=c, prompt=prompt, seed=seed, status=Image.Status.DONE,
+              display_file=f"img/{secrets.token_hex(16)}.webp")
+        for c in configs
+    )  # fmt: skip
 
 
 def open_to_raters(study: Any, n_raters: int) -> list[str]:
@@ -433,79 +438,68 @@ def main() -> None:
     n_prompts = min(max(3 if args.quick else 6, math.ceil(1.5 * expected_votes / per_prompt)), 40)
 
     db = f"loupe_bench_{os.getpid()}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": PG + db,
-        "DJANGO_SETTINGS_MODULE": "evalsite.settings",
-        "SECRET_KEY": secrets.token_hex(32),
-        "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0",
-        "SECURE_HSTS_SECONDS": "0",
-        "ALLOWED_HOSTS": f"{HOST},localhost",
-        "LOG_LEVEL": "WARNING",
-        # The per-rater vote limit stays on (its cost is part of a vote) but out of reach.
-        "LOUPE_VOTE_RATE_PER_MINUTE": "1000000",
-        "LOUPE_BENCH_SERVE": "1",
-    }
-    admin(f'CREATE DATABASE "{db}"')
     server: subprocess.Popen[bytes] | None = None
-    try:
-        os.environ.update({k: v for k, v in env.items() if k != "LOUPE_BENCH_SERVE"})
-        sys.path.insert(0, str(ROOT))
-        study, sessions = seed(args.raters, n_prompts)
-        port = _free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "rate_load:application", "--pythonpath",
-             f"{ROOT / 'bench'},{ROOT}", "--bind", f"{HOST}:{port}", "--workers",
-             str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
-             "--log-level", "warning", "--keep-alive", "30"],
-            cwd=ROOT, env=env, start_new_session=True,
-        )  # fmt: skip
-        for _ in range(200):
-            try:
-                socket.create_connection((HOST, port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        # Warm up: import every module in each worker before measuring.
-        warm = rater_class(port, study, sessions[0], time.time() + 1.5, "mixed", 0.0)
-        warm.run()
+    sys.path.insert(0, str(ROOT))
+    # The per-rater vote limit stays on (its cost is part of a vote) but out of reach.
+    with throwaway_django(
+        db,
+        SECURE_HSTS_SECONDS="0",
+        ALLOWED_HOSTS=f"{HOST},localhost",
+        LOUPE_VOTE_RATE_PER_MINUTE="1000000",
+    ):
+        try:
+            study, sessions = seed(args.raters, n_prompts)
+            port = _free_port()
+            # gunicorn's workers see this process's settings (throwaway_django set them) and serve.
+            env = {**os.environ, "LOUPE_BENCH_SERVE": "1"}
+            server = subprocess.Popen(
+                [sys.executable, "-m", "gunicorn", "rate_load:application", "--pythonpath",
+                 f"{ROOT / 'bench'},{ROOT}", "--bind", f"{HOST}:{port}", "--workers",
+                 str(args.workers), "--worker-class", "gthread", "--threads", str(args.threads),
+                 "--log-level", "warning", "--keep-alive", "30"],
+                cwd=ROOT, env=env, start_new_session=True,
+            )  # fmt: skip
+            for _ in range(200):
+                try:
+                    socket.create_connection((HOST, port), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            # Warm up: import every module in each worker before measuring.
+            warm = rater_class(port, study, sessions[0], time.time() + 1.5, "mixed", 0.0)
+            warm.run()
 
-        def phase(
-            mode: str, length: float, think: float = 0.0, orm: bool = False
-        ) -> tuple[list[Rater], float]:
-            stop_at = time.time() + length
-            group = [rater_class(port, study, s, stop_at, mode, think, orm) for s in sessions]
-            for rater in group:
-                rater.start()
-            for rater in group:
-                rater.join(max(stop_at - time.time(), 0) + 2 * REQUEST_TIMEOUT)
-            return group, length
+            def phase(
+                mode: str, length: float, think: float = 0.0, orm: bool = False
+            ) -> tuple[list[Rater], float]:
+                stop_at = time.time() + length
+                group = [rater_class(port, study, s, stop_at, mode, think, orm) for s in sessions]
+                for rater in group:
+                    rater.start()
+                for rater in group:
+                    rater.join(max(stop_at - time.time(), 0) + 2 * REQUEST_TIMEOUT)
+                return group, length
 
-        started = time.time()
-        load, _ = phase("mixed", seconds, args.think, args.orm)
-        ended = time.time()
-        rates: dict[str, list[float]] = {"ping": [], "vote": []}
-        bursts: list[Rater] = []
-        for _ in range(ROUNDS):
-            for mode in ("ping", "vote"):
-                group, length = phase(mode, burst)
-                bursts += group
-                rates[mode].append(sum(len(r.samples[mode]) for r in group) / length)
-        everyone = [warm, *load, *bursts]
-        counts = count(study, [p for r in everyone for p in r.acked])
-        errors = sum(r.errors for r in everyone)
-        unsure = sum(len(r.unsure) for r in everyone)
-        already = sum(r.already for r in everyone)
-        finished = sum(r.finished for r in load + bursts)
-    finally:
-        if server is not None:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(timeout=30)
-        from django.db import connections
-
-        connections.close_all()
-        admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            started = time.time()
+            load, _ = phase("mixed", seconds, args.think, args.orm)
+            ended = time.time()
+            rates: dict[str, list[float]] = {"ping": [], "vote": []}
+            bursts: list[Rater] = []
+            for _ in range(ROUNDS):
+                for mode in ("ping", "vote"):
+                    group, length = phase(mode, burst)
+                    bursts += group
+                    rates[mode].append(sum(len(r.samples[mode]) for r in group) / length)
+            everyone = [warm, *load, *bursts]
+            counts = count(study, [p for r in everyone for p in r.acked])
+            errors = sum(r.errors for r in everyone)
+            unsure = sum(len(r.unsure) for r in everyone)
+            already = sum(r.already for r in everyone)
+            finished = sum(r.finished for r in load + bursts)
+        finally:
+            if server is not None:
+                os.killpg(server.pid, signal.SIGTERM)
+                server.wait(timeout=30)
 
     votes = [s for r in load for s in r.samples["vote"]]
     pings = [s for r in load for s in r.samples["ping"]]
