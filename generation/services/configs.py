@@ -61,6 +61,18 @@ def _config_adapters(config: GenerationConfig) -> list[tuple[LoraAdapter, float]
     return [(link.adapter, link.scale) for link in config.adapter_links.select_related("adapter")]
 
 
+def _not_archived(adapters: Iterable[tuple[LoraAdapter, float]], *, field: str) -> None:
+    """A new configuration may not take an archived adapter (the pages offer none; one that
+    already uses it keeps it)."""
+    archived = sorted(a.name for a, _ in adapters if a.archived)
+    if archived:
+        raise ValidationError(
+            {field: f"Archived adapter{'s' if len(archived) > 1 else ''}: {', '.join(archived)}. "
+             "Restore it on the adapters page to use it in new configurations."},
+            code="archived",
+        )  # fmt: skip
+
+
 def config_create(
     *, name: str = "", adapters: AdapterScales = (), **params: Any
 ) -> tuple[GenerationConfig, bool]:
@@ -78,6 +90,7 @@ def config_create(
     existing = GenerationConfig.objects.filter(fingerprint=config.fingerprint).first()
     if existing is not None:
         return existing, False
+    _not_archived(adapters, field="adapters")
     try:
         with transaction.atomic():
             config.save()
@@ -164,6 +177,8 @@ def config_update(
     changed = stored != {**stored, **params} or new_adapters != old_adapters
     if changed and config.has_rendered():
         raise config.immutable_error()
+    kept = {pk for pk, _ in old_adapters}
+    _not_archived(((a, s) for a, s in adapters if a.pk not in kept), field="adapters")
     candidate = GenerationConfig(name=name, **{**stored, **params})
     candidate.full_clean(exclude=["fingerprint"])
     for _, scale in adapters:
@@ -284,6 +299,8 @@ def config_factor_levels_expand(
         raise ValidationError(
             {"adapter": "Choose the adapter whose scale the levels vary."}, code="adapter"
         )
+    if adapter is not None:
+        _not_archived([(adapter, adapter.default_scale)], field="adapter")
     if adapter is not None and "adapter_scale" not in chosen:
         chosen["adapter_scale"] = [adapter.default_scale]
     varying = [f for f in FACTORS if len(chosen.get(f, ())) > 1]

@@ -292,3 +292,24 @@ def test_config_api_and_build_default_to_the_sites_model_like_the_forms(
     # An edit leaves the stored model as it is.
     edited = api.patch(f"/api/configs/{made.json()['id']}/", {"steps": 5}, content_type=JSON)
     assert edited.status_code == 200 and edited.json()["base_model"] == "sd15-random"
+
+
+def test_an_archived_adapter_goes_into_no_new_configuration(api: Client) -> None:
+    """As on the pages (which offer none): the API refuses an archived adapter for a new
+    configuration or a factor build; a configuration that already uses it keeps it."""
+    adapter = _used_adapter()
+    adapter.archived = True
+    adapter.save(update_fields=["archived"])
+    existing = GenerationConfig.objects.get()
+    new = {"name": "new", "sampler": "ddim", "adapters": [{"adapter": adapter.pk, "scale": 0.8}]}
+    refused = api.post("/api/configs/", new, content_type=JSON)
+    assert refused.status_code == 400
+    assert refused.json()["adapters"][0].startswith("Archived adapter: phol.")
+    build = {"mode": "factorial", "levels": {"cfg": [5, 7]}, "adapter": adapter.pk,
+             "prompts": 1, "seeds": 1, "dry_run": True}  # fmt: skip
+    refused = api.post("/api/configs/build/", build, content_type=JSON)
+    assert refused.status_code == 400 and "Archived adapter" in refused.json()["adapter"][0]
+    assert GenerationConfig.objects.count() == 1
+    kept = api.patch(f"/api/configs/{existing.pk}/", {"cfg": 8.0}, content_type=JSON)
+    assert kept.status_code == 200, kept.content
+    assert kept.json()["adapters"] == [{"adapter": adapter.pk, "scale": 1.0}]
