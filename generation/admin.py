@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet
 from django.http import HttpRequest
@@ -18,7 +17,7 @@ from generation.models import (
     WorkerHeartbeat,
 )
 from generation.services.adapters import adapter_fixed_fields
-from generation.services.configs import config_fingerprint, config_refresh_fingerprint
+from generation.services.configs import config_change_check, config_refresh_fingerprint
 
 
 @admin.register(Prompt)
@@ -79,20 +78,16 @@ class ConfigAdapterFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             if form.cleaned_data.get("adapter") and not form.cleaned_data.get("DELETE")
         ]
         # The parent form's values are already on self.instance: check the whole config here,
-        # where both the fields and the adapters are known, before anything is saved.
-        if config.has_rendered():
-            stored = GenerationConfig.objects.get(pk=config.pk)
-            if stored.params() != config.params() or self.has_changed():
-                raise config.immutable_error()
-        fingerprint = config_fingerprint(params=config.params(), adapters=adapters)
-        clash = (
-            GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
+        # where both the fields and the adapters are known, before anything is saved, by the
+        # rules the pages and the API edit under (config_update).
+        stored = GenerationConfig.objects.filter(pk=config.pk).first() if config.pk else None
+        if stored is not None and self.has_changed() and stored.has_rendered():
+            # Any posted change of a rendered one's adapters, even one below the 4 decimals
+            # the check compares: the inline would save it, and ConfigAdapter.save refuses.
+            raise stored.immutable_error()
+        config.fingerprint = config_change_check(
+            config=stored, params=config.params(), adapters=adapters
         )
-        if clash is not None:
-            raise ValidationError(
-                f"These settings are identical to configuration {clash.pk} ({clash}): use that one."
-            )
-        config.fingerprint = fingerprint
 
 
 class ConfigAdapterInline(admin.TabularInline[ConfigAdapter, GenerationConfig]):

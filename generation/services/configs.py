@@ -162,6 +162,36 @@ BUILDER_MAX_CONFIGS = 200
 BUILDER_MAX_LEVELS = 1000
 
 
+def config_change_check(
+    *, config: GenerationConfig | None, params: dict[str, Any], adapters: AdapterScales
+) -> str:
+    """The fingerprint of `config` (None: a new one) with these settings, once the rules every
+    way of editing one shares (this service and the admin) hold: a rendered configuration
+    keeps its settings (scales compared to 4 decimals, as fingerprints are), an adapter it
+    did not have is not archived, every scale is in range, and no other configuration has the
+    same settings. Raises ConfigImmutableError or ValidationError."""
+    adapters = active_adapters(adapters)
+    old = _config_adapters(config) if config is not None and config.pk else []
+    if config is not None and config.pk:
+        rounded = [sorted((a.pk, round(float(s), 4)) for a, s in x) for x in (adapters, old)]
+        changed = config.params() != params or rounded[0] != rounded[1]
+        if changed and config.has_rendered():
+            raise config.immutable_error()
+    kept = {a.pk for a, _ in old}
+    _not_archived([(a, s) for a, s in adapters if a.pk not in kept], field="adapters")
+    for _, scale in adapters:
+        ConfigAdapter(scale=scale).clean_fields(exclude=["config", "adapter"])
+    fingerprint = config_fingerprint(params=params, adapters=adapters)
+    others = GenerationConfig.objects.filter(fingerprint=fingerprint)
+    clash = others.exclude(pk=config.pk).first() if config is not None and config.pk else None
+    if clash is not None:
+        raise ValidationError(
+            f"These settings are identical to configuration {clash.pk} ({clash}): use that one.",
+            code="duplicate",
+        )
+    return fingerprint
+
+
 def config_update(
     *, config: GenerationConfig, name: str, adapters: AdapterScales, **params: Any
 ) -> GenerationConfig:
@@ -171,25 +201,11 @@ def config_update(
     ValidationError when the new settings duplicate another configuration.
     """
     adapters = active_adapters(adapters)
+    candidate = GenerationConfig(name=name, **{**config.params(), **params})
+    candidate.full_clean(exclude=["fingerprint"])
+    fingerprint = config_change_check(config=config, params=candidate.params(), adapters=adapters)
     new_adapters = sorted((a.pk, round(float(s), 4)) for a, s in adapters)
     old_adapters = sorted((a.pk, round(float(s), 4)) for a, s in _config_adapters(config))
-    stored = config.params()
-    changed = stored != {**stored, **params} or new_adapters != old_adapters
-    if changed and config.has_rendered():
-        raise config.immutable_error()
-    kept = {pk for pk, _ in old_adapters}
-    _not_archived(((a, s) for a, s in adapters if a.pk not in kept), field="adapters")
-    candidate = GenerationConfig(name=name, **{**stored, **params})
-    candidate.full_clean(exclude=["fingerprint"])
-    for _, scale in adapters:
-        ConfigAdapter(scale=scale).clean_fields(exclude=["config", "adapter"])
-    fingerprint = config_fingerprint(params=candidate.params(), adapters=adapters)
-    clash = GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
-    if clash is not None:
-        raise ValidationError(
-            f"These settings are identical to configuration {clash.pk} ({clash}): use that one.",
-            code="duplicate",
-        )
     with transaction.atomic():
         for field, value in candidate.params().items():
             setattr(config, field, value)

@@ -117,6 +117,46 @@ def test_admin_deletes_unused_adapters_and_archives_used_ones(admin_client: Clie
     assert f"adapter_{used.pk}" in ConfigForm(adapter_scales={used.pk: 1.0}).fields
 
 
+def _admin_config_post(config: GenerationConfig, scale: float, **params: Any) -> dict[str, Any]:
+    """The admin's change form of `config` as posted: its fields and its one adapter link."""
+    link = config.adapter_links.get()
+    data: dict[str, Any] = {"name": config.name, **config.params(), **params}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not False}
+    return data | {
+        "adapter_links-TOTAL_FORMS": "1", "adapter_links-INITIAL_FORMS": "1",
+        "adapter_links-MIN_NUM_FORMS": "0", "adapter_links-MAX_NUM_FORMS": "1000",
+        "adapter_links-0-id": link.pk, "adapter_links-0-config": config.pk,
+        "adapter_links-0-adapter": link.adapter_id, "adapter_links-0-scale": scale,
+    }  # fmt: skip
+
+
+def test_admin_edits_a_configuration_by_the_services_rules(admin_client: Client) -> None:
+    """The admin checks an edit with config_change_check, as the pages and the API do: a
+    rendered configuration keeps its settings and may be renamed, a new configuration may
+    not repeat another's settings."""
+    used = _adapter("used", "usd")
+    config = make_config(sampler="euler_a", adapters=[(used, 0.8)])
+    twin = make_config(sampler="ddim", adapters=[(used, 0.8)])
+    make_image(config=config, status="done")
+    url = f"/admin/generation/generationconfig/{config.pk}/change/"
+    renamed = admin_client.post(url, _admin_config_post(config, 0.8, name="renamed"))
+    assert renamed.status_code == 302, renamed.content.decode()[:2000]
+    config.refresh_from_db()
+    assert config.name == "renamed"
+    for changed in (_admin_config_post(config, 0.9), _admin_config_post(config, 0.8, cfg=9.0),
+                    _admin_config_post(config, 0.80001)):  # fmt: skip
+        refused = admin_client.post(url, changed)
+        assert refused.status_code == 200 and "has rendered images" in refused.content.decode()
+    config.refresh_from_db()
+    assert config.cfg != 9.0 and config.adapter_links.get().scale == 0.8
+    clash = admin_client.post(
+        f"/admin/generation/generationconfig/{twin.pk}/change/",
+        _admin_config_post(twin, 0.8, sampler="euler_a"),
+    )
+    assert clash.status_code == 200
+    assert f"identical to configuration {config.pk}" in clash.content.decode()
+
+
 # --- Registration: the file must be a LoRA, the path inside LOUPE_ADAPTER_ROOTS -------------
 
 
