@@ -99,12 +99,17 @@ def adapter_save(
         trigger_token=trigger_token,
         default_scale=default_scale,
     )
+    return _adapter_save(adapter)
+
+
+def _adapter_save(adapter: LoraAdapter) -> LoraAdapter:
+    """Check and save an adapter; a name another request took meanwhile is a field error."""
     adapter.full_clean()
     try:
         with transaction.atomic():
             adapter.save()
     except IntegrityError:
-        # Another request registered the same name between full_clean() and the insert.
+        # Another request took the same name between full_clean() and the write.
         raise ValidationError(
             {"name": "An adapter with this name already exists; choose another name."}
         ) from None
@@ -184,13 +189,4 @@ def adapter_update(
         raise ValidationError(errors)
     for field, value in changes.items():
         setattr(adapter, field, value)
-    adapter.full_clean()
-    try:
-        with transaction.atomic():
-            adapter.save()
-    except IntegrityError:
-        # Another request took the same name between full_clean() and the update.
-        raise ValidationError(
-            {"name": "An adapter with this name already exists; choose another name."}
-        ) from None
-    return adapter
+    return _adapter_save(adapter)
