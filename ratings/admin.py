@@ -70,6 +70,10 @@ class PresentationAdmin(admin.ModelAdmin[Presentation]):
 
 @admin.register(Judgment)
 class JudgmentAdmin(admin.ModelAdmin[Judgment]):
+    """Read-only: a judgment records what a rater said (a rater's votes leave the results by
+    excluding the rater, which is audited). Deleting stays possible, or deleting a study
+    or a user here would be refused."""
+
     list_display = [
         "id", "comparison", "rater", "criterion", "outcome", "side", "winner", "is_repeat",
         "response_ms", "flagged_fast", "created_at",
@@ -84,6 +88,12 @@ class JudgmentAdmin(admin.ModelAdmin[Judgment]):
         if obj.outcome != Judgment.Outcome.WIN:
             return obj.get_outcome_display()
         return "left" if obj.winner_id == obj.presentation.left_id else "right"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Judgment | None = None) -> bool:
+        return False
 
 
 @admin.register(AuditEvent)

@@ -13,7 +13,7 @@ from django.utils.text import slugify
 
 from evalsite.roles import RATERS
 from generation.models import GenerationConfig, Prompt
-from generation.validation import FREE_TEXT_MAX_CHARS, validate_image_pixels, validate_upload_size
+from generation.validation import validate_image_pixels, validate_upload_size
 from ratings.models import DEFAULT_CRITERIA, Criterion, Study
 from ratings.services.studies import STRUCTURAL_FIELDS
 
@@ -142,15 +142,6 @@ class StudyForm(forms.ModelForm[Study]):
     def clean_decision_confidence(self) -> float:
         value = self.cleaned_data.get("decision_confidence")
         return 0.95 if value is None else float(value)
-
-    def clean_instructions(self) -> str:
-        text = str(self.cleaned_data.get("instructions") or "").strip()
-        if len(text) > FREE_TEXT_MAX_CHARS:
-            raise ValidationError(
-                f"Instructions must be at most {FREE_TEXT_MAX_CHARS} characters "
-                f"(they have {len(text)})."
-            )
-        return text
 
     def service_fields(self) -> dict[str, Any]:
         data = self.cleaned_data

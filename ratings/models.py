@@ -47,6 +47,12 @@ class Study(models.Model):
         OPEN = "open"
         CLOSED = "closed"
 
+    #: Which statuses take raters' work, the one owner (the selectors, the services, the
+    #: rating path's SQL and pages read these): pairs are dealt only while a study is open;
+    #: once it has closed, answers to pairs issued before are still recorded.
+    DEALING_STATUSES: tuple[str, ...] = (Status.OPEN,)
+    ANSWERING_STATUSES: tuple[str, ...] = (Status.OPEN, Status.CLOSED)
+
     name = models.CharField(max_length=200, unique=True)
     kind = models.CharField(
         max_length=12, choices=Kind.choices, default=Kind.PAIRWISE, editable=False
@@ -135,6 +141,16 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @staticmethod
+    def rater_statuses(*, closed_too: bool = False) -> tuple[str, ...]:
+        """The statuses a rater may judge in (`closed_too`: or still answer pairs issued)."""
+        return Study.ANSWERING_STATUSES if closed_too else Study.DEALING_STATUSES
+
+    @property
+    def answers_only(self) -> bool:
+        """Nothing new is dealt, but answers to pairs issued before are still recorded."""
+        return self.status in self.ANSWERING_STATUSES and self.status not in self.DEALING_STATUSES
 
     def clean(self) -> None:
         super().clean()
@@ -343,6 +359,15 @@ class Judgment(models.Model):
 
     def __str__(self) -> str:
         return f"Judgment {self.pk}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.winner_id is None or self.comparison_id is None:
+            return
+        pair = (self.comparison.image_a_id, self.comparison.image_b_id)
+        if self.winner_id not in pair:
+            message = "The winner must be one of the comparison's two images."
+            raise ValidationError({"winner": ValidationError(message, code="not_in_pair")})
 
 
 class ReferenceImage(models.Model):

@@ -147,7 +147,7 @@ def access_by_user(*, user_ids: Collection[int]) -> dict[int, set[int]]:
 
 def studies_for_rater(*, user: Any, closed_too: bool = False) -> QuerySet[Study]:
     """Studies this user may judge now (open); `closed_too` adds the closed ones they could."""
-    statuses = [Study.Status.OPEN, Study.Status.CLOSED] if closed_too else [Study.Status.OPEN]
+    statuses = Study.rater_statuses(closed_too=closed_too)
     return studies_accessible_by(user=user).filter(status__in=statuses)
 
 

@@ -56,7 +56,13 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         # What kind of study it is, and the checkpoint series it compares, are fixed at creation
         # (checklist, best-of-N and series studies are created through their own endpoints).
         read_only_fields = ["kind", "series", "status", "created_at", "launched_at"]
-        extra_kwargs = {"instructions": {"max_length": FREE_TEXT_MAX_CHARS}}
+        # The service's rule (study_create, study_update), repeated for the schema.
+        extra_kwargs = {
+            "instructions": {
+                "max_length": FREE_TEXT_MAX_CHARS,
+                "error_messages": {"max_length": study_services.INSTRUCTIONS_TOO_LONG},
+            }
+        }
 
     def get_launch_problems(self, obj: Study) -> list[str]:
         return study_services.study_launch_problems(obj)

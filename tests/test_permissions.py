@@ -220,8 +220,9 @@ ADMIN_MODELS = [
 ]  # fmt: skip
 # Admin views that refuse even superusers: read-only or log-only models.
 # Adapters come in through the registration page, which checks the file.
+# Records of what happened (a judgment is what a rater said): read-only in the admin.
 ADMIN_NO_ADD = {"axes.accessattempt", "axes.accessfailurelog", "axes.accesslog",
-                "ratings.auditevent", "generation.loraadapter"}  # fmt: skip
+                "ratings.auditevent", "generation.loraadapter", "ratings.judgment"}  # fmt: skip
 ADMIN_NO_DELETE = {"ratings.auditevent"}
 for _label in ADMIN_MODELS:
     _app, _model = _label.split(".")

@@ -3,6 +3,7 @@ study and its criteria read with it)."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from django.contrib.auth.models import AnonymousUser, User
@@ -34,7 +35,7 @@ _EXCLUDED = Study.excluded_raters.through
 _MEMBERS = User.groups.through
 
 
-def _rater_study_qs(*, study_id: int, status: str, user_id: int) -> QuerySet[Any]:
+def _rater_study_qs(*, study_id: int, user_id: int, closed_too: bool) -> QuerySet[Any]:
     # The rule of ratings.selectors.studies_for_rater, with EXISTS in place of its joins.
     return (
         Study.objects.filter(
@@ -49,18 +50,22 @@ def _rater_study_qs(*, study_id: int, status: str, user_id: int) -> QuerySet[Any
             ),
             ~Exists(_EXCLUDED.objects.filter(study_id=OuterRef("pk"), user_id=user_id)),
             pk=study_id,
-            status__in=[Study.Status.OPEN, status],
+            status__in=Study.rater_statuses(closed_too=closed_too),
         )
         .order_by("criteria__order", "criteria__id")
         .values_list(*_STUDY_FIELDS, *(f"criteria__{f}" for f in _CRITERION_FIELDS))
     )
 
 
-_RATER_STUDY = CompiledRead(
-    "rater_study",
-    _rater_study_qs,
-    {"study_id": -900001, "status": "\x00status", "user_id": -900002},
-)
+#: One compiled statement per value of closed_too (its statuses are constants of the SQL).
+_RATER_STUDY = {
+    closed_too: CompiledRead(
+        "rater_study_closed" if closed_too else "rater_study",
+        partial(_rater_study_qs, closed_too=closed_too),
+        {"study_id": -900001, "user_id": -900002},
+    )
+    for closed_too in (False, True)
+}
 
 
 def criteria_of(study: Study) -> list[Criterion]:
@@ -95,12 +100,7 @@ def rater_study(
             found.rating_criteria = list(found.criteria.all())  # type: ignore[attr-defined]
         return found
     with connection.cursor() as cursor:
-        _RATER_STUDY.execute(
-            cursor,
-            study_id=study_id,
-            status=Study.Status.CLOSED if closed_too else Study.Status.OPEN,
-            user_id=user.pk,
-        )
+        _RATER_STUDY[closed_too].execute(cursor, study_id=study_id, user_id=user.pk)
         rows = cursor.fetchall()
     if not rows:
         return None

@@ -46,9 +46,19 @@ _PRESENTATION = CompiledRead(
 )
 
 
+def _id_in_range(presentation_id: int) -> bool:
+    # What Django's integer lookups do for the ORM's reads (an id out of the column's range
+    # matches nothing): a bound parameter has no such check, and the database would refuse it.
+    low, high = connection.ops.integer_field_range(Presentation._meta.pk.get_internal_type())
+    return low <= presentation_id <= high
+
+
 def presentation_for_vote(*, rater: User, presentation_id: int) -> Presentation | None:
     """The rater's presentation with its comparison (study and images), locked until the
-    transaction ends where the database can (PostgreSQL); None if it is not theirs."""
+    transaction ends where the database can (PostgreSQL); None if it is not theirs (an id
+    no presentation can have included, as the ORM's reads answer it)."""
+    if not _id_in_range(presentation_id):
+        return None
     if using_plain_orm():
         return (
             Presentation.objects.select_related("comparison")

@@ -41,11 +41,6 @@ UNDO_SECONDS = 20
 ISSUE_ATTEMPTS = 3
 
 
-# Statuses a study may have for (a) new work, (b) a vote on a pair already issued: pairs are
-# issued only while the study is open, and one on screen when the study closes keeps its vote.
-_VOTABLE = {False: (Study.Status.OPEN,), True: (Study.Status.OPEN, Study.Status.CLOSED)}
-
-
 class NotYours(Exception):
     """The presentation does not exist or was issued to someone else."""
 
@@ -91,7 +86,7 @@ NO_CARD = {
 def rater_next(*, rater: User, study: Study) -> Deck:
     """What the rater gets now: the deal (deck_deal), or, once the study has closed, no new
     pair and their progress."""
-    if study.status == Study.Status.CLOSED:
+    if study.answers_only:
         progress = rater_progress(study=study, rater=rater)
         return Deck(current=None, upcoming=None, progress=progress, closed=True)
     return deck_deal(rater=rater, study=study)
@@ -215,7 +210,7 @@ class VoteResult:
 
 
 def _check_access(*, rater: User, study: Study, closed_ok: bool = False) -> None:
-    if study.status not in _VOTABLE[closed_ok]:
+    if study.status not in Study.rater_statuses(closed_too=closed_ok):
         raise ValidationError("This study is closed to votes.", code="closed")
     if not rater_may_judge(user=rater, study_id=study.pk, closed_too=closed_ok):
         raise NotYours
@@ -288,7 +283,7 @@ def judgments_record(
             _check_access(rater=rater, study=study, closed_ok=True)
         elif shown.comparison.study_id != study.pk:
             raise NotYours
-        elif study.status not in _VOTABLE[True]:
+        elif study.status not in Study.ANSWERING_STATUSES:
             raise ValidationError("This study is closed to votes.", code="closed")
         if shown.skipped_at is not None:
             raise ValidationError("You skipped this pair; it cannot be judged now.", code="skipped")

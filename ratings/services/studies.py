@@ -15,9 +15,24 @@ from generation.designs import design_pairs
 from generation.models import GenerationConfig, Image, Prompt
 from generation.services.images import images_ensure
 from generation.services.rendering import images_retry
+from generation.validation import FREE_TEXT_MAX_CHARS
 from ratings.models import DEFAULT_CRITERIA, AuditEvent, Comparison, Criterion, Study
 from ratings.selectors import study_images
 from ratings.services.audit import Actor, audit_record
+
+#: The one rule for a study's instructions (the form relies on it, the API's schema repeats it).
+INSTRUCTIONS_TOO_LONG = f"Instructions must be at most {FREE_TEXT_MAX_CHARS} characters."
+
+
+def _instructions_clean(fields: dict[str, Any]) -> None:
+    """Strip the instructions in `fields`, if given; refuse them past FREE_TEXT_MAX_CHARS."""
+    text = fields.get("instructions")
+    if not isinstance(text, str):
+        return
+    fields["instructions"] = text.strip()
+    if len(fields["instructions"]) > FREE_TEXT_MAX_CHARS:
+        too_long = ValidationError(INSTRUCTIONS_TOO_LONG, code="max_length")
+        raise ValidationError({"instructions": too_long})
 
 
 def study_create(
@@ -34,6 +49,7 @@ def study_create(
     """A draft study with its prompts, configurations, criteria, raters and rater groups, all
     or nothing. A pairwise study's baseline is its first configuration unless one is given.
     Not safe to run twice: each run is a new study."""
+    _instructions_clean(fields)
     with transaction.atomic():
         study = Study(name=name, baseline=baseline, **fields)
         if study.kind == Study.Kind.PAIRWISE:
@@ -302,6 +318,7 @@ def study_update(
     Once launched, what decides the images and comparisons (prompts, configs, seeds, design,
     baseline) is fixed; name, instructions, criteria, targets and raters stay editable.
     """
+    _instructions_clean(fields)
     launched = study.status != Study.Status.DRAFT
     if launched:
         changed = [

@@ -120,14 +120,11 @@ def _study(request: HttpRequest, study_id: int) -> Study:
     return study
 
 
-def _closed(study: Study) -> bool:
-    return study.status == Study.Status.CLOSED
-
-
 def _guide_context(study: Study) -> dict[str, Any]:
     return {
         "instructions": markdown_html(study.instructions),
         "references": list(study.reference_images.all()),
+        "tags": list(DEFECT_TAGS.items()),
     }
 
 
@@ -205,7 +202,7 @@ def rate_study(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     if elsewhere := kind_redirect(study, "rate"):
         return elsewhere
     first_visit = (
-        not _closed(study)
+        not study.answers_only
         and not Presentation.objects.filter(rater=_rater(request), comparison__study=study).exists()
     )
     if first_visit and "go" not in request.GET and not request.htmx:
@@ -282,7 +279,7 @@ def rate_vote(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
             )
             if result.already_recorded:
                 return _after_post(request, study, notice=ALREADY_RECORDED)
-            if _closed(study):
+            if study.answers_only:
                 # The pair was issued while the study was open: the vote counts, and the
                 # rater learns why no next pair follows (undo would bring back a dead card).
                 return _after_post(
@@ -316,7 +313,7 @@ def _presentation_change(
 @friendly_unavailable
 def rate_skip(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
-    if _closed(study):
+    if study.answers_only:
         return _after_post(request, study, notice="This study has closed: nothing is left to skip.")
     return _presentation_change(request, study, presentation_skip, done="Skipped.")
 
@@ -325,7 +322,7 @@ def rate_skip(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
 @friendly_unavailable
 def rate_undo(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
     study = _study(request, study_id)
-    if _closed(study):
+    if study.answers_only:
         return _after_post(request, study, errors=["This study has closed: your vote stands."])
     return _presentation_change(
         request, study, presentation_undo, done="Vote undone: judge this pair again."

@@ -94,3 +94,36 @@ def test_access_by_user_asks_a_fixed_number_of_queries(django_assert_num_queries
     with django_assert_num_queries(3):
         found = access_by_user(user_ids=[p.pk for p in many])
     assert all(ids == {study.pk} for ids in found.values())
+
+
+def test_the_statuses_raters_may_judge_in_have_one_owner(monkeypatch: Any) -> None:
+    # Study.DEALING_STATUSES and ANSWERING_STATUSES are the one owner: widen them to a
+    # rendering study and the selector, the compiled SQL, the services and the page follow.
+    from ratings.rater_sql import access
+    from ratings.services.judging import deck_deal, presentation_skip
+    from tests.factories import ready_study
+
+    Status = Study.Status
+    monkeypatch.setattr(Study, "DEALING_STATUSES", (Status.OPEN, Status.RENDERING))
+    monkeypatch.setattr(Study, "ANSWERING_STATUSES", (Status.OPEN, Status.RENDERING, Status.CLOSED))
+    study = ready_study(n_configs=2)
+    person = rater()
+    shown = deck_deal(rater=person, study=study).current
+    assert shown is not None
+    Study.objects.filter(pk=study.pk).update(status=Status.RENDERING)
+    for closed_too in (False, True):
+        assert rater_may_judge(user=person, study_id=study.pk, closed_too=closed_too)
+        # The compiled read is built from the same constants (compiled afresh here: not run,
+        # since PostgreSQL keeps the statement it prepared from the real ones).
+        read = access._RATER_STUDY[closed_too]
+        monkeypatch.setattr(read, "_compiled", {})
+        constants = [value for is_value, value in read.compiled("default")[1] if not is_value]
+        assert set(Study.rater_statuses(closed_too=closed_too)) <= set(constants)
+        assert Status.RENDERING in constants and (Status.CLOSED in constants) is closed_too
+    assert presentation_skip(rater=person, presentation_id=shown.pk).skipped_at is not None
+
+
+def test_answers_only_is_a_closed_study() -> None:
+    assert [s for s in Study.Status.values if Study(status=s).answers_only] == ["closed"]
+    assert Study.rater_statuses() == ("open",)
+    assert Study.rater_statuses(closed_too=True) == ("open", "closed")

@@ -337,3 +337,66 @@ def test_presentation_issue_random_sides_with_seeded_rng() -> None:
         assert shown is not None
         lefts.append(shown.left_id == shown.comparison.image_a_id)
     assert True in lefts and False in lefts
+
+
+@pytest.mark.django_db
+def test_presentation_ids_out_of_range_are_not_yours_to_vote_skip_or_undo() -> None:
+    from ratings.statements import plain_orm
+
+    study = ready_study(n_configs=3)
+    person = rater()
+    deck_deal(rater=person, study=study)
+    huge = 99999999999999999999  # past a BigAutoField's 2**63 - 1
+    with pytest.raises(NotYours):
+        judgments_record(rater=person, presentation_id=huge, votes=_all(study, "left"))
+    with pytest.raises(NotYours):
+        judgments_record(rater=person, presentation_id=-huge, votes=_all(study, "left"))
+    with plain_orm(), pytest.raises(NotYours):
+        judgments_record(rater=person, presentation_id=huge, votes=_all(study, "left"))
+    for change in (presentation_skip, presentation_undo):
+        with pytest.raises(NotYours):
+            change(rater=person, presentation_id=huge)
+
+
+def _image_outside(judgment: Judgment) -> int:
+    """An image of the judgment's study that is not one of its comparison's two."""
+    pair = {judgment.comparison.image_a_id, judgment.comparison.image_b_id}
+    images = Comparison.objects.filter(study_id=judgment.comparison.study_id)
+    ids = set(images.values_list("image_a_id", flat=True))
+    ids |= set(images.values_list("image_b_id", flat=True))
+    return min(ids - pair)
+
+
+@pytest.mark.django_db
+def test_judgment_clean_refuses_a_winner_outside_its_comparison() -> None:
+    study = ready_study(n_configs=3)
+    _answer(rater(), study)
+    judgment = Judgment.objects.select_related("comparison").first()
+    assert judgment is not None
+    judgment.full_clean()  # as recorded: one of its two images
+    judgment.winner_id = _image_outside(judgment)
+    with pytest.raises(ValidationError) as refused:
+        judgment.full_clean()
+    assert refused.value.message_dict == {
+        "winner": ["The winner must be one of the comparison's two images."]
+    }
+
+
+@pytest.mark.django_db
+def test_admin_shows_judgments_read_only(client: Any) -> None:
+    from django.contrib.auth import get_user_model
+
+    study = ready_study(n_configs=3)
+    _answer(rater(), study)
+    judgment = Judgment.objects.select_related("comparison").first()
+    assert judgment is not None
+    winner, outside = judgment.winner_id, _image_outside(judgment)
+    client.force_login(get_user_model().objects.create_superuser("root", "root@example.com", "pw"))
+    change_url = f"/admin/ratings/judgment/{judgment.pk}/change/"
+    page = client.get(change_url)
+    assert page.status_code == 200  # a read-only view: no field to type a winner into
+    assert 'name="winner"' not in page.content.decode()
+    assert client.post(change_url, {"winner": outside, "outcome": "win"}).status_code == 403
+    assert client.get("/admin/ratings/judgment/add/").status_code == 403
+    judgment.refresh_from_db()
+    assert judgment.winner_id == winner

@@ -138,6 +138,60 @@ def test_vote_on_someone_elses_presentation_is_refused(client: Client) -> None:
     assert not Judgment.objects.exists()
 
 
+#: Past a BigAutoField's range (2**63 - 1): no presentation can have it.
+OUT_OF_RANGE = "99999999999999999999"
+
+
+def test_page_answers_an_out_of_range_id_as_unavailable_for_vote_skip_and_undo(
+    client: Client,
+) -> None:
+    study = ready_study(n_configs=3)
+    _login(client, rater())
+    client.get(f"/rate/{study.pk}/?go=1")
+    answers = {
+        action: client.post(f"/rate/{study.pk}/{action}/",
+                            {"presentation": OUT_OF_RANGE, **_votes(study, "left")}, **HX)
+        for action in ("vote", "skip", "undo")
+    }  # fmt: skip
+    assert {k: r.status_code for k, r in answers.items()} == {"vote": 404, "skip": 404, "undo": 404}
+    assert answers["vote"]["HX-Redirect"] == f"/rate/{study.pk}/?unsaved=1"
+    assert answers["skip"]["HX-Redirect"] == answers["undo"]["HX-Redirect"] == f"/rate/{study.pk}/"
+    assert not Judgment.objects.exists()
+    assert not Presentation.objects.exclude(skipped_at=None).exists()
+
+
+def test_api_answers_an_out_of_range_id_as_one_not_issued_to_you(client: Client) -> None:
+    study = ready_study(n_configs=3)
+    theirs = deck_deal(rater=rater(), study=study).current
+    assert theirs is not None
+    _login(client, rater())
+    answers = [
+        client.post("/api/rate/judgments/",
+                    {"presentation": pid, "criterion": "prompt_adherence", "outcome": "left"},
+                    content_type="application/json")
+        for pid in (int(OUT_OF_RANGE), theirs.pk)
+    ]  # fmt: skip
+    assert [r.status_code for r in answers] == [400, 400]
+    assert answers[0].json() == answers[1].json()
+    assert answers[0].json() == {"presentation": ["No such presentation was issued to you."]}
+    assert not Judgment.objects.exists()
+
+
+def test_the_guide_lists_the_defect_tags_the_card_offers(client: Client, monkeypatch: Any) -> None:
+    from ratings.services.judging import DEFECT_TAGS
+
+    monkeypatch.setitem(DEFECT_TAGS, "clasp", "Clasp")
+    study = ready_study(n_configs=3)
+    _login(client, rater())
+    first = client.get(f"/rate/{study.pk}/").content.decode()  # the first visit: the guide
+    guide = client.get(f"/rate/{study.pk}/guide/").content.decode()
+    page = client.get(f"/rate/{study.pk}/?go=1").content.decode()
+    listed = "Mark defects (stone count, prongs / setting, chain continuity, metal colour, "
+    listed += "symmetry, artefacts, clasp)"
+    assert listed in first and listed in guide and listed in page
+    assert 'value="left:clasp"' in page and 'value="right:clasp"' in page
+
+
 def test_vote_missing_an_answer_is_a_friendly_error(client: Client) -> None:
     study = ready_study(n_configs=3)
     _login(client, rater())

@@ -133,3 +133,26 @@ def test_study_create_names_raters_and_groups_all_or_nothing() -> None:
         study_create(name="dup", prompts=prompts, configs=configs, criteria=twice, raters=[person])
     assert "criteria" in refused.value.message_dict
     assert not Study.objects.filter(name="dup").exists()
+
+
+def test_study_create_and_update_strip_instructions_and_refuse_them_past_the_limit() -> None:
+    from generation.validation import FREE_TEXT_MAX_CHARS
+    from ratings.services.studies import INSTRUCTIONS_TOO_LONG, study_update
+
+    assert (
+        INSTRUCTIONS_TOO_LONG == f"Instructions must be at most {FREE_TEXT_MAX_CHARS} characters."
+    )
+    study = make_study(instructions="  Look at the *metal*.\n\n")
+    assert study.instructions == "Look at the *metal*."
+    study_update(study=study, instructions="\n" + "x" * FREE_TEXT_MAX_CHARS + "  ")
+    study.refresh_from_db()
+    assert study.instructions == "x" * FREE_TEXT_MAX_CHARS  # the limit counts stripped text
+    with pytest.raises(ValidationError) as refused:
+        study_update(study=study, instructions="x" * (FREE_TEXT_MAX_CHARS + 1))
+    assert refused.value.message_dict == {"instructions": [INSTRUCTIONS_TOO_LONG]}
+    study.refresh_from_db()
+    assert study.instructions == "x" * FREE_TEXT_MAX_CHARS
+    with pytest.raises(ValidationError) as refused:
+        make_study(name="long", instructions="x" * (FREE_TEXT_MAX_CHARS + 1))
+    assert refused.value.message_dict == {"instructions": [INSTRUCTIONS_TOO_LONG]}
+    assert not Study.objects.filter(name="long").exists()

@@ -100,6 +100,29 @@ def test_study_update_criteria_and_delete_draft(api: Client) -> None:
     assert api.delete(f"/api/studies/{study.pk}/").status_code == 204
 
 
+def test_study_instructions_follow_the_service_rule(api: Client) -> None:
+    from generation.validation import FREE_TEXT_MAX_CHARS
+    from ratings.services.studies import INSTRUCTIONS_TOO_LONG
+
+    too_long = {"instructions": "x" * (FREE_TEXT_MAX_CHARS + 1)}
+    configs = [make_config(sampler=s).pk for s in ("euler_a", "ddim")]
+    created = api.post(
+        "/api/studies/",
+        {"name": "Long", "prompts": [PromptFactory().pk], "configs": configs, **too_long},
+        content_type=JSON,
+    )
+    assert created.status_code == 400
+    assert created.json() == {"instructions": [INSTRUCTIONS_TOO_LONG]}
+    study = make_study()
+    edited = api.patch(f"/api/studies/{study.pk}/", too_long, content_type=JSON)
+    assert edited.status_code == 400
+    assert edited.json() == {"instructions": [INSTRUCTIONS_TOO_LONG]}
+    fits = {"instructions": " " + "x" * FREE_TEXT_MAX_CHARS + "\n"}
+    assert api.patch(f"/api/studies/{study.pk}/", fits, content_type=JSON).status_code == 200
+    study.refresh_from_db()
+    assert study.instructions == "x" * FREE_TEXT_MAX_CHARS
+
+
 def test_launch_says_why_it_cannot(api: Client) -> None:
     study = make_study(n_configs=1)
     response = api.post(f"/api/studies/{study.pk}/launch/")

@@ -225,3 +225,18 @@ def test_launching_a_checklist_study_warns_of_no_gold_pairs_only_for_pairwise(
         assert ("no pair is gold" in page.content.decode()) is warned, study.kind
         detail = research_client.get(f"/studies/{study.pk}/").content.decode()
         assert ('id="gold-missing"' in detail) is warned, study.kind
+
+
+def test_study_form_instructions_follow_the_service_rule(research_client: Client) -> None:
+    from generation.validation import FREE_TEXT_MAX_CHARS
+    from ratings.services.studies import INSTRUCTIONS_TOO_LONG
+
+    response = research_client.post(
+        "/studies/new/", _study_form(instructions="x" * (FREE_TEXT_MAX_CHARS + 1))
+    )
+    assert response.status_code == 200
+    assert INSTRUCTIONS_TOO_LONG in response.content.decode()
+    assert Study.objects.count() == 0
+    fits = "  " + "x" * FREE_TEXT_MAX_CHARS + "\n"
+    assert research_client.post("/studies/new/", _study_form(instructions=fits)).status_code == 302
+    assert Study.objects.get().instructions == "x" * FREE_TEXT_MAX_CHARS
