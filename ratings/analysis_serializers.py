@@ -7,6 +7,15 @@ from typing import Any
 
 from rest_framework import serializers
 
+from ratings import analysis
+from ratings.reports.wording import percent
+
+_ESTIMAND = (
+    f"{analysis.POPULATION}: about raters in general (enough raters; intervals clustered by "
+    f"rater, t with raters − 1 df); {analysis.THESE_RATERS}: about these raters' votes only "
+    "(too few raters to generalise); null without a fit. Prompts: these."
+)
+
 
 # A row about one level of one factor (a setting that varies across configurations). A
 # comment, not a docstring: the schema would show it as each row's description.
@@ -31,7 +40,11 @@ class WinRateRowSerializer(FactorLevelSerializer):
         help_text="Holm-adjusted over the table's contrasts (a two-level factor is one)."
     )
     votes_needed = serializers.IntegerField(
-        help_text="More decisive votes needed to detect a 60 % win rate (α 0.05, power 0.8)."
+        help_text=f"More decisive votes needed to detect a {percent(analysis.DETECTABLE_WIN_RATE)}"
+        f" win rate (α {analysis.SIGNIFICANCE:g}, power {analysis.DETECTION_POWER:g})."
+    )
+    significant = serializers.BooleanField(
+        help_text=f"p_holm below the significance level {analysis.SIGNIFICANCE:g}."
     )
     confounded_share = serializers.FloatField()
     descriptive = serializers.BooleanField(
@@ -81,15 +94,11 @@ class LeaderboardReportSerializer(serializers.Serializer[Any]):
     prompts = serializers.IntegerField()
     n_boot = serializers.IntegerField(help_text="Draws behind the ranks and P(best).")
     baseline_id = serializers.IntegerField(allow_null=True)
-    estimand = serializers.CharField(
-        allow_null=True,
-        help_text="population: about the population of raters (enough raters); these_raters: "
-        "about these raters' votes only (too few raters to generalise). Prompts: these.",
-    )
-    estimand_note = serializers.CharField()
+    estimand = serializers.CharField(allow_null=True, help_text=_ESTIMAND)
+    estimand_note = serializers.CharField(help_text="What the intervals are about, in words.")
     df = serializers.FloatField(allow_null=True)
     min_raters = serializers.IntegerField(
-        help_text="Raters needed for intervals about the population of raters."
+        help_text="Raters needed for intervals about raters in general."
     )
     rows = LeaderboardRowSerializer(many=True)
 
@@ -119,11 +128,13 @@ class FactorEffectsReportSerializer(serializers.Serializer[Any]):
     p_left = serializers.FloatField(allow_null=True)
     position_se = serializers.FloatField(allow_null=True)
     raters = serializers.IntegerField(help_text="Raters behind the votes: the SE's clusters.")
-    estimand = serializers.CharField(
-        help_text="raters: cluster-robust by rater (CR2, t with raters − 1 df), about raters"
-        " in general; votes: too few raters, about these raters' votes."
-    )
+    estimand = serializers.CharField(allow_null=True, help_text=_ESTIMAND)
+    estimand_note = serializers.CharField(help_text="What the intervals are about, in words.")
     df = serializers.IntegerField(allow_null=True)
+    min_raters = serializers.IntegerField(
+        help_text="Raters needed for intervals about raters in general (CR2: fewer than the "
+        "leaderboard's)."
+    )
     rows = FactorEffectRowSerializer(many=True)
 
 

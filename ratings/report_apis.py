@@ -54,6 +54,10 @@ class CriterionDecisionSerializer(serializers.Serializer[Any]):
     runner_up = LeaderboardRowSerializer(allow_null=True)
     summary = serializers.CharField()
     estimand_note = serializers.CharField()
+    stopping_note = serializers.CharField(
+        help_text="While the study's anytime-valid stopping rule has not decided, the sentence "
+        "that says so; empty when it has decided or the study has no rule."
+    )
     beaten = BeatenSerializer(many=True)
     grid = GridRowSerializer(many=True)
 

@@ -2,8 +2,8 @@
 
 rates.py (proportions, sign tests, Holm, the win-rate table), bradley_terry.py (Bradley–Terry
 fits), strengths.py (their uncertainty and the leaderboard), effects.py (the factor-effects
-logistic model), agreement.py (Krippendorff's alpha, rater quality), metrics.py (metrics
-against people). Every public name is importable from here (stopping.py, the anytime-valid
+logistic model), estimand.py (what their intervals are about, and the raters each needs),
+agreement.py (Krippendorff's alpha, rater quality), metrics.py (metrics against people). Every public name is importable from here (stopping.py, the anytime-valid
 stopping rules, is imported as its own module).
 
 Conventions used throughout:
@@ -36,16 +36,23 @@ from ratings.analysis.bradley_terry import (
     wins_matrix,
 )
 from ratings.analysis.effects import (
-    FACTOR_MIN_RATERS,
     FACTOR_RIDGE,
     FactorCoefficient,
     FactorEffects,
     FactorObservation,
     factor_effects,
 )
+from ratings.analysis.estimand import (
+    FACTOR_MIN_RATERS,
+    POPULATION,
+    POPULATION_MIN_RATERS,
+    THESE_RATERS,
+)
 from ratings.analysis.metrics import cluster_mean_interval, metric_agreement, metric_credit
 from ratings.analysis.rates import (
     DETECTABLE_WIN_RATE,
+    DETECTION_POWER,
+    SIGNIFICANCE,
     PairTally,
     WinRateRow,
     binomial_p,
@@ -56,9 +63,6 @@ from ratings.analysis.rates import (
 )
 from ratings.analysis.strengths import (
     LEADERBOARD_RIDGE,
-    POPULATION,
-    POPULATION_MIN_RATERS,
-    THESE_RATERS,
     Leaderboard,
     PairRecord,
     PairTable,
@@ -71,6 +75,8 @@ from ratings.analysis.strengths import (
 __all__ = [
     "BT_RIDGE",
     "DETECTABLE_WIN_RATE",
+    "DETECTION_POWER",
+    "SIGNIFICANCE",
     "FACTOR_RIDGE",
     "LEADERBOARD_RIDGE",
     "POPULATION",

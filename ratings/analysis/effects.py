@@ -8,6 +8,7 @@ one side, so the standard errors are cluster-robust by rater (a sandwich with th
 small-sample correction, t with G − 1 degrees of freedom) and the intervals are about the
 population of raters. With fewer than `FACTOR_MIN_RATERS` raters nothing can be said
 about raters in general: the intervals are then model-based and about these raters' votes.
+The estimand names and both models' minimums (and why they differ): ratings.analysis.estimand.
 """
 
 from __future__ import annotations
@@ -20,12 +21,11 @@ import numpy as np
 from scipy import stats
 
 from ratings.analysis._common import FloatArray, _level_sort_key
+from ratings.analysis.estimand import FACTOR_MIN_RATERS, POPULATION, THESE_RATERS
 from ratings.analysis.rates import holm
 
 #: Ridge on the factor model's coefficients (prior sd ≈ 3 on the log-odds scale).
 FACTOR_RIDGE = 0.1
-#: Raters needed before intervals speak for raters in general (cluster-robust, t with G − 1 df).
-FACTOR_MIN_RATERS = 3
 
 
 @dataclass(frozen=True)
@@ -74,9 +74,9 @@ class FactorEffects:
     converged: bool
     #: Raters (clusters) behind the votes; 0 when unknown.
     raters: int = 0
-    #: "raters": cluster-robust, about the population of raters; "votes": model-based, about
-    #: these raters' votes (too few raters, or raters unknown).
-    estimand: str = "votes"
+    #: POPULATION: cluster-robust, about the population of raters; THESE_RATERS: model-based,
+    #: about these raters' votes (too few raters, or raters unknown).
+    estimand: str = THESE_RATERS
     #: Degrees of freedom of the t quantile (None: normal).
     df: int | None = None
     position_model_se: float = 0.0
@@ -206,7 +206,7 @@ def factor_effects(
         votes=float(weights.sum()),
         converged=converged,
         raters=n_raters,
-        estimand="raters" if robust else "votes",
+        estimand=POPULATION if robust else THESE_RATERS,
         df=df,
         position_model_se=float(model_se[0]),
     )

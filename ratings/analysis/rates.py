@@ -18,6 +18,11 @@ from ratings.analysis._common import FloatArray, _level_sort_key
 
 #: The win rate a study should be able to detect; the table reports the votes still needed.
 DETECTABLE_WIN_RATE = 0.6
+#: The significance level of the win-rate table: a row whose Holm-adjusted p-value is below it
+#: is marked, and the votes still needed are planned at it.
+SIGNIFICANCE = 0.05
+#: The power the votes still needed are planned for.
+DETECTION_POWER = 0.8
 
 
 # --------------------------------------------------------------------------- proportions
@@ -67,7 +72,9 @@ def holm(pvalues: ArrayLike) -> FloatArray:
 
 
 def votes_needed(
-    win_rate: float = DETECTABLE_WIN_RATE, alpha: float = 0.05, power: float = 0.8
+    win_rate: float = DETECTABLE_WIN_RATE,
+    alpha: float = SIGNIFICANCE,
+    power: float = DETECTION_POWER,
 ) -> int:
     """Decisive votes a two-sided sign test needs to detect `win_rate` against 50 %.
 
@@ -115,6 +122,11 @@ class WinRateRow:
     confounded_share: float
     #: The contrasts Holm's adjustment ran over (the same for every row of a table).
     family: int = 0
+
+    @property
+    def significant(self) -> bool:
+        """The Holm-adjusted p-value is below SIGNIFICANCE."""
+        return self.p_holm < SIGNIFICANCE
 
     @property
     def descriptive(self) -> bool:

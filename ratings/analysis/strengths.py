@@ -16,7 +16,7 @@ scale), the t degrees of freedom `df` (None: normal), the estimand and the count
 `.draws(n, rng)` gives (n, n_items) draws from the matching normal or multivariate t, and
 `.interval(level)` the marginal intervals. What the uncertainty is about (the estimand):
 
-- with at least `min_raters` raters (10), the population of raters, on these prompts: the
+- with at least `min_raters` raters (10; why: ratings.analysis.estimand), the population of raters, on these prompts: the
   strengths that describe how raters like these vote on average (a marginal, population-
   averaged Bradley–Terry model). The covariance is the cluster-robust sandwich by rater
   (CR1, G/(G−1)), never below half the model's own (Fisher information), and intervals use t
@@ -37,6 +37,7 @@ from scipy import sparse, stats
 
 from ratings.analysis._common import FloatArray, IntArray
 from ratings.analysis.bradley_terry import BT_RIDGE, bradley_terry_batch
+from ratings.analysis.estimand import POPULATION, POPULATION_MIN_RATERS, THESE_RATERS
 
 #: The leaderboard's ridge: a N(0, 2²) prior on each centred strength (a configuration beating
 #: the average one 98 % of the time is already extreme). With few votes it keeps a clean sweep
@@ -134,18 +135,8 @@ def _cell_wins(
     )
 
 
-#: Raters needed before the leaderboard's intervals speak for the population of raters. The
-#: cluster-robust variance by rater has about G − 1 degrees of freedom; below ten its own error
-#: is too large (the t quantile and the spread of the variance estimate grow fast), and
-#: bench/validity.py measures 90–98 % coverage from ten raters up with the rule below.
-POPULATION_MIN_RATERS = 10
-
 #: The population-level covariance never falls below this share of the model-based one.
 MODEL_FLOOR = 0.5
-
-#: Estimand names, as the reports and the API carry them.
-POPULATION = "population"
-THESE_RATERS = "these_raters"
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ratings.reports.pairs import study_pair_tallies
 from ratings.reports.raters import study_raters
 from ratings.reports.stopping import study_stopping
 from ratings.reports.win_rates import study_win_rates
+from ratings.reports.wording import percent
 
 PAIRS_PER_PAGE = 12
 OUTCOME_FILTERS = (
@@ -31,14 +32,6 @@ OUTCOME_FILTERS = (
     ("both_bad", "Has “both bad”"),
     ("all", "All pairs, judged or not"),
 )
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f}%"
-
-
-def _pct1(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.1f}%"
 
 
 def _forest(rows: list[charts.ForestRow], **options: Any) -> SafeString | None:
@@ -85,7 +78,7 @@ def study_dashboard(
                 row.ci_low,
                 row.ci_high,
                 label=f"{row.factor_label} {row.level_label}: "
-                f"{_pct(row.win_rate or 0)} ({_pct(row.ci_low)}–{_pct(row.ci_high)})",
+                f"{percent(row.win_rate or 0)} ({percent(row.ci_low)}–{percent(row.ci_high)})",
             ),
         )
         for row in win.rows
@@ -97,7 +90,7 @@ def study_dashboard(
                 r.strength,
                 r.ci_low,
                 r.ci_high,
-                note=f"best {_pct(r.p_best)}",
+                note=f"best {percent(r.p_best)}",
                 emphasis=r.config_id == board.baseline_id,
             )
             for r in board.rows
@@ -133,9 +126,9 @@ def study_dashboard(
                 row.agreement,
                 row.ci_low,
                 row.ci_high,
-                f"{row.metric}: {_pct(row.agreement or 0)} agreement with people",
+                f"{row.metric}: {percent(row.agreement or 0)} agreement with people",
             ),
-            _pct1(row.agreement),
+            percent(row.agreement, digits=1),
         )
         for row in metrics.rows
     ]
@@ -143,7 +136,7 @@ def study_dashboard(
         metrics.ceiling,
         metrics.ceiling_low,
         metrics.ceiling_high,
-        f"people against themselves: {_pct(metrics.ceiling or 0)}",
+        f"people against themselves: {percent(metrics.ceiling or 0)}",
     )
 
     if outcome not in dict(OUTCOME_FILTERS):
@@ -184,6 +177,7 @@ def study_dashboard(
         "criterion": criterion,
         "win": win,
         "win_rows": win_rows,
+        "detect_label": percent(win.detect_win_rate),
         "descriptive_rows": sum(1 for r in win.rows if r.descriptive),
         "board": board,
         "forest": forest,
@@ -193,7 +187,7 @@ def study_dashboard(
         "metrics": metrics,
         "metric_rows": metric_rows,
         "ceiling_bar": ceiling_bar,
-        "ceiling_text": _pct1(metrics.ceiling),
+        "ceiling_text": percent(metrics.ceiling, digits=1),
         "configs": sorted(configs.values(), key=lambda c: c.id),
         "pair_cards": pair_cards,
         "pair_total": pairs.paginator.count,

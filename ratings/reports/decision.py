@@ -1,9 +1,11 @@
 """The decision report: per criterion, what to use, how sure, what it beat, and how to rebuild it.
 
 Plain data read from the other reports (the Bradley–Terry leaderboard, the pair tallies, rater
-quality, the configurations): nothing is fitted here. A configuration is *recommended* only
-when its 95 % rank interval is first place alone; otherwise the report says that no
-configuration is ahead with confidence and shows the two leading ones side by side.
+quality, the configurations, the study's stopping rule): nothing is fitted here. A configuration
+is *recommended* only when its 95 % rank interval is first place alone; otherwise the report
+says that no configuration is ahead with confidence and shows the two leading ones side by side.
+The study's anytime-valid stopping rule is a different, stricter test (each rater counts once
+per pair): while it has not decided, each criterion says so beside the verdict.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from ratings.reports.judgments import judgment_count
 from ratings.reports.leaderboard import LeaderboardItem, LeaderboardReport, study_leaderboard
 from ratings.reports.pairs import study_head_to_head
 from ratings.reports.raters import RaterReport, study_raters
+from ratings.reports.stopping import study_stopping
+from ratings.reports.wording import percent
 
 #: Rows of the winner / runner-up grid (same prompt and seed on each row).
 GRID_ROWS = 6
@@ -77,6 +81,9 @@ class CriterionDecision:
     runner_up: LeaderboardItem | None
     summary: str
     estimand_note: str
+    #: While the study's stopping rule is set but has not decided, the sentence that says so
+    #: (StoppingReport.undecided_note); "" otherwise.
+    stopping_note: str = ""
     beaten: list[Beaten] = field(default_factory=list)
     grid: list[GridRow] = field(default_factory=list)
 
@@ -126,10 +133,6 @@ class DecisionReport:
         return self.judgments == 0
 
 
-def _pct(x: float) -> str:
-    return f"{100 * x:.0f} %"
-
-
 def _summary(board: LeaderboardReport, clear: bool) -> str:
     if not board.rows:
         return "No votes on this criterion yet."
@@ -138,7 +141,7 @@ def _summary(board: LeaderboardReport, clear: bool) -> str:
     if clear:
         return (
             f"Use {name}: first in every plausible ranking (95 % rank interval 1–1), "
-            f"P(best) {_pct(leader.p_best)}."
+            f"P(best) {percent(leader.p_best)}."
         )
     if len(board.rows) > 1 and leader.strength - board.rows[1].strength < LEVEL:
         return (
@@ -146,7 +149,7 @@ def _summary(board: LeaderboardReport, clear: bool) -> str:
             "more votes, or a larger difference between the settings, are needed to decide."
         )
     return (
-        f"{NO_CLEAR_WINNER} {name} leads (P(best) {_pct(leader.p_best)}), but its 95 % rank "
+        f"{NO_CLEAR_WINNER} {name} leads (P(best) {percent(leader.p_best)}), but its 95 % rank "
         f"interval reaches place {leader.rank_high}: more votes are needed to decide."
     )
 
@@ -224,6 +227,7 @@ def _criterion_decision(study: Study, criterion: Criterion) -> CriterionDecision
         runner_up=runner,
         summary=_summary(board, clear),
         estimand_note=board.estimand_note,
+        stopping_note=study_stopping(study=study, criterion=criterion).undecided_note,
         beaten=_beaten(study, criterion, board) if runner else [],
         grid=_grid(study, leader.config_id, runner.config_id) if leader and runner else [],
     )

@@ -10,6 +10,7 @@ from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import FACTOR_LABELS, level_label, study_configs, varying_levels
 from ratings.reports.judgments import StudyVotes, _cached
+from ratings.reports.wording import FACTOR_EFFECTS, estimand_note
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -35,18 +36,27 @@ class FactorEffectsReport:
     position_se: float | None = None
     #: Raters behind the votes (the clusters of the standard errors).
     raters: int = 0
-    #: "raters": intervals about the population of raters (cluster-robust by rater, t with
-    #: raters − 1 df); "votes": about these raters' votes (fewer than FACTOR_MIN_RATERS).
-    estimand: str = "votes"
+    #: analysis.POPULATION (cluster-robust by rater, t with raters − 1 df) or
+    #: analysis.THESE_RATERS (fewer than FACTOR_MIN_RATERS); None without a fit.
+    estimand: str | None = None
     df: int | None = None
-    min_raters: int = analysis.FACTOR_MIN_RATERS
+    min_raters: int = FACTOR_EFFECTS.min_raters
+
+    @property
+    def about_population(self) -> bool:
+        return self.estimand == analysis.POPULATION
+
+    @property
+    def estimand_note(self) -> str:
+        """What the intervals are about, in a sentence for the page and the API."""
+        return estimand_note(FACTOR_EFFECTS, estimand=self.estimand, raters=self.raters, df=self.df)
 
 
 def study_factor_effects(
     *, study: Study, criterion: Criterion | None = None
 ) -> FactorEffectsReport:
     return _cached(
-        "factors", study, criterion, lambda votes: _factor_effects(study, criterion, votes)
+        "effects", study, criterion, lambda votes: _factor_effects(study, criterion, votes)
     )
 
 

@@ -15,6 +15,7 @@ from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import study_configs
 from ratings.reports.judgments import StudyVotes, _cached, _version, _votes
+from ratings.reports.wording import LEADERBOARD, estimand_note
 
 
 @dataclass(frozen=True)
@@ -45,12 +46,12 @@ class LeaderboardReport:
     n_boot: int
     baseline_id: int | None
     rows: list[LeaderboardItem]
-    #: "population" (enough raters: about the population of raters, on these prompts) or
-    #: "these_raters" (about these raters' votes on these prompts); None without votes.
+    #: analysis.POPULATION or analysis.THESE_RATERS (see ratings.analysis.estimand); None
+    #: without votes.
     estimand: str | None = None
     #: t degrees of freedom of the intervals (None: normal quantiles).
     df: float | None = None
-    min_raters: int = analysis.POPULATION_MIN_RATERS
+    min_raters: int = LEADERBOARD.min_raters
 
     @property
     def about_population(self) -> bool:
@@ -59,19 +60,7 @@ class LeaderboardReport:
     @property
     def estimand_note(self) -> str:
         """What the intervals are about, in a sentence for the page and the API."""
-        if self.estimand is None:
-            return ""
-        if self.about_population:
-            return (
-                f"About the population of raters (on these prompts): {self.raters} raters, "
-                f"intervals robust to each rater's own taste (t with {self.raters - 1} "
-                "degrees of freedom)."
-            )
-        return (
-            f"About these raters' votes (on these prompts) only: with {self.raters} "
-            f"rater{'s' if self.raters != 1 else ''}, fewer than {self.min_raters}, the votes "
-            "cannot say how other raters would judge. Add raters to generalise."
-        )
+        return estimand_note(LEADERBOARD, estimand=self.estimand, raters=self.raters, df=self.df)
 
 
 #: Draws behind ranks and P(best): cheap (no refits), enough for P(best) to ±1 %.

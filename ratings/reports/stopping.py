@@ -18,6 +18,7 @@ from ratings.models import Criterion, Judgment, Study
 from ratings.reports.configs import ConfigInfo, study_configs
 from ratings.reports.int_rows import int_rows
 from ratings.reports.judgments import StudyVotes, _cached, study_judgments
+from ratings.reports.wording import percent
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,22 @@ class StoppingReport:
     #: Why no decision can be checked (no rule, a rule that no longer fits the study), or None.
     problem: str | None
 
+    @property
+    def undecided_note(self) -> str:
+        """One sentence while the study has a rule that has not decided ("" otherwise): what
+        another report (the decision report) says beside a verdict of its own."""
+        if self.rule == Study.DecisionRule.NONE or self.decided:
+            return ""
+        rule = f"The study's stopping rule ({self.confidence_label} anytime-valid)"
+        if self.problem:
+            return f"{rule} cannot be checked: {self.problem}"
+        if self.more_votes is not None:
+            more = f"{self.more_votes:,} more vote{'s' if self.more_votes != 1 else ''}"
+            return f"{rule} has not decided yet: about {more} expected."
+        if not self.votes:
+            return f"{rule} has not decided yet: no votes yet."
+        return f"{rule} has not decided yet: no configuration leads yet, so no projection."
+
 
 def study_stopping(*, study: Study, criterion: Criterion | None = None) -> StoppingReport:
     """The study's decision rule on the votes counted so far, for one criterion or all."""
@@ -86,7 +103,7 @@ def _stopping(study: Study, criterion: Criterion | None, _votes: StudyVotes) -> 
         criterion=criterion.key if criterion else None,
         rule=rule_kind,
         confidence=confidence,
-        confidence_label=_pct(confidence),
+        confidence_label=percent(confidence, digits=1),
         votes=0,
         raters=0,
         decided=False,
@@ -174,7 +191,7 @@ def _report(
     leader = ids[state.leader] if state.leader is not None else None
     other = ids[state.loser] if state.loser is not None else None
     leader_label, other_label = _label(configs, leader), _label(configs, other)
-    pct = _pct(state.rule.confidence)
+    pct = percent(state.rule.confidence, digits=1)
     if state.decided and state.rule.kind == "best":
         summary = f"Decided: {leader_label} beats all others at {pct}."
     elif state.decided:
@@ -219,10 +236,6 @@ def _report(
         summary=summary,
         problem=None,
     )
-
-
-def _pct(confidence: float) -> str:
-    return f"{round(100 * confidence, 1):g} %"
 
 
 def _with(report: StoppingReport, *, problem: str) -> StoppingReport:

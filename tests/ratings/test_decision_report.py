@@ -7,14 +7,16 @@ import re
 import pytest
 from django.core.cache import cache
 from django.test import Client
+from django.utils.html import escape
 
 from ratings.models import Comparison, Study
 from ratings.reports import decision as decision_module
 from ratings.reports import study_pair_tallies
 from ratings.reports.decision import NO_CLEAR_WINNER, study_decision
+from ratings.reports.stopping import study_stopping
 from ratings.services.gold import comparison_gold_set
 from ratings.views.report import STANDALONE_CSP
-from tests.factories import decided_study, rater, ready_study, researcher, vote
+from tests.factories import decided_study, launched, rater, ready_study, researcher, vote
 
 pytestmark = pytest.mark.django_db
 
@@ -243,3 +245,58 @@ def test_decision_api_is_in_the_openapi_schema(client: Client) -> None:
     assert schema.status_code == 200
     text = schema.content.decode()
     assert "/api/studies/{study_id}/decision/" in text and "study_decision" in text
+
+
+# --- The study's stopping rule beside the verdict ------------------------------------------
+
+
+def _one_rater_thirty_wins() -> Study:
+    """Two configurations, 30 prompts: one rater prefers the first on every one."""
+    study, comparisons, criterion = launched(n_configs=2, n_prompts=30)
+    first = _config_ids(study)[0]
+    user = rater(username="solo")
+    for comp in comparisons:
+        vote(comp, user, criterion, "a" if comp.image_a.config_id == first else "b")
+    return study
+
+
+def test_study_decision_says_when_the_stopping_rule_has_not_decided() -> None:
+    """The report recommends on the leader's rank interval (1–1 here); the study's anytime-valid
+    rule counts one rater once per pair and has not decided: the criterion says so, in the
+    stopping report's own sentence."""
+    study = _one_rater_thirty_wins()
+    adherence = next(d for d in study_decision(study=study).criteria if d.key == "prompt_adherence")
+    assert adherence.clear and adherence.recommended is not None
+    stopping = study_stopping(study=study, criterion=study.criteria.get(key="prompt_adherence"))
+    assert not stopping.decided and stopping.more_votes is not None
+    assert adherence.stopping_note == (
+        f"The study's stopping rule (95 % anytime-valid) has not decided yet: about "
+        f"{stopping.more_votes:,} more votes expected."
+    )
+    assert adherence.stopping_note == stopping.undecided_note
+
+
+def test_study_report_page_and_api_show_the_stopping_note(client: Client) -> None:
+    study = _one_rater_thirty_wins()
+    note = next(
+        d.stopping_note for d in study_decision(study=study).criteria if d.key == "prompt_adherence"
+    )
+    assert note.startswith("The study's stopping rule (95 % anytime-valid) has not decided yet")
+    _login(client)
+    html = client.get(f"/studies/{study.pk}/report/").content.decode()
+    section = html[html.index('id="criterion-prompt_adherence"') :]
+    assert escape(note) in section[: section.index("</section>")]
+    data = client.get(f"/api/studies/{study.pk}/decision/").json()
+    criterion = next(c for c in data["criteria"] if c["key"] == "prompt_adherence")
+    assert criterion["clear"] is True and criterion["stopping_note"] == note
+
+
+def test_study_decision_has_no_stopping_note_when_decided_or_without_a_rule() -> None:
+    study = decided_study()
+    adherence = next(d for d in study_decision(study=study).criteria if d.key == "prompt_adherence")
+    assert study_stopping(study=study, criterion=study.criteria.get(key=adherence.key)).decided
+    assert adherence.stopping_note == ""
+    Study.objects.filter(pk=study.pk).update(decision_rule=Study.DecisionRule.NONE)
+    study.refresh_from_db()
+    cache.clear()
+    assert all(d.stopping_note == "" for d in study_decision(study=study).criteria)

@@ -178,7 +178,7 @@ def test_dashboard_shows_metrics_beside_the_human_ceiling(
     html = client.get(f"/studies/{study.pk}/analysis/?criterion=prompt_adherence").content.decode()
     section = html[html.index('id="metrics"') : html.index('id="pairs"')]
     assert "Automatic metrics vs people" in section
-    assert "75.0%" in section and "50.0%" in section  # CLIP, and aesthetic / the ceiling
+    assert "75 %" in section and "50 %" in section  # CLIP, and aesthetic / the ceiling
     assert "People against themselves" in section and "No scorer is configured" not in section
     assert f"/api/studies/{study.pk}/metrics/?criterion=prompt_adherence" in section
 

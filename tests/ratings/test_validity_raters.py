@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from bench.validity_raters import (
     EFFECT_SCENARIOS,
@@ -22,7 +23,13 @@ from bench.validity_raters import (
     simulate_flags,
 )
 from ratings import reports
-from ratings.analysis import FACTOR_MIN_RATERS, FLAG_TESTS, factor_effects
+from ratings.analysis import (
+    FACTOR_MIN_RATERS,
+    FLAG_TESTS,
+    POPULATION,
+    THESE_RATERS,
+    factor_effects,
+)
 from tests.factories import launched, rater, researcher, vote
 
 SCENARIOS = {s.name: s for s in EFFECT_SCENARIOS}
@@ -48,12 +55,12 @@ def test_factor_effects_estimand_follows_the_number_of_raters() -> None:
         LEVELS, simulate_effect_study(rng, EffectScenario("two", 2)), reference=REFERENCE
     )
     assert few.raters == 2 < FACTOR_MIN_RATERS
-    assert few.estimand == "votes" and few.df is None
+    assert few.estimand == THESE_RATERS and few.df is None
     assert few.position_se == few.position_model_se  # about these raters' votes
     many = factor_effects(
         LEVELS, simulate_effect_study(rng, EffectScenario("five", 5, 0.4, 0.3)), reference=REFERENCE
     )
-    assert many.raters == 5 and many.estimand == "raters" and many.df == 4
+    assert many.raters == 5 and many.estimand == POPULATION and many.df == 4
     coefficient = many.coefficients[0]
     # t with 4 degrees of freedom: 2.776 standard errors either side.
     assert coefficient.ci_high - coefficient.beta == pytest.approx(2.776 * coefficient.se, 1e-3)
@@ -80,7 +87,7 @@ def test_study_factor_effects_cluster_by_rater() -> None:
             left = "a" if (k + i) % 2 else "b"
             vote(comp, user, crit, left if i == 4 else "a", left=left)
     report = reports.study_factor_effects(study=study, criterion=crit)
-    assert report.raters == 5 and report.estimand == "raters" and report.df == 4
+    assert report.raters == 5 and report.estimand == POPULATION and report.df == 4
     assert report.position_se is not None and report.position_se > 0
     assert all(0 <= r.p_holm <= 1 and r.p_value <= r.p_holm for r in report.rows)
 
@@ -99,15 +106,16 @@ def test_dashboard_states_the_holm_family_and_each_flag_test(client: Client) -> 
     assert client.login(username="rita", password="pw")
     page = client.get(f"/studies/{study.pk}/analysis/?criterion={crit.key}").content.decode()
     assert "Holm-adjusted over the 3 contrasts in this table" in page
-    assert "too few to say how raters in general would judge" not in page
-    assert "cluster-robust by rater (4 raters" in page
+    effects_report = reports.study_factor_effects(study=study, criterion=crit)
+    assert effects_report.estimand_note.startswith("About raters in general (on these prompts)")
+    assert escape(effects_report.estimand_note) in page
     for flag in FLAG_TESTS:
         assert flag in page
     assert "at most 5&nbsp;% of the time" in page
     api = f"/api/studies/{study.pk}"
     assert client.get(f"{api}/win-rates/?criterion={crit.key}").json()["contrasts"] == 3
     effects = client.get(f"{api}/factor-effects/?criterion={crit.key}").json()
-    assert (effects["estimand"], effects["raters"], effects["df"]) == ("raters", 4, 3)
+    assert (effects["estimand"], effects["raters"], effects["df"]) == ("population", 4, 3)
     raters = client.get(f"{api}/raters/").json()
     assert [t["flag"] for t in raters["tests"]] == list(FLAG_TESTS)
     assert raters["flag_level"] == 0.01
@@ -121,9 +129,11 @@ def test_dashboard_says_when_too_few_raters_to_generalise(client: Client) -> Non
         for comp in comps:
             vote(comp, user, crit, "a", left="a" if i % 2 else "b")
     report = reports.study_factor_effects(study=study, criterion=crit)
-    assert report.estimand == "votes" and report.raters == 2 and report.df is None
+    assert report.estimand == THESE_RATERS and report.raters == 2 and report.df is None
     researcher(username="rita")
     assert client.login(username="rita", password="pw")
     page = client.get(f"/studies/{study.pk}/analysis/?criterion={crit.key}").content.decode()
-    assert "Only 2 raters: too few to say how raters in general would judge" in page
-    assert "about these raters' votes" in page
+    assert report.estimand_note.startswith(
+        "About these raters' votes only (on these prompts): 2 raters voted, fewer than 3,"
+    )
+    assert escape(report.estimand_note) in page

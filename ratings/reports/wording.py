@@ -1,0 +1,74 @@
+"""The reports' shared words: percentages, and what a model's intervals are about.
+
+Every sentence here is said the same way on the pages and in the API: the reports carry it,
+templates and serializers only show it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ratings import analysis
+
+
+def percent(share: float | None, *, digits: int = 0) -> str:
+    """A share as people read it: 0.95 → "95 %", 0.975 with digits=1 → "97.5 %" (trailing zeros
+    dropped, so 0.95 with digits=1 is still "95 %"); None → "—"."""
+    if share is None:
+        return "—"
+    if digits < 0:
+        raise ValueError(f"digits must be 0 or more, got {digits!r}.")
+    text = f"{round(100 * share, digits):.{digits}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{'0' if text == '-0' else text} %"
+
+
+@dataclass(frozen=True)
+class IntervalModel:
+    """A model whose intervals speak for raters in general only with enough raters."""
+
+    #: Whose intervals, as a possessive: "the leaderboard's".
+    owner: str
+    min_raters: int
+    #: Why that many, in a few words.
+    why: str
+
+
+LEADERBOARD = IntervalModel(
+    "the leaderboard's",
+    analysis.POPULATION_MIN_RATERS,
+    "with fewer, their variance clustered by rater, CR1, is too unsteady",
+)
+FACTOR_EFFECTS = IntervalModel(
+    "the factor effects'",
+    analysis.FACTOR_MIN_RATERS,
+    "their variance clustered by rater has the CR2 small-sample correction, which holds "
+    "with few raters",
+)
+
+
+def estimand_note(
+    model: IntervalModel, *, estimand: str | None, raters: int, df: float | None
+) -> str:
+    """What `model`'s intervals are about at this number of raters, in one sentence for the
+    page and the API ("" without a fit). Each note names its own minimum and why, so two
+    models with different minimums on one page do not contradict each other."""
+    if estimand is None:
+        return ""
+    voted = f"{raters} rater{'s' if raters != 1 else ''} voted"
+    need = f"the least {model.owner} intervals need to speak for raters in general ({model.why})"
+    if estimand == analysis.POPULATION:
+        spread = f" (t with {df:g} degrees of freedom)" if df is not None else ""
+        return (
+            f"About raters in general (on these prompts): {voted}, at least "
+            f"{model.min_raters}, {need}. The intervals are robust to each rater's own "
+            f"taste{spread}."
+        )
+    if estimand == analysis.THESE_RATERS:
+        return (
+            f"About these raters' votes only (on these prompts): {voted}, fewer than "
+            f"{model.min_raters}, {need}. The votes cannot say how other raters would judge: "
+            "add raters to generalise."
+        )
+    raise ValueError(f"Unknown estimand {estimand!r}.")
