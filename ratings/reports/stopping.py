@@ -62,9 +62,10 @@ class StoppingReport:
 
     @property
     def undecided_note(self) -> str:
-        """One sentence while the study has a rule that has not decided ("" otherwise): what
-        another report (the decision report) says beside a verdict of its own."""
-        if self.rule == Study.DecisionRule.NONE or self.decided:
+        """One sentence while the study has a rule that has not decided ("" otherwise, and
+        before any vote: there is no verdict to set it beside): what another report (the
+        decision report) says beside a verdict of its own."""
+        if self.rule == Study.DecisionRule.NONE or self.decided or not self.votes:
             return ""
         rule = f"The study's stopping rule ({self.confidence_label} anytime-valid)"
         if self.problem:
@@ -72,8 +73,6 @@ class StoppingReport:
         if self.more_votes is not None:
             more = f"{self.more_votes:,} more vote{'s' if self.more_votes != 1 else ''}"
             return f"{rule} has not decided yet: about {more} expected."
-        if not self.votes:
-            return f"{rule} has not decided yet: no votes yet."
         return f"{rule} has not decided yet: no configuration leads yet, so no projection."
 
 

@@ -38,7 +38,7 @@ class IntervalModel:
 LEADERBOARD = IntervalModel(
     "the leaderboard's",
     analysis.POPULATION_MIN_RATERS,
-    "with fewer, their variance clustered by rater, CR1, is too unsteady",
+    "below that, their variance clustered by rater (CR1) is too unsteady",
 )
 FACTOR_EFFECTS = IntervalModel(
     "the factor effects'",
@@ -57,18 +57,19 @@ def estimand_note(
     if estimand is None:
         return ""
     voted = f"{raters} rater{'s' if raters != 1 else ''} voted"
-    need = f"the least {model.owner} intervals need to speak for raters in general ({model.why})"
+    need = (
+        f"{model.owner} intervals speak for raters in general from {model.min_raters} raters "
+        f"({model.why})"
+    )
     if estimand == analysis.POPULATION:
         spread = f" (t with {df:g} degrees of freedom)" if df is not None else ""
         return (
-            f"About raters in general (on these prompts): {voted}, at least "
-            f"{model.min_raters}, {need}. The intervals are robust to each rater's own "
-            f"taste{spread}."
+            f"About raters in general, on these prompts: {voted}, and {need}. The intervals "
+            f"allow for each rater's own taste{spread}."
         )
     if estimand == analysis.THESE_RATERS:
         return (
-            f"About these raters' votes only (on these prompts): {voted}, fewer than "
-            f"{model.min_raters}, {need}. The votes cannot say how other raters would judge: "
-            "add raters to generalise."
+            f"About these raters' votes only, on these prompts: {voted}, and {need}. Add "
+            "raters to say how others would judge."
         )
     raise ValueError(f"Unknown estimand {estimand!r}.")

@@ -54,7 +54,11 @@ def test_dashboard_shows_every_section_for_researchers(client: Client, voted: St
     assert f"/api/studies/{voted.pk}/judgments.csv?criterion=prompt_adherence" in html
     assert 'aria-current="page">Prompt adherence' in html
     # Eight raters: the leaderboard says its intervals are about these raters' votes only.
-    assert "About these raters&#x27; votes only" in html and "8 raters voted, fewer than 10" in html
+    assert (
+        "About these raters&#x27; votes only" in html
+        and "8 raters voted, and the leaderboard&#x27;s intervals speak for raters in general from 10"
+        in html
+    )
 
 
 def test_dashboard_refuses_raters_and_anonymous(client: Client, voted: Study) -> None:

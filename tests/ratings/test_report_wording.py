@@ -15,16 +15,15 @@ from ratings.reports.wording import FACTOR_EFFECTS, LEADERBOARD, estimand_note, 
 from tests.factories import launched, rater, researcher, vote
 
 LEADERBOARD_5 = (
-    "About these raters' votes only (on these prompts): 5 raters voted, fewer than 10, the "
-    "least the leaderboard's intervals need to speak for raters in general (with fewer, their "
-    "variance clustered by rater, CR1, is too unsteady). The votes cannot say how other raters "
-    "would judge: add raters to generalise."
+    "About these raters' votes only, on these prompts: 5 raters voted, and the leaderboard's "
+    "intervals speak for raters in general from 10 raters (below that, their variance "
+    "clustered by rater (CR1) is too unsteady). Add raters to say how others would judge."
 )
 EFFECTS_5 = (
-    "About raters in general (on these prompts): 5 raters voted, at least 3, the least the "
-    "factor effects' intervals need to speak for raters in general (their variance clustered "
-    "by rater has the CR2 small-sample correction, which holds with few raters). The intervals "
-    "are robust to each rater's own taste (t with 4 degrees of freedom)."
+    "About raters in general, on these prompts: 5 raters voted, and the factor effects' "
+    "intervals speak for raters in general from 3 raters (their variance clustered by rater "
+    "has the CR2 small-sample correction, which holds with few raters). The intervals allow "
+    "for each rater's own taste (t with 4 degrees of freedom)."
 )
 
 

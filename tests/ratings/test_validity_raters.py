@@ -107,7 +107,7 @@ def test_dashboard_states_the_holm_family_and_each_flag_test(client: Client) -> 
     page = client.get(f"/studies/{study.pk}/analysis/?criterion={crit.key}").content.decode()
     assert "Holm-adjusted over the 3 contrasts in this table" in page
     effects_report = reports.study_factor_effects(study=study, criterion=crit)
-    assert effects_report.estimand_note.startswith("About raters in general (on these prompts)")
+    assert effects_report.estimand_note.startswith("About raters in general, on these prompts")
     assert escape(effects_report.estimand_note) in page
     for flag in FLAG_TESTS:
         assert flag in page
@@ -134,6 +134,7 @@ def test_dashboard_says_when_too_few_raters_to_generalise(client: Client) -> Non
     assert client.login(username="rita", password="pw")
     page = client.get(f"/studies/{study.pk}/analysis/?criterion={crit.key}").content.decode()
     assert report.estimand_note.startswith(
-        "About these raters' votes only (on these prompts): 2 raters voted, fewer than 3,"
+        "About these raters' votes only, on these prompts: 2 raters voted, and the factor "
+        "effects' intervals speak for raters in general from 3 raters"
     )
     assert escape(report.estimand_note) in page
