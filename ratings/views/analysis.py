@@ -10,25 +10,18 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from evalsite.roles import is_researcher
-from evalsite.web import HtmxHttpRequest
+from evalsite.web import HtmxHttpRequest, researcher_required
 from ratings.models import Study
 from ratings.reports.dashboard import study_dashboard
 from ratings.services.raters import rater_exclude, rater_restore
 from ratings.views import kind_redirect
-
-
-def _researcher_study(request: HttpRequest, study_id: int) -> Study:
-    if not is_researcher(request.user):
-        raise PermissionDenied("Only researchers can read a study's analysis.")
-    return get_object_or_404(Study, pk=study_id)
 
 
 def _int_or_none(value: str | None) -> int | None:
@@ -51,9 +44,10 @@ def _dashboard(
 
 
 @require_GET
+@researcher_required
 @vary_on_headers("HX-Request")
 def study_analysis(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
-    study = _researcher_study(request, study_id)
+    study = get_object_or_404(Study, pk=study_id)
     if elsewhere := kind_redirect(study, "results"):
         return elsewhere
     key = request.GET.get("criterion", "")
@@ -71,8 +65,9 @@ def study_analysis(request: HtmxHttpRequest, study_id: int) -> HttpResponse:
 
 
 @require_POST
+@researcher_required
 def study_rater_toggle(request: HtmxHttpRequest, study_id: int, rater_id: int) -> HttpResponse:
-    study = _researcher_study(request, study_id)
+    study = get_object_or_404(Study, pk=study_id)
     user = get_object_or_404(get_user_model(), pk=rater_id)
     action = request.POST.get("action")
     try:
