@@ -78,6 +78,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
     if db_ok:
         from generation.models import WorkerHeartbeat
 
+        # Liveness for an operator's monitor: workers heard from in the last minute. Not the
+        # progress page's panel (generation.selectors.workers_recent: who worked lately) nor
+        # the ETA's divisor (active_workers: hosts rendering this queue's images).
         since = timezone.now() - timedelta(minutes=1)
         workers = [
             {"node": w.node, "device": w.device, "last_seen": w.last_seen.isoformat()}

@@ -299,12 +299,7 @@ class GenerationConfigViewSet(viewsets.ModelViewSet[GenerationConfig]):
             name_prefix=data["name_prefix"],
         )
         config_drafts_validate(drafts=drafts)
-        preview = builder_preview(
-            drafts=drafts,
-            prompts=data["prompts"],
-            seeds=data["seeds"],
-            base_model=base["base_model"],
-        )
+        preview = builder_preview(drafts=drafts, prompts=data["prompts"], seeds=data["seeds"])
         payload: dict[str, Any] = {
             "configs": [_draft_json(d, preview.existing.get(d.fingerprint)) for d in drafts],
             "designs": [

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
@@ -90,8 +90,22 @@ THROUGHPUT_SAMPLE = 50
 _KIND = ("config__base_model", "config__width", "config__height", "config__steps")
 _ACTIVE = (Image.Status.PENDING, Image.Status.QUEUED, Image.Status.RENDERING)
 
+# Seconds per image when nothing has been measured yet. tiny-random renders 256² in a blink on
+# a CPU; SD 1.5 at 512² and 20–30 steps takes a few seconds on one GPU.
+DEFAULT_SECONDS_PER_IMAGE: dict[str, float] = {"tiny-random": 0.5, "sd15-random": 3.0}
+DEFAULT_SECONDS_PER_IMAGE_OTHER = 3.0
 
-def _kind_label(kind: tuple[str, int, int, int]) -> str:
+
+# What render time depends on: base model, width, height, steps.
+RenderKind = tuple[str, int, int, int]
+
+
+def render_kind(params: Mapping[str, Any]) -> RenderKind:
+    """The kind of a configuration's images, from its params() or design_params()."""
+    return (params["base_model"], params["width"], params["height"], params["steps"])
+
+
+def _kind_label(kind: RenderKind) -> str:
     model, width, height, steps = kind
     return f"{model} {width}×{height}, {steps} steps"
 
@@ -115,8 +129,22 @@ def seconds_per_image_measured(
     return statistics.median(recent) if recent else None
 
 
+def seconds_per_image(*, kind: RenderKind) -> tuple[float, bool]:
+    """The one estimate of an image's render time, behind every ETA and preview: measured on
+    the latest renders of its kind, else the model's documented default. (seconds, measured)"""
+    model, width, height, steps = kind
+    measured = seconds_per_image_measured(base_model=model, width=width, height=height, steps=steps)
+    if measured is None:
+        return DEFAULT_SECONDS_PER_IMAGE.get(model, DEFAULT_SECONDS_PER_IMAGE_OTHER), False
+    return measured, True
+
+
 def active_workers() -> int:
-    """Hosts that finished an image in the last five minutes or are rendering one now."""
+    """Hosts that finished an image in the last five minutes or are rendering one now.
+
+    The ETA's question: how many hosts share the remaining work. Counted from images, not
+    heartbeats (workers_recent), because a heartbeat says a worker is up, not that it renders.
+    """
     since = timezone.now() - timedelta(minutes=5)
     return (
         Image.objects.filter(Q(rendered_at__gte=since) | Q(status=Image.Status.RENDERING))
@@ -130,10 +158,10 @@ def active_workers() -> int:
 def render_progress(*, images: QuerySet[Image] | None = None) -> RenderProgress:
     """Counts per status and the time the remaining images should take (for the ETA).
 
-    Time per image is measured per kind of image (base model, size, steps: what render time
-    depends on), so a queue of 50-step 768² images is not timed by the 4-step 256² ones done
-    before; a kind never rendered falls back to the model's default and is named in
-    `unmeasured`. `images`: the ones to count (default: all; a study's: ratings.selectors).
+    Time per image is measured per kind of image (seconds_per_image), so a queue of 50-step
+    768² images is not timed by the 4-step 256² ones done before; a kind never rendered falls
+    back to the model's default and is named in `unmeasured`. `images`: the ones to count
+    (default: all; a study's: ratings.selectors).
     """
     if images is None:
         images = Image.objects.all()
@@ -144,10 +172,10 @@ def render_progress(*, images: QuerySet[Image] | None = None) -> RenderProgress:
     spent = 0.0
     unmeasured: list[str] = []
     for model, width, height, steps, n in kinds:
-        each = seconds_per_image_measured(base_model=model, width=width, height=height, steps=steps)
-        if each is None:
-            unmeasured.append(_kind_label((model, width, height, steps)))
-            each = DEFAULT_SECONDS_PER_IMAGE.get(model, DEFAULT_SECONDS_PER_IMAGE_OTHER)
+        kind = (model, width, height, steps)
+        each, measured = seconds_per_image(kind=kind)
+        if not measured:
+            unmeasured.append(_kind_label(kind))
         spent += n * each
     waiting = sum(n for *_, n in kinds)
     per_image: float | None = spent / waiting if waiting else None
@@ -168,35 +196,41 @@ def render_progress(*, images: QuerySet[Image] | None = None) -> RenderProgress:
 
 # --- Builder preview ------------------------------------------------------------------------
 
-# Seconds per image when nothing has been measured yet. tiny-random renders 256² in a blink on
-# a CPU; SD 1.5 at 512² and 20–30 steps takes a few seconds on one GPU.
-DEFAULT_SECONDS_PER_IMAGE: dict[str, float] = {"tiny-random": 0.5, "sd15-random": 3.0}
-DEFAULT_SECONDS_PER_IMAGE_OTHER = 3.0
-
 
 @dataclass(frozen=True)
 class RenderEstimate:
-    seconds_per_image: float
-    measured: bool
+    """Seconds per image of each configuration (by the caller's key), shared by `workers`."""
+
+    per_config: Mapping[int, float]
+    # Kinds ("tiny-random 256×256, 50 steps") timed by the model's default: none rendered yet.
+    unmeasured: tuple[str, ...]
     workers: int
 
-    def seconds(self, images: int) -> float:
-        return images * self.seconds_per_image / max(1, self.workers)
+    @property
+    def measured(self) -> bool:
+        return bool(self.per_config) and not self.unmeasured
+
+    @property
+    def seconds_per_image(self) -> float | None:
+        """Mean over the configurations: in a study each has prompts × seeds images."""
+        return statistics.fmean(self.per_config.values()) if self.per_config else None
+
+    def seconds(self, *, configs: Iterable[int], images_each: int) -> float:
+        """Time to render `images_each` images of each of these configurations."""
+        total = images_each * sum(self.per_config[c] for c in configs)
+        return total / max(1, self.workers)
 
 
-def render_estimate(*, base_model: str) -> RenderEstimate:
-    """Throughput measured on recent renders of this model, else its documented default."""
-    recent: list[float] = list(
-        Image.objects.filter(
-            status=Image.Status.DONE, render_seconds__isnull=False, config__base_model=base_model
-        )
-        .order_by("-rendered_at")
-        .values_list("render_seconds", flat=True)[:THROUGHPUT_SAMPLE]  # type: ignore[arg-type]
+def render_estimate(*, params: Mapping[int, Mapping[str, Any]]) -> RenderEstimate:
+    """Render time per image of each configuration, from its kind (seconds_per_image, as the
+    progress page's ETA). `params` maps a config key to its params() or design_params()."""
+    kinds = {key: render_kind(p) for key, p in params.items()}
+    each = {kind: seconds_per_image(kind=kind) for kind in set(kinds.values())}
+    return RenderEstimate(
+        per_config={key: each[kind][0] for key, kind in kinds.items()},
+        unmeasured=tuple(_kind_label(k) for k in sorted(each) if not each[k][1]),
+        workers=active_workers(),
     )
-    if recent:
-        return RenderEstimate(statistics.median(recent), True, max(1, active_workers()))
-    default = DEFAULT_SECONDS_PER_IMAGE.get(base_model, DEFAULT_SECONDS_PER_IMAGE_OTHER)
-    return RenderEstimate(default, False, 1)
 
 
 @dataclass(frozen=True)
@@ -233,17 +267,21 @@ def design_counts(
         except ValueError as error:
             rows.append(DesignCount(design, str(label), 0, 0, 0, 0, None, str(error)))
             continue
-        used = len({c for pair in pairs for c in pair})
-        images = used * cells
+        used = {c for pair in pairs for c in pair}
+        images = len(used) * cells
         rows.append(
             DesignCount(
                 design=design,
                 label=str(label),
-                configs_used=used,
+                configs_used=len(used),
                 pairs_per_cell=len(pairs),
                 comparisons=len(pairs) * cells,
                 images=images,
-                seconds=estimate.seconds(images) if estimate is not None else None,
+                seconds=(
+                    estimate.seconds(configs=used, images_each=cells)
+                    if estimate is not None
+                    else None
+                ),
             )
         )
     return rows
@@ -305,19 +343,19 @@ class BuilderPreview:
         return sum(1 for d in self.drafts if d.fingerprint in self.existing)
 
 
-def builder_preview(
-    *, drafts: Sequence[ConfigDraft], prompts: int, seeds: int, base_model: str
-) -> BuilderPreview:
+def builder_preview(*, drafts: Sequence[ConfigDraft], prompts: int, seeds: int) -> BuilderPreview:
     """What the factor builder would create and what each study design would then need.
 
-    The first draft is the baseline (the 'each vs baseline' row uses it).
+    The first draft is the baseline (the 'each vs baseline' row uses it). Render time comes
+    from each draft's own kind (model, size, steps).
     """
-    estimate = render_estimate(base_model=base_model)
+    params = {index: draft.design_params() for index, draft in enumerate(drafts)}
+    estimate = render_estimate(params=params)
     return BuilderPreview(
         drafts=drafts,
         existing=configs_by_fingerprint(fingerprints=[d.fingerprint for d in drafts]),
         counts=design_counts(
-            params={index: draft.design_params() for index, draft in enumerate(drafts)},
+            params=params,
             prompts=prompts,
             seeds=seeds,
             baseline_id=0,
@@ -327,7 +365,16 @@ def builder_preview(
     )
 
 
-def workers_recent(*, minutes: int = 10) -> list[WorkerHeartbeat]:
-    """Render workers heard from lately, newest first (the progress page's worker panel)."""
+# The progress page's worker panel lists workers heard from in this window.
+WORKERS_PANEL_MINUTES = 10
+
+
+def workers_recent(*, minutes: int = WORKERS_PANEL_MINUTES) -> list[WorkerHeartbeat]:
+    """Render workers heard from lately, newest first (the progress page's worker panel).
+
+    The panel's question: which workers have been at work lately, with their device, models
+    and speed, a stopped one still listed with its last heartbeat's age. Not the ETA's divisor
+    (active_workers) nor /healthz's liveness (evalsite.health: the last minute).
+    """
     since = timezone.now() - timedelta(minutes=minutes)
     return list(WorkerHeartbeat.objects.filter(last_seen__gte=since).order_by("-last_seen"))

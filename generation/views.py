@@ -243,10 +243,7 @@ def _builder_preview(form: FactorBuilderForm) -> dict[str, Any]:
     except ValidationError as error:
         return {"preview_errors": error.messages, "drafts": []}
     preview = builder_preview(
-        drafts=drafts,
-        prompts=form.cleaned_data["prompts"],
-        seeds=form.cleaned_data["seeds"],
-        base_model=form.cleaned_data["base_model"],
+        drafts=drafts, prompts=form.cleaned_data["prompts"], seeds=form.cleaned_data["seeds"]
     )
     return {
         "drafts": [

@@ -388,80 +388,9 @@ class ReferenceImage(models.Model):
         return self.caption or f"Reference {self.pk}"
 
 
-class AuditEvent(models.Model):
-    """Who launched, opened or closed a study, or left a rater out of it (or back in), when.
-
-    Written by the services that make those changes, in the same transaction; never edited.
-    """
-
-    class Action(models.TextChoices):
-        STUDY_LAUNCHED = "study_launched", "Study launched"
-        STUDY_OPENED = "study_opened", "Study opened to raters"
-        STUDY_CLOSED = "study_closed", "Study closed to raters"
-        RATER_EXCLUDED = "rater_excluded", "Rater excluded"
-        RATER_RESTORED = "rater_restored", "Rater restored"
-
-    at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = user_reference(
-        help_text="Empty for changes made by the system (a management command, a script)."
-    )
-    action = models.CharField(max_length=20, choices=Action.choices)
-    study = models.ForeignKey(
-        Study, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
-    )
-    detail = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-at", "-id"]
-
-    def __str__(self) -> str:
-        return f"{self.get_action_display()} ({self.at:%Y-%m-%d %H:%M})"
-
-
-class PairExposure(models.Model):
-    """How many raters were shown a comparison first (repeats and skipped ones apart).
-
-    "Fewest first" reads this one number per pair instead of counting presentations on every
-    deal. Kept by database triggers on Presentation (migration 0004_perf), so it stays exact
-    whatever writes or deletes a presentation; never written by the application. A missing
-    row means none.
-    """
-
-    comparison = models.OneToOneField(
-        Comparison, primary_key=True, on_delete=models.CASCADE, related_name="exposure"
-    )
-    shown = models.PositiveIntegerField(default=0)
-
-    def __str__(self) -> str:
-        return f"Comparison {self.comparison_id} shown {self.shown}×"
-
-
-class VoteTally(models.Model):
-    """How often each rater's judgments in a study changed: the analysis cache's version.
-
-    A report's cache key needs something that moves on every judgment written, changed or
-    deleted (an undo, a cascade). Counting a big study's judgments on each page view costs
-    a scan; summing these few rows does not. One row per study and rater, so concurrent raters
-    never wait on each other's row. Kept by database triggers on Judgment (migration
-    0006_vote_tally); never written by the application. Plain integer keys, no foreign keys:
-    the triggers fire while cascades delete studies and users, in any order, and a row left
-    behind for a deleted study is harmless.
-    """
-
-    study_id = models.BigIntegerField()
-    rater_id = models.BigIntegerField()
-    changes = models.BigIntegerField(default=0)
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["study_id", "rater_id"], name="vote_tally_key")
-        ]
-
-    def __str__(self) -> str:
-        return f"Study {self.study_id}, rater {self.rater_id}: {self.changes} changes"
-
-
-# Best-of-N and checklist studies' rows live in their own modules (ratings.rerank, ratings.checklists).
+# Best-of-N and checklist studies' rows live in their own modules (ratings.rerank, ratings.checklists),
+# the counters the database keeps by triggers in ratings.counters, the audit log in ratings.audit_log.
+from ratings.audit_log import AuditEvent  # noqa: E402, F401
 from ratings.checklists.models import (  # noqa: E402, F401
     ChecklistAnswer,
     ChecklistField,
@@ -469,4 +398,5 @@ from ratings.checklists.models import (  # noqa: E402, F401
     ChecklistLabel,
     ChecklistShowing,
 )
+from ratings.counters import PairExposure, VoteTally  # noqa: E402, F401
 from ratings.rerank.models import RerankCandidate, RerankPick, RerankSetup  # noqa: E402, F401

@@ -39,8 +39,9 @@ class MetricAgreementReport:
     judgments: int
     images: int
     #: The same tie-aware agreement between a rater's first vote and their swapped-sides repeat:
-    #: what a person's own second look achieves, the practical ceiling for a metric. (The raters
-    #: section's self-agreement counts exact matches of all four outcomes instead.)
+    #: what a person's own second look achieves, the practical ceiling for a metric: the one
+    #: figure called a ceiling. (The raters section's repeat consistency is another figure: exact
+    #: matches of all four outcomes, gold pairs included, every criterion.)
     ceiling: float | None
     ceiling_low: float | None
     ceiling_high: float | None

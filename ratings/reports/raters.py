@@ -1,4 +1,4 @@
-"""Rater quality: per-rater figures and flags, Krippendorff's alpha, self-agreement."""
+"""Rater quality: per-rater figures and flags, Krippendorff's alpha, repeat consistency."""
 
 from __future__ import annotations
 
@@ -42,7 +42,10 @@ class AlphaItem:
 class RaterReport:
     rows: list[RaterItem]
     alpha: list[AlphaItem]
-    #: Agreement of raters with themselves on swapped repeats: the ceiling for any metric.
+    #: Repeat consistency: the share of swapped-sides repeats answered exactly as the first
+    #: time (all four outcomes, every criterion, gold pairs included; excluded raters left
+    #: out). A figure of rater quality, not a ceiling: the ceiling for a metric is
+    #: reports.metrics' tie-aware `ceiling`. (Named self_agreement in the API.)
     self_agreement: float | None
     flagged: int
     excluded: int

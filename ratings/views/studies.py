@@ -24,6 +24,7 @@ from evalsite.web import (
 )
 from generation.models import Image
 from generation.selectors import (
+    WORKERS_PANEL_MINUTES,
     design_counts,
     render_estimate,
     workers_recent,
@@ -135,12 +136,14 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
         return elsewhere
     configs = list(study.configs.prefetch_related("adapter_links__adapter"))
     prompts = list(study.prompts.all())
+    params = {c.pk: c.design_params() for c in configs}
+    estimate = render_estimate(params=params)
     counts = design_counts(
-        params={c.pk: c.design_params() for c in configs},
+        params=params,
         prompts=len(prompts),
         seeds=study.seeds_per_prompt,
         baseline_id=study.baseline_id,
-        estimate=render_estimate(base_model=configs[0].base_model if configs else ""),
+        estimate=estimate,
     )
     context = {
         "study": study,
@@ -158,6 +161,7 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
             {"row": c, "duration": human_seconds(c.seconds), "chosen": c.design == study.design}
             for c in counts
         ],
+        "estimate": estimate,
         "progress": study_render_progress(study_id=study.pk),
         "comparisons": study.comparisons.count(),
         "history": [
@@ -243,6 +247,7 @@ def _progress_context(study: Study) -> dict[str, Any]:
         "poll_seconds": POLL_SECONDS,
         "comparisons": study.comparisons.count(),
         "workers": workers_recent(),
+        "workers_minutes": WORKERS_PANEL_MINUTES,
         "now": timezone.now(),
     }
 

@@ -190,3 +190,19 @@ def test_dashboard_says_when_no_scorer_is_configured(client: Client, settings: A
     html = client.get(f"/studies/{study.pk}/analysis/").content.decode()
     assert "Automatic metrics vs people" in html and "No scorer is configured" in html
     assert f"score_images --study {study.pk}" in html
+
+
+def test_dashboard_calls_only_the_metrics_figure_a_ceiling(
+    client: Client, judged: tuple[Study, Comparison]
+) -> None:
+    study, _ = judged
+    login(client)
+    html = client.get(f"/studies/{study.pk}/analysis/").content.decode()
+    raters = html[html.index('id="raters"') : html.index("</p>", html.index('id="raters"'))]
+    # r0 kept a, r3 turned b into a, r1 said tie: one of three repeats answered the same way.
+    assert "repeat consistency: 33% of swapped-sides repeats answered exactly the same way" in (
+        raters
+    )
+    assert "ceiling" not in raters.lower()
+    metrics = html[html.index('id="metrics"') : html.index('id="pairs"')]
+    assert "the practical ceiling for a metric" in metrics

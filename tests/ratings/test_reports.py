@@ -131,7 +131,7 @@ def test_study_leaderboard_ranks_configs_and_reports_counts() -> None:
     assert top.rank == 1 and top.ci_low <= top.strength <= top.ci_high
     # Six raters, 18 unanimous votes: a clear favourite, but not a certainty (P(best) < 1).
     assert 0.9 < top.p_best < 1.0 and top.judgments == 12
-    assert board.estimand == "these_raters" and "fewer than 10" in board.estimand_note
+    assert board.estimand == "these_raters" and "from 10 raters" in board.estimand_note
     assert board.baseline_id == configs[0]
     assert board.rows[1].p_vs_baseline is None  # the baseline itself
     assert top.p_vs_baseline is not None and top.p_vs_baseline > 0.9
