@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 import numpy as np
 
@@ -10,7 +11,7 @@ from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import FACTOR_LABELS, level_label, study_configs, varying_levels
 from ratings.reports.judgments import StudyVotes, _cached
-from ratings.reports.wording import FACTOR_EFFECTS, estimand_note
+from ratings.reports.wording import FACTOR_EFFECTS, AboutRaters, IntervalModel
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -24,7 +25,7 @@ class FactorEffectItem(analysis.FactorCoefficient):
 
 
 @dataclass(frozen=True)
-class FactorEffectsReport:
+class FactorEffectsReport(AboutRaters):
     criterion: str | None
     judgments: float
     position_bias: float | None
@@ -39,17 +40,8 @@ class FactorEffectsReport:
     #: analysis.POPULATION (cluster-robust by rater, t with raters − 1 df) or
     #: analysis.THESE_RATERS (fewer than FACTOR_MIN_RATERS); None without a fit.
     estimand: str | None = None
-    df: int | None = None
-    min_raters: int = FACTOR_EFFECTS.min_raters
-
-    @property
-    def about_population(self) -> bool:
-        return self.estimand == analysis.POPULATION
-
-    @property
-    def estimand_note(self) -> str:
-        """What the intervals are about, in a sentence for the page and the API."""
-        return estimand_note(FACTOR_EFFECTS, estimand=self.estimand, raters=self.raters, df=self.df)
+    df: float | None = None
+    interval_model: ClassVar[IntervalModel] = FACTOR_EFFECTS
 
 
 def study_factor_effects(

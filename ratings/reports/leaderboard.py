@@ -8,6 +8,7 @@ count (first votes, no gold pairs, no excluded raters); the adaptive pair choice
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from ratings import analysis
 from ratings.models import Criterion, Study
 from ratings.reports.configs import study_configs
 from ratings.reports.judgments import StudyVotes, _cached, _version, _votes
-from ratings.reports.wording import LEADERBOARD, estimand_note
+from ratings.reports.wording import LEADERBOARD, AboutRaters, IntervalModel
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ class LeaderboardItem:
 
 
 @dataclass(frozen=True)
-class LeaderboardReport:
+class LeaderboardReport(AboutRaters):
     criterion: str | None
     judgments: int
     raters: int
@@ -51,16 +52,7 @@ class LeaderboardReport:
     estimand: str | None = None
     #: t degrees of freedom of the intervals (None: normal quantiles).
     df: float | None = None
-    min_raters: int = LEADERBOARD.min_raters
-
-    @property
-    def about_population(self) -> bool:
-        return self.estimand == analysis.POPULATION
-
-    @property
-    def estimand_note(self) -> str:
-        """What the intervals are about, in a sentence for the page and the API."""
-        return estimand_note(LEADERBOARD, estimand=self.estimand, raters=self.raters, df=self.df)
+    interval_model: ClassVar[IntervalModel] = LEADERBOARD
 
 
 #: Draws behind ranks and P(best): cheap (no refits), enough for P(best) to ±1 %.

@@ -7,6 +7,7 @@ templates and serializers only show it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from ratings import analysis
 
@@ -73,3 +74,29 @@ def estimand_note(
             "raters to say how others would judge."
         )
     raise ValueError(f"Unknown estimand {estimand!r}.")
+
+
+class AboutRaters:
+    """For a report whose intervals may speak for raters in general (the leaderboard, the
+    factor effects): what they are about, from its `estimand`, `raters` and `df` and the
+    class's `interval_model`."""
+
+    interval_model: ClassVar[IntervalModel]
+    estimand: str | None
+    raters: int
+    df: float | None
+
+    @property
+    def about_population(self) -> bool:
+        return self.estimand == analysis.POPULATION
+
+    @property
+    def min_raters(self) -> int:
+        return self.interval_model.min_raters
+
+    @property
+    def estimand_note(self) -> str:
+        """What the intervals are about, in a sentence for the page and the API."""
+        return estimand_note(
+            self.interval_model, estimand=self.estimand, raters=self.raters, df=self.df
+        )

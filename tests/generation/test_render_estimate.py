@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
-from django.utils import timezone
 
 from generation.models import Image
 from generation.selectors import (
@@ -17,24 +14,16 @@ from generation.selectors import (
     seconds_per_image,
 )
 from generation.services.configs import config_factor_levels_expand
-from tests.factories import PromptFactory, make_config, make_image
+from tests.factories import PromptFactory, make_config, make_image, rendered_in
 
 pytestmark = pytest.mark.django_db
 BASE = {"base_model": "tiny-random", "width": 256, "height": 256, "insert_trigger": True}
 
 
-def _done(image: Image, seconds: float) -> None:
-    image.status = Image.Status.DONE
-    image.render_seconds = seconds
-    image.worker_host = "gpu-1"
-    image.rendered_at = timezone.now() - timedelta(seconds=30)
-    image.save()
-
-
 def _four_step_renders(seconds: float = 0.2) -> None:
     fast = make_config(sampler="lms", steps=4)
     for seed in range(1, 4):
-        _done(make_image(config=fast, prompt=PromptFactory(), seed=seed), seconds)
+        rendered_in(make_image(config=fast, prompt=PromptFactory(), seed=seed), seconds)
 
 
 def test_seconds_per_image_is_per_kind_not_per_model() -> None:

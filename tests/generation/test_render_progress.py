@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from generation.models import Image
 from generation.selectors import DEFAULT_SECONDS_PER_IMAGE, render_progress
 from ratings.selectors import study_images, study_render_progress
 from ratings.services.studies import study_launch
-from tests.factories import PromptFactory, make_config, make_image, make_study, researcher
+from tests.factories import (
+    PromptFactory,
+    make_config,
+    make_image,
+    make_study,
+    rendered_in,
+    researcher,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -23,19 +27,11 @@ def _launched(**fields: object) -> tuple[list[Image], int]:
     return list(study_images(study_id=study.pk).order_by("pk")), study.pk
 
 
-def _done(image: Image, seconds: float, *, host: str = "gpu-1", ago: float = 30.0) -> None:
-    image.status = Image.Status.DONE
-    image.render_seconds = seconds
-    image.worker_host = host
-    image.rendered_at = timezone.now() - timedelta(seconds=ago)
-    image.save()
-
-
 def test_render_progress_never_reads_100_percent_with_a_failure() -> None:
     images, study_id = _launched()
     assert len(images) == 6
     for image in images[:5]:
-        _done(image, 1.0)
+        rendered_in(image, 1.0)
     Image.objects.filter(pk=images[5].pk).update(status=Image.Status.FAILED, error="boom")
     progress = study_render_progress(study_id=study_id)
     assert (progress.done, progress.failed, progress.remaining, progress.total) == (5, 1, 0, 6)
@@ -45,7 +41,7 @@ def test_render_progress_never_reads_100_percent_with_a_failure() -> None:
 def test_progress_page_shows_done_failed_and_remaining_apart(client: Client) -> None:
     images, study_id = _launched()
     for image in images[:4]:
-        _done(image, 1.0)
+        rendered_in(image, 1.0)
     Image.objects.filter(pk=images[4].pk).update(status=Image.Status.FAILED, error="boom")
     client.force_login(researcher())
     page = client.get(f"/studies/{study_id}/progress/").content.decode()
@@ -64,9 +60,11 @@ def test_render_progress_eta_comes_from_renders_of_the_same_model_size_and_steps
     # Done earlier, elsewhere: 4-step 256² images take 0.2 s, 50-step 512² ones 9–11 s.
     fast = make_config(sampler="euler_a", steps=4)
     for seed in range(1, 4):
-        _done(make_image(config=fast, prompt=prompt, seed=seed), 0.2)
+        rendered_in(make_image(config=fast, prompt=prompt, seed=seed), 0.2)
     for seed, seconds in zip(range(1, 4), (9.0, 10.0, 11.0), strict=True):
-        _done(make_image(config=slow, prompt=prompt, seed=seed), seconds, host=f"gpu-{seed % 2}")
+        rendered_in(
+            make_image(config=slow, prompt=prompt, seed=seed), seconds, host=f"gpu-{seed % 2}"
+        )
     other = make_config(sampler="heun", steps=50, width=512, height=512)
     for seed in range(4):
         make_image(config=other, prompt=PromptFactory(), seed=seed)
@@ -81,7 +79,7 @@ def test_render_progress_eta_comes_from_renders_of_the_same_model_size_and_steps
 def test_render_progress_eta_falls_back_to_the_model_default_and_says_so(client: Client) -> None:
     images, study_id = _launched()
     # Renders exist, but of another size: they must not time this study.
-    _done(make_image(config=make_config(sampler="ddim", width=512, height=512), seed=9), 7.0)
+    rendered_in(make_image(config=make_config(sampler="ddim", width=512, height=512), seed=9), 7.0)
     progress = study_render_progress(study_id=study_id)
     assert not progress.measured
     assert progress.unmeasured == ("tiny-random 256×256, 4 steps",)

@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.test import Client
-from django.utils import timezone
 
-from generation.models import Image
 from generation.selectors import DEFAULT_SECONDS_PER_IMAGE, design_counts, render_estimate
 from ratings.models import Study
 from ratings.selectors import study_images, study_render_progress
 from ratings.services.studies import study_create, study_launch
-from tests.factories import PromptFactory, make_config, make_image, researcher
+from tests.factories import PromptFactory, make_config, make_image, rendered_in, researcher
 
 pytestmark = pytest.mark.django_db
 GUESS = (
@@ -22,18 +18,10 @@ GUESS = (
 )
 
 
-def _done(image: Image, seconds: float) -> None:
-    image.status = Image.Status.DONE
-    image.render_seconds = seconds
-    image.worker_host = "gpu-1"
-    image.rendered_at = timezone.now() - timedelta(seconds=30)
-    image.save()
-
-
 def _fifty_step_study_after_four_step_renders() -> Study:
     fast = make_config(sampler="lms", steps=4)
     for seed in range(1, 4):
-        _done(make_image(config=fast, prompt=PromptFactory(), seed=seed), 0.2)
+        rendered_in(make_image(config=fast, prompt=PromptFactory(), seed=seed), 0.2)
     configs = [make_config(sampler=s, steps=50) for s in ("euler_a", "ddim", "dpmpp_2m")]
     study = study_create(
         prompts=[PromptFactory()],
@@ -81,7 +69,7 @@ def test_study_pages_agree_a_50_step_study_is_unmeasured_after_4_step_renders(
 
 def test_study_pages_agree_once_the_kind_is_measured(client: Client) -> None:
     study = _fifty_step_study_after_four_step_renders()
-    _done(study_images(study_id=study.pk).order_by("pk").first(), 9.0)  # type: ignore[arg-type]
+    rendered_in(study_images(study_id=study.pk).order_by("pk").first(), 9.0)  # type: ignore[arg-type]
     detail, progress = _pages(client, study)
     said = "measured: 9.00 s per image, from recent renders with the same model, size and steps."
     assert said in detail and said in progress
