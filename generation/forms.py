@@ -26,7 +26,7 @@ from generation.services.configs import (
     default_base_model,
     param_default,
 )
-from generation.services.prompts import prompt_check_editable
+from generation.services.prompts import PROMPT_CSV_HELP, prompt_check_editable
 from generation.validation import (
     cfg_validators,
     scale_validators,
@@ -102,10 +102,7 @@ class PromptImportForm(forms.Form):
 
     file = forms.FileField(
         label="CSV file",
-        help_text=(
-            "Header row: text, category, key_terms, material, setting, stone, background, style "
-            "(key terms separated by semicolons). All rows are imported, or none."
-        ),
+        help_text=f"{PROMPT_CSV_HELP} All rows are imported, or none.",
     )
 
 

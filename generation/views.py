@@ -37,7 +37,12 @@ from generation.services.configs import (
     config_update,
     configs_create_from_drafts,
 )
-from generation.services.prompts import prompt_copy_fields, prompts_import_csv
+from generation.services.prompts import (
+    PROMPT_CSV_COLUMNS,
+    PROMPT_CSV_HELP,
+    prompt_copy_fields,
+    prompts_import_csv,
+)
 
 # --- Prompts ---------------------------------------------------------------------------------
 
@@ -55,6 +60,7 @@ def prompt_list(request: HtmxHttpRequest) -> HttpResponse:
         "prompts": prompts,
         "total": Prompt.objects.count(),
         "filtered": any(values.values()),
+        "csv_help": PROMPT_CSV_HELP,
     }
     if request.htmx and not request.htmx.history_restore_request:
         return render(request, "generation/prompts.html#prompt-table", context)
@@ -93,7 +99,8 @@ def prompt_import(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Imported {len(created)} prompts.")
             return redirect("prompt-list")
-    return render(request, "generation/prompt_import.html", {"form": form, "problems": problems})
+    context = {"form": form, "problems": problems, "csv_header": ",".join(PROMPT_CSV_COLUMNS)}
+    return render(request, "generation/prompt_import.html", context)
 
 
 # --- Adapters --------------------------------------------------------------------------------

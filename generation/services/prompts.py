@@ -48,6 +48,13 @@ PROMPT_CSV_COLUMNS = tuple(f for f in PROMPT_FIELDS if f != "trigger_token")
 
 PROMPT_CSV_OPTIONAL = frozenset(PROMPT_CSV_COLUMNS) - {"text", "category"} | {"trigger_token"}
 
+#: The import's columns in words, for the pages that explain it.
+PROMPT_CSV_HELP = (
+    f"The header row names the columns: {', '.join(PROMPT_CSV_COLUMNS)}, and trigger_token "
+    "for a prompt that brings its own LoRA trigger. text and category are required; key terms "
+    "are separated by semicolons."
+)
+
 
 def prompts_import_csv(*, text: str) -> list[Prompt]:
     """Create one prompt per CSV row, all or nothing. Safe to run twice only in the sense

@@ -388,3 +388,19 @@ def test_config_build_preview_rows_equal_what_create_makes(research_client: Clie
     )
     research_client.post("/configs/build/", {**form, "action": "create"})
     assert GenerationConfig.objects.count() == 1 + len(rows)
+
+
+def test_prompt_pages_explain_the_csv_columns_the_import_takes(research_client: Client) -> None:
+    """The empty prompt list, the import form and its sample header say what the import
+    reads (PROMPT_CSV_HELP), trigger_token included: they listed eight columns by hand."""
+    from generation.services.prompts import PROMPT_CSV_COLUMNS, PROMPT_CSV_HELP
+
+    assert "trigger_token" in PROMPT_CSV_HELP
+    for column in PROMPT_CSV_COLUMNS:
+        assert column in PROMPT_CSV_HELP
+    listing = research_client.get("/prompts/").content.decode()
+    page = research_client.get("/prompts/import/").content.decode()
+    assert PROMPT_CSV_HELP in listing and PROMPT_CSV_HELP in page
+    assert f'<pre class="sample">{",".join(PROMPT_CSV_COLUMNS)}' in page
+    sample = "text,category,trigger_token\nthreader earrings,threader earrings,phol\n"
+    assert [p.trigger_token for p in prompts_import_csv(text=sample)] == ["phol"]
