@@ -42,6 +42,7 @@ from generation.services.prompts import (
     prompts_import_csv,
 )
 from generation.validation import (
+    SEEDS_PER_PROMPT_MAX,
     cfg_validators,
     scale_validators,
     steps_validators,
@@ -254,7 +255,7 @@ class ConfigBuildSerializer(serializers.Serializer[Any]):
     height = serializers.IntegerField(validators=[validate_size], default=param_default("height"))
     insert_trigger = serializers.BooleanField(default=param_default("insert_trigger"))
     prompts = serializers.IntegerField(min_value=1, default=1, help_text="For the counts.")
-    seeds = serializers.IntegerField(min_value=1, max_value=64, default=2)
+    seeds = serializers.IntegerField(min_value=1, max_value=SEEDS_PER_PROMPT_MAX, default=2)
     dry_run = serializers.BooleanField(default=False, help_text="Preview only; create nothing.")
 
 

@@ -28,6 +28,7 @@ from generation.services.configs import (
 )
 from generation.services.prompts import PROMPT_CSV_HELP, prompt_check_editable
 from generation.validation import (
+    SEEDS_PER_PROMPT_MAX,
     cfg_validators,
     scale_validators,
     split_key_terms,
@@ -271,7 +272,10 @@ class FactorBuilderForm(forms.Form):
         min_value=1, initial=1, help_text="For the preview: prompts in the study."
     )
     seeds = forms.IntegerField(
-        min_value=1, max_value=64, initial=2, help_text="For the preview: seeds per prompt."
+        min_value=1,
+        max_value=SEEDS_PER_PROMPT_MAX,
+        initial=2,
+        help_text="For the preview: seeds per prompt.",
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:

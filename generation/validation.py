@@ -47,8 +47,19 @@ class InRange:
 steps_validators = [
     InRange(STEPS_MIN, STEPS_MAX, f"Steps must be between {STEPS_MIN} and {STEPS_MAX}.")
 ]
-cfg_validators = [InRange(CFG_MIN, CFG_MAX, "CFG scale must be between 1 and 30.")]
-scale_validators = [InRange(SCALE_MIN, SCALE_MAX, "Adapter scale must be between -2 and 2.")]
+cfg_validators = [
+    InRange(CFG_MIN, CFG_MAX, f"CFG scale must be between {CFG_MIN:g} and {CFG_MAX:g}.")
+]
+scale_validators = [
+    InRange(SCALE_MIN, SCALE_MAX, f"Adapter scale must be between {SCALE_MIN:g} and {SCALE_MAX:g}.")
+]
+#: Seeds per prompt of a study (and of the builder's preview of one).
+SEEDS_PER_PROMPT_MAX = 64
+seeds_per_prompt_validators = [
+    InRange(
+        1, SEEDS_PER_PROMPT_MAX, f"Seeds per prompt must be between 1 and {SEEDS_PER_PROMPT_MAX}."
+    )
+]
 seed_validators = [
     InRange(SEED_MIN, SEED_MAX, f"Seed must be between 0 and {SEED_MAX} (2^32 - 1).")
 ]

@@ -13,8 +13,10 @@ from generation.designs import Design as StudyDesign
 from generation.models import GenerationConfig, Image, Prompt
 from generation.validation import (
     SEED_MAX,
+    SEEDS_PER_PROMPT_MAX,
     InRange,
     seed_validators,
+    seeds_per_prompt_validators,
     validate_image_pixels,
     validate_upload_size,
 )
@@ -65,7 +67,7 @@ class Study(models.Model):
     )
     seeds_per_prompt = models.PositiveSmallIntegerField(
         default=2,
-        validators=[InRange(1, 64, "Seeds per prompt must be between 1 and 64.")],
+        validators=seeds_per_prompt_validators,
     )
     base_seed = models.BigIntegerField(default=1234, validators=seed_validators)
     design = models.CharField(max_length=16, choices=Design.choices, default=Design.ALL_PAIRS)
@@ -130,7 +132,7 @@ class Study(models.Model):
                 condition=Q(gold_rate__gte=0, gold_rate__lte=0.5), name="study_gold_rate_range"
             ),
             models.CheckConstraint(
-                condition=Q(base_seed__gte=0, base_seed__lte=SEED_MAX - 64),
+                condition=Q(base_seed__gte=0, base_seed__lte=SEED_MAX - SEEDS_PER_PROMPT_MAX),
                 name="study_base_seed_range",
             ),
             models.CheckConstraint(
