@@ -68,7 +68,9 @@ class InviteCreateSerializer(serializers.Serializer[Any]):
         queryset=Group.objects.all(), many=True, required=False
     )
     days = serializers.IntegerField(min_value=1, max_value=INVITE_MAX_DAYS, required=False)
-    note = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    note = serializers.CharField(
+        max_length=Invite._meta.get_field("note").max_length, required=False, allow_blank=True
+    )
 
 
 class InviteIssuedSerializer(InviteSerializer):

@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm
 
-from accounts.models import Invite
+from accounts.models import ApiToken, Invite
 from accounts.selectors import rater_groups, studies_for_assignment
 from accounts.services import INVITE_MAX_DAYS
 from ratings.forms import RaterGroupChoices
@@ -39,7 +39,9 @@ class InviteForm(forms.Form):
         min_value=1, max_value=INVITE_MAX_DAYS, label="Valid for (days)", initial=7
     )
     note = forms.CharField(
-        max_length=200, required=False, help_text="Who it is for: shown only to researchers."
+        max_length=Invite._meta.get_field("note").max_length,
+        required=False,
+        help_text="Who it is for: shown only to researchers.",
     )
 
     def __init__(self, *args: Any, can_invite_researchers: bool = False, **kwargs: Any) -> None:
@@ -87,7 +89,10 @@ class AcceptInviteForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=80, help_text="What uses it, e.g. “nightly export script”.")
+    name = forms.CharField(
+        max_length=ApiToken._meta.get_field("name").max_length,
+        help_text="What uses it, e.g. “nightly export script”.",
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("label_suffix", "")

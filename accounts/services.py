@@ -28,6 +28,8 @@ logger = logging.getLogger(__name__)
 #: its own (hashed) rather than a legacy rest_framework.authtoken key.
 API_TOKEN_PREFIX = "loupe_"
 INVITE_MAX_DAYS = 90
+#: Active API tokens a user may hold at once.
+ACTIVE_TOKENS_MAX = 20
 ROLE_GROUPS = (RATERS, RESEARCHERS)
 
 
@@ -84,8 +86,9 @@ def invite_create(
         raise ValidationError(
             {"days": f"An invite is valid for 1 to {INVITE_MAX_DAYS} days."}, code="days"
         )
-    if len(note) > 200:
-        raise ValidationError({"note": "The note is at most 200 characters."}, code="note")
+    limit = Invite._meta.get_field("note").max_length or 0
+    if len(note) > limit:
+        raise ValidationError({"note": f"The note is at most {limit} characters."}, code="note")
     groups = _assignable_groups(groups)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -244,10 +247,13 @@ def api_token_create(*, user: Any, name: str) -> IssuedToken:
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Name the token (e.g. the script that uses it)."})
-    if len(name) > 80:
-        raise ValidationError({"name": "A token name is at most 80 characters."})
-    if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= 20:
-        raise ValidationError({"name": "You have 20 active tokens: revoke one first."})
+    limit = ApiToken._meta.get_field("name").max_length or 0
+    if len(name) > limit:
+        raise ValidationError({"name": f"A token name is at most {limit} characters."})
+    if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= ACTIVE_TOKENS_MAX:
+        raise ValidationError(
+            {"name": f"You have {ACTIVE_TOKENS_MAX} active tokens: revoke one first."}
+        )
     key = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(
         user=user, name=name, prefix=key[:12], key_hash=secret_hash(key)
