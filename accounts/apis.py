@@ -15,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.models import Invite
+from accounts.models import INVITE_NOTE_MAX, Invite
 from accounts.selectors import (
     TeamMember,
     invites_pending,
@@ -68,9 +68,7 @@ class InviteCreateSerializer(serializers.Serializer[Any]):
         queryset=Group.objects.all(), many=True, required=False
     )
     days = serializers.IntegerField(min_value=1, max_value=INVITE_MAX_DAYS, required=False)
-    note = serializers.CharField(
-        max_length=Invite._meta.get_field("note").max_length, required=False, allow_blank=True
-    )
+    note = serializers.CharField(max_length=INVITE_NOTE_MAX, required=False, allow_blank=True)
 
 
 class InviteIssuedSerializer(InviteSerializer):

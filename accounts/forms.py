@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth.forms import PasswordChangeForm
 
-from accounts.models import ApiToken, Invite
+from accounts.models import INVITE_NOTE_MAX, TOKEN_NAME_MAX, Invite
 from accounts.selectors import rater_groups, studies_for_assignment
 from accounts.services import INVITE_MAX_DAYS
 from ratings.forms import RaterGroupChoices
@@ -39,7 +39,7 @@ class InviteForm(forms.Form):
         min_value=1, max_value=INVITE_MAX_DAYS, label="Valid for (days)", initial=7
     )
     note = forms.CharField(
-        max_length=Invite._meta.get_field("note").max_length,
+        max_length=INVITE_NOTE_MAX,
         required=False,
         help_text="Who it is for: shown only to researchers.",
     )
@@ -90,7 +90,7 @@ class AcceptInviteForm(forms.Form):
 
 class TokenForm(forms.Form):
     name = forms.CharField(
-        max_length=ApiToken._meta.get_field("name").max_length,
+        max_length=TOKEN_NAME_MAX,
         help_text="What uses it, e.g. “nightly export script”.",
     )
 

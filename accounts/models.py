@@ -10,6 +10,10 @@ from django.utils import timezone
 from evalsite.fields import user_reference
 from evalsite.roles import RATERS, RESEARCHERS
 
+#: Longest invite note and API token name (the forms, API and services read these).
+INVITE_NOTE_MAX = 200
+TOKEN_NAME_MAX = 80
+
 
 class Invite(models.Model):
     """A single-use link that lets one person create an account in a role."""
@@ -23,7 +27,9 @@ class Invite(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.RATER)
     studies = models.ManyToManyField("ratings.Study", blank=True, related_name="+")
     groups = models.ManyToManyField(Group, blank=True, related_name="+")
-    note = models.CharField(max_length=200, blank=True, help_text="Who it is for (shown to you).")
+    note = models.CharField(
+        max_length=INVITE_NOTE_MAX, blank=True, help_text="Who it is for (shown to you)."
+    )
     created_by = user_reference(blank=False)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
@@ -47,7 +53,7 @@ class ApiToken(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
     )
-    name = models.CharField(max_length=80)
+    name = models.CharField(max_length=TOKEN_NAME_MAX)
     # The first characters of the key, enough to recognise it in a list; the rest is secret.
     prefix = models.CharField(max_length=16)
     key_hash = models.CharField(max_length=64, unique=True, editable=False)

@@ -18,7 +18,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
-from accounts.models import ApiToken, Invite
+from accounts.models import INVITE_NOTE_MAX, TOKEN_NAME_MAX, ApiToken, Invite
 from evalsite.roles import RATERS, RESEARCHERS, is_researcher
 from ratings.models import Study
 
@@ -86,9 +86,10 @@ def invite_create(
         raise ValidationError(
             {"days": f"An invite is valid for 1 to {INVITE_MAX_DAYS} days."}, code="days"
         )
-    limit = Invite._meta.get_field("note").max_length or 0
-    if len(note) > limit:
-        raise ValidationError({"note": f"The note is at most {limit} characters."}, code="note")
+    if len(note) > INVITE_NOTE_MAX:
+        raise ValidationError(
+            {"note": f"The note is at most {INVITE_NOTE_MAX} characters."}, code="note"
+        )
     groups = _assignable_groups(groups)
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
@@ -247,9 +248,8 @@ def api_token_create(*, user: Any, name: str) -> IssuedToken:
     name = name.strip()
     if not name:
         raise ValidationError({"name": "Name the token (e.g. the script that uses it)."})
-    limit = ApiToken._meta.get_field("name").max_length or 0
-    if len(name) > limit:
-        raise ValidationError({"name": f"A token name is at most {limit} characters."})
+    if len(name) > TOKEN_NAME_MAX:
+        raise ValidationError({"name": f"A token name is at most {TOKEN_NAME_MAX} characters."})
     if ApiToken.objects.filter(user=user, revoked_at__isnull=True).count() >= ACTIVE_TOKENS_MAX:
         raise ValidationError(
             {"name": f"You have {ACTIVE_TOKENS_MAX} active tokens: revoke one first."}
