@@ -26,7 +26,7 @@ from generation.models import (
     Prompt,
 )
 from generation.selectors import builder_preview
-from generation.services.adapters import adapter_register, adapter_update, adapter_upload
+from generation.services.adapters import adapter_add, adapter_update
 from generation.services.configs import (
     config_create,
     config_drafts_validate,
@@ -78,18 +78,8 @@ class LoraAdapterSerializer(serializers.ModelSerializer[LoraAdapter]):
         ]  # fmt: skip
         read_only_fields = ["sha256"]
 
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        if self.instance is None and bool(attrs.get("upload")) == bool(attrs.get("weights")):
-            raise ValidationError(
-                {"weights": "Upload a .safetensors file or give a path, not both."}
-            )
-        return attrs
-
     def create(self, validated_data: dict[str, Any]) -> LoraAdapter:
-        upload = validated_data.pop("upload", None)
-        if upload is not None:
-            return adapter_upload(upload=upload, **validated_data)
-        return adapter_register(**validated_data)
+        return adapter_add(**validated_data)
 
     def update(self, instance: LoraAdapter, validated_data: dict[str, Any]) -> LoraAdapter:
         return adapter_update(adapter=instance, **validated_data)

@@ -128,12 +128,6 @@ class AdapterForm(forms.Form):
     )
     default_scale = forms.FloatField(initial=1.0, validators=scale_validators)
 
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        if bool(data.get("upload")) == bool(data.get("path")):
-            raise ValidationError("Upload a .safetensors file or give a path, not both.")
-        return data
-
 
 class ConfigForm(forms.ModelForm[GenerationConfig]):
     """One configuration. Adapter scales are extra fields, one per registered adapter."""

@@ -30,7 +30,7 @@ from generation.selectors import (
     config_thumbnail_grid,
     prompts_filtered,
 )
-from generation.services.adapters import adapter_register, adapter_upload
+from generation.services.adapters import adapter_add
 from generation.services.configs import (
     config_create,
     config_drafts_validate,
@@ -112,16 +112,14 @@ def adapter_list(request: HttpRequest) -> HttpResponse:
     form = AdapterForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        fields = {
-            "name": data["name"],
-            "trigger_token": data["trigger_token"],
-            "default_scale": data["default_scale"],
-        }
         try:
-            if data["upload"]:
-                adapter = adapter_upload(upload=data["upload"], **fields)
-            else:
-                adapter = adapter_register(weights=data["path"], **fields)
+            adapter = adapter_add(
+                name=data["name"],
+                upload=data["upload"] or None,
+                weights=data["path"],
+                trigger_token=data["trigger_token"],
+                default_scale=data["default_scale"],
+            )
         except ValidationError as error:
             if hasattr(error, "error_dict") and "weights" in error.error_dict:
                 form.add_error("path", error.error_dict.pop("weights"))

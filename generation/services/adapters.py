@@ -116,6 +116,30 @@ def _adapter_save(adapter: LoraAdapter) -> LoraAdapter:
     return adapter
 
 
+UPLOAD_OR_PATH = "Upload a .safetensors file or give a path, not both."
+
+
+def adapter_add(
+    *,
+    name: str,
+    upload: UploadedFile | None = None,
+    weights: str = "",
+    trigger_token: str = "",
+    default_scale: float = 1.0,
+) -> LoraAdapter:
+    """Register an adapter from an uploaded file or a path on the server: exactly one of them
+    (a ValidationError on `weights` otherwise). The page and the API both add adapters here."""
+    if (upload is not None) == bool(weights):
+        raise ValidationError({"weights": UPLOAD_OR_PATH}, code="upload_or_path")
+    if upload is not None:
+        return adapter_upload(
+            name=name, upload=upload, trigger_token=trigger_token, default_scale=default_scale
+        )
+    return adapter_register(
+        name=name, weights=weights, trigger_token=trigger_token, default_scale=default_scale
+    )
+
+
 def adapter_upload(
     *,
     name: str,

@@ -313,3 +313,23 @@ def test_an_archived_adapter_goes_into_no_new_configuration(api: Client) -> None
     kept = api.patch(f"/api/configs/{existing.pk}/", {"cfg": 8.0}, content_type=JSON)
     assert kept.status_code == 200, kept.content
     assert kept.json()["adapters"] == [{"adapter": adapter.pk, "scale": 1.0}]
+
+
+def test_an_adapter_comes_from_an_upload_or_a_path_on_page_and_api(
+    api: Client, tmp_path: Path, settings: Any
+) -> None:
+    """adapter_add owns the rule for both: the API and the page name the same field message."""
+    from generation.services.adapters import UPLOAD_OR_PATH
+
+    settings.LOUPE_ADAPTER_ROOTS = [str(tmp_path)]
+    (tmp_path / "phol.safetensors").write_bytes(safetensors_bytes())
+    upload = SimpleUploadedFile("phol.safetensors", safetensors_bytes())
+    both = api.post("/api/adapters/", {"name": "both", "upload": upload,
+                                       "weights": str(tmp_path / "phol.safetensors")})  # fmt: skip
+    neither = api.post("/api/adapters/", {"name": "neither"}, content_type=JSON)
+    for response in (both, neither):
+        assert response.status_code == 400 and response.json() == {"weights": [UPLOAD_OR_PATH]}
+    page = api.post("/adapters/", {"name": "neither", "default_scale": "1.0"})
+    assert page.status_code == 200
+    assert page.context["form"].errors["path"] == [UPLOAD_OR_PATH]
+    assert not LoraAdapter.objects.exists()
