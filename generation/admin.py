@@ -87,7 +87,7 @@ class ConfigAdapterFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             raise stored.immutable_error()
         config.fingerprint = config_change_check(
             config=stored, params=config.params(), adapters=adapters
-        )
+        ).fingerprint
 
 
 class ConfigAdapterInline(admin.TabularInline[ConfigAdapter, GenerationConfig]):

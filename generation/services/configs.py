@@ -122,17 +122,28 @@ def config_copy(
     )
 
 
-def config_refresh_fingerprint(*, config: GenerationConfig) -> None:
-    """Recompute after an edit (admin). Raises ValidationError if it now duplicates another."""
-    fingerprint = config_fingerprint(params=config.params(), adapters=_config_adapters(config))
-    if fingerprint == config.fingerprint:
-        return
-    clash = GenerationConfig.objects.filter(fingerprint=fingerprint).exclude(pk=config.pk).first()
+def _refuse_twin(fingerprint: str, config: GenerationConfig | None) -> None:
+    """A ValidationError when a configuration other than `config` has these settings."""
+    others = GenerationConfig.objects.filter(fingerprint=fingerprint)
+    clash = (others.exclude(pk=config.pk) if config is not None and config.pk else others).first()
     if clash is not None:
         raise ValidationError(
             f"These settings are identical to configuration {clash.pk} ({clash}): use that one.",
             code="duplicate",
         )
+
+
+def _scales_key(adapters: Iterable[tuple[LoraAdapter, float]]) -> list[tuple[int, float]]:
+    """Adapters and scales as fingerprints compare them (to 4 decimals)."""
+    return sorted((a.pk, round(float(s), 4)) for a, s in adapters)
+
+
+def config_refresh_fingerprint(*, config: GenerationConfig) -> None:
+    """Recompute after an edit (admin). Raises ValidationError if it now duplicates another."""
+    fingerprint = config_fingerprint(params=config.params(), adapters=_config_adapters(config))
+    if fingerprint == config.fingerprint:
+        return
+    _refuse_twin(fingerprint, config)
     config.fingerprint = fingerprint
     config.save(update_fields=["fingerprint"])
 
@@ -162,19 +173,26 @@ BUILDER_MAX_CONFIGS = 200
 BUILDER_MAX_LEVELS = 1000
 
 
+@dataclass(frozen=True)
+class ConfigChange:
+    fingerprint: str
+    adapters_changed: bool
+
+
 def config_change_check(
     *, config: GenerationConfig | None, params: dict[str, Any], adapters: AdapterScales
-) -> str:
-    """The fingerprint of `config` (None: a new one) with these settings, once the rules every
-    way of editing one shares (this service and the admin) hold: a rendered configuration
-    keeps its settings (scales compared to 4 decimals, as fingerprints are), an adapter it
-    did not have is not archived, every scale is in range, and no other configuration has the
-    same settings. Raises ConfigImmutableError or ValidationError."""
+) -> ConfigChange:
+    """The fingerprint of `config` (None: a new one) with these settings, and whether its
+    adapters change, once the rules every way of editing one shares (this service and the
+    admin) hold: a rendered configuration keeps its settings (scales compared to 4 decimals,
+    as fingerprints are), an adapter it did not have is not archived, every scale is in range,
+    and no other configuration has the same settings. Raises ConfigImmutableError or
+    ValidationError."""
     adapters = active_adapters(adapters)
     old = _config_adapters(config) if config is not None and config.pk else []
+    adapters_changed = _scales_key(adapters) != _scales_key(old)
     if config is not None and config.pk:
-        rounded = [sorted((a.pk, round(float(s), 4)) for a, s in x) for x in (adapters, old)]
-        changed = config.params() != params or rounded[0] != rounded[1]
+        changed = config.params() != params or adapters_changed
         if changed and config.has_rendered():
             raise config.immutable_error()
     kept = {a.pk for a, _ in old}
@@ -182,14 +200,8 @@ def config_change_check(
     for _, scale in adapters:
         ConfigAdapter(scale=scale).clean_fields(exclude=["config", "adapter"])
     fingerprint = config_fingerprint(params=params, adapters=adapters)
-    others = GenerationConfig.objects.filter(fingerprint=fingerprint)
-    clash = others.exclude(pk=config.pk).first() if config is not None and config.pk else None
-    if clash is not None:
-        raise ValidationError(
-            f"These settings are identical to configuration {clash.pk} ({clash}): use that one.",
-            code="duplicate",
-        )
-    return fingerprint
+    _refuse_twin(fingerprint, config)
+    return ConfigChange(fingerprint, adapters_changed)
 
 
 def config_update(
@@ -203,16 +215,14 @@ def config_update(
     adapters = active_adapters(adapters)
     candidate = GenerationConfig(name=name, **{**config.params(), **params})
     candidate.full_clean(exclude=["fingerprint"])
-    fingerprint = config_change_check(config=config, params=candidate.params(), adapters=adapters)
-    new_adapters = sorted((a.pk, round(float(s), 4)) for a, s in adapters)
-    old_adapters = sorted((a.pk, round(float(s), 4)) for a, s in _config_adapters(config))
+    change = config_change_check(config=config, params=candidate.params(), adapters=adapters)
     with transaction.atomic():
         for field, value in candidate.params().items():
             setattr(config, field, value)
         config.name = name
-        config.fingerprint = fingerprint
+        config.fingerprint = change.fingerprint
         config.save()
-        if new_adapters != old_adapters:
+        if change.adapters_changed:
             config.adapter_links.all().delete()
             ConfigAdapter.objects.bulk_create(
                 ConfigAdapter(config=config, adapter=a, scale=s) for a, s in adapters

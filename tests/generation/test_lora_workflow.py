@@ -227,3 +227,16 @@ def test_adapter_register_reads_only_inside_the_adapter_roots(
     message = error.value.message_dict["weights"][0]
     assert str(tmp_path) not in message and "nothing-here" not in message
     assert LoraAdapter.objects.count() == 1
+
+
+def test_admin_refuses_to_add_a_twin_configuration(admin_client: Client) -> None:
+    """A new configuration with another's settings gets the duplicate message, not a 500."""
+    existing = make_config(sampler="euler_a")
+    data: dict[str, Any] = {"name": "twin", **existing.params()}
+    data = {k: ("on" if v is True else v) for k, v in data.items() if v is not False}
+    data |= {"adapter_links-TOTAL_FORMS": "0", "adapter_links-INITIAL_FORMS": "0",
+             "adapter_links-MIN_NUM_FORMS": "0", "adapter_links-MAX_NUM_FORMS": "1000"}  # fmt: skip
+    refused = admin_client.post("/admin/generation/generationconfig/add/", data)
+    assert refused.status_code == 200
+    assert f"identical to configuration {existing.pk}" in refused.content.decode()
+    assert GenerationConfig.objects.count() == 1
