@@ -93,8 +93,8 @@ class CriterionDecision:
 
     @property
     def headline(self) -> str:
-        """NO_CLEAR_WINNER when the summary opens with it (the page shows it apart), else ""."""
-        return NO_CLEAR_WINNER if self.summary.startswith(NO_CLEAR_WINNER) else ""
+        """NO_CLEAR_WINNER when there is no clear winner (the page shows it apart), else ""."""
+        return "" if self.clear else NO_CLEAR_WINNER
 
     @property
     def reason(self) -> str:
@@ -227,7 +227,10 @@ def _criterion_decision(study: Study, criterion: Criterion) -> CriterionDecision
         runner_up=runner,
         summary=_summary(board, clear),
         estimand_note=board.estimand_note,
-        stopping_note=study_stopping(study=study, criterion=criterion).undecided_note,
+        # The stopping report is read only where there is a rule to report on.
+        stopping_note=study_stopping(study=study, criterion=criterion).undecided_note
+        if study.decision_rule != Study.DecisionRule.NONE
+        else "",
         beaten=_beaten(study, criterion, board) if runner else [],
         grid=_grid(study, leader.config_id, runner.config_id) if leader and runner else [],
     )

@@ -131,7 +131,9 @@ def rerank_progress_many(studies: Iterable[Study]) -> dict[int, RerankProgress]:
     }
     scored = {
         (study_id, metric): n
-        for study_id, metric, n in candidates.filter(image__scores__metric__isnull=False)
+        for study_id, metric, n in candidates.filter(
+            image__scores__metric__in={s for setup in setups.values() for s in setup.scorers}
+        )
         .values_list("study_id", "image__scores__metric")
         .annotate(n=Count("pk"))
     }

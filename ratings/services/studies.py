@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Model
+from django.db.models import Model, Prefetch, prefetch_related_objects
 from django.utils import timezone
 
 from generation.designs import design_pairs
@@ -135,6 +135,13 @@ def comparisons_ensure(*, study: Study, pairs: Iterable[tuple[Image, Image, int 
     return rows_insert_missing(Comparison, list(rows.values()), study=study)
 
 
+def study_prefetch_setup(study: Study) -> None:
+    """Load a study's configurations (with their adapters) and prompts once, for every
+    `.all()` that follows (study_launch_problems, the launch, the study page)."""
+    configs = GenerationConfig.objects.prefetch_related("adapter_links__adapter")
+    prefetch_related_objects([study], Prefetch("configs", queryset=configs), "prompts")
+
+
 def study_launch_problems(study: Study) -> list[str]:
     if study.kind == Study.Kind.RERANK:
         from ratings.rerank.services import rerank_launch_problems
@@ -177,10 +184,11 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
         from ratings.rerank.services import rerank_launch
 
         return rerank_launch(study=study, actor=actor)
+    study_prefetch_setup(study)  # read once: by the launch problems and by the launch
     problems = study_launch_problems(study)
     if problems:
         raise ValidationError(problems)
-    configs = list(study.configs.prefetch_related("adapter_links__adapter"))
+    configs = list(study.configs.all())
     # A checklist study asks about every image alone: no pairs.
     checklist = study.kind == Study.Kind.CHECKLIST
     pairs = (
@@ -196,7 +204,7 @@ def study_launch(*, study: Study, actor: Actor = None) -> LaunchResult:
     wanted_configs = sorted(
         {c.pk for c in configs} if checklist else {cid for pair in pairs for cid in pair}
     )
-    prompt_ids = list(study.prompts.values_list("pk", flat=True))
+    prompt_ids = [p.pk for p in study.prompts.all()]
     seeds = study.seeds()
     with transaction.atomic():
         ensured = images_ensure(
@@ -346,10 +354,12 @@ def study_update(
     with transaction.atomic():
         for name, value in fields.items():
             setattr(study, name, value)
+        # The configurations it will have; a lazy queryset, read at most once by the two below.
+        chosen = configs if configs is not None else study.configs.all()
         if study.kind == Study.Kind.PAIRWISE and study.baseline_id is None and not launched:
-            study.baseline = _first(configs if configs is not None else study.configs.all())
+            study.baseline = _first(chosen)
         study.full_clean()
-        _decision_pair_check(study, configs if configs is not None else study.configs.all())
+        _decision_pair_check(study, chosen)
         study.save()
         if prompts is not None:
             study.prompts.set(prompts)

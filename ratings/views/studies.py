@@ -40,6 +40,7 @@ from ratings.services.studies import (
     study_launch,
     study_launch_problems,
     study_open,
+    study_prefetch_setup,
     study_retry_failed,
     study_update,
 )
@@ -134,7 +135,8 @@ def study_detail(request: HttpRequest, pk: int) -> HttpResponse:
     study = get_object_or_404(Study.objects.select_related("baseline"), pk=pk)
     if elsewhere := kind_redirect(study, "detail"):
         return elsewhere
-    configs = list(study.configs.prefetch_related("adapter_links__adapter"))
+    study_prefetch_setup(study)
+    configs = list(study.configs.all())
     prompts = list(study.prompts.all())
     params = {c.pk: c.design_params() for c in configs}
     estimate = render_estimate(params=params)
