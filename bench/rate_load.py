@@ -143,11 +143,10 @@ def _seed(n_raters: int, n_prompts: int) -> tuple[int, list[str]]:
 
 
 def eight_configs() -> list[Any]:
-    """Eight configurations, one per sampler (the groups the load benches need exist too)."""
-    from evalsite.groups import groups_ensure
+    """Eight configurations, one per sampler (the role groups exist already: migrate makes
+    them, ratings.apps)."""
     from generation.services.configs import config_create
 
-    groups_ensure()
     samplers = ["euler_a", "ddim", "dpmpp_2m", "euler", "heun", "lms", "pndm", "unipc"]
     return [
         config_create(name=f"c{i}", sampler=s, steps=20, cfg=7.0, width=512, height=512)[0]

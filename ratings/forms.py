@@ -125,16 +125,12 @@ class StudyForm(forms.ModelForm[Study]):
         self.fields["decision_a"].label = "Decide between"
         self.fields["decision_b"].label = "and"
         self.fields["decision_a"].help_text = "For 'one configuration against another'."
+        # No baseline chosen: study_create and study_update take the first configuration; they
+        # also check that a decision pair is two of the study's configurations.
         # Optional in a post (older clients and scripts omit them): the model's defaults apply.
         for name in ("decision_rule", "decision_confidence"):
             self.fields[name].required = False
         study_form_prepare(self, fixed=(*STRUCTURAL_FIELDS, "prompts", "configs"))
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        # No baseline chosen: study_create and study_update take the first configuration; they
-        # also check that a decision pair is two of the study's configurations.
-        return data
 
     def clean_decision_rule(self) -> str:
         return str(self.cleaned_data.get("decision_rule") or Study.DecisionRule.BEST)

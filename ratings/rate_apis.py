@@ -107,6 +107,11 @@ class JudgmentInSerializer(serializers.Serializer[dict[str, Any]]):
     response_ms = serializers.IntegerField(min_value=0, required=False, allow_null=True)
 
 
+def no_card_body(state: str) -> dict[str, str]:
+    """The rater "next" APIs' answer when there is nothing to judge (no_card_fields)."""
+    return {"state": state, "detail": NO_CARD[state]}
+
+
 def no_card_fields() -> dict[str, serializers.Field[Any, Any, Any, Any]]:
     """The rater "next" APIs' fields when there is nothing to judge (NO_CARD)."""
     return {
@@ -156,7 +161,7 @@ def rate_next_api(request: Request) -> Response:
     }
     if deck.current is None:
         # The screen the rating page shows in its place, in words (closed adds "closed": true).
-        body.update(presentation=None, state=deck.state, detail=NO_CARD[deck.state])
+        body.update(presentation=None, **no_card_body(deck.state))
         if deck.closed:
             body["closed"] = True
         return Response(body)

@@ -41,8 +41,15 @@ from ratings.checklists.services import (
     study_fields,
 )
 from ratings.models import Study
-from ratings.rate_apis import STUDY_PARAM, no_card_fields, rater_api, study_param, vote_body
-from ratings.services.judging import NO_CARD, NotYours
+from ratings.rate_apis import (
+    STUDY_PARAM,
+    no_card_body,
+    no_card_fields,
+    rater_api,
+    study_param,
+    vote_body,
+)
+from ratings.services.judging import NotYours
 
 
 class FieldSerializer(serializers.Serializer[Any]):
@@ -249,7 +256,7 @@ def checklist_next_api(request: Request) -> Response:
     with transaction.atomic():
         deck = checklist_deal(rater=user, study=study)
     card = deck.current
-    why = {} if card else {"state": deck.state, "detail": NO_CARD[deck.state]}
+    why = {} if card else no_card_body(deck.state)
     return Response(
         {
             **why,

@@ -203,9 +203,8 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
     mine = rater_showings(study.pk, rater.pk)
     ready = ready_images(study.pk)
     answered = sum(1 for _, _, done in mine if done)
-    if study.status != Study.Status.OPEN:
-        closed = study.status == Study.Status.CLOSED
-        return ChecklistDeck(None, None, answered, len(ready), closed=closed)
+    if study.status not in Study.DEALING_STATUSES:
+        return ChecklistDeck(None, None, answered, len(ready), closed=study.answers_only)
     # The oldest showing not answered yet is shown again, never replaced.
     pending = next(((pk, image_id) for pk, image_id, done in mine if not done), None)
     seen = {image_id for _, image_id, _ in mine}
@@ -227,7 +226,7 @@ def checklist_deal(*, rater: Any, study: Study) -> ChecklistDeck:
         showing_pk = _showing_new(study=study, rater=rater, image_id=current, at=now)
     else:
         showing_pk = pending[0]
-        _stamp(showing_pk, "shown_at", now)
+        moment_stamp(model=ChecklistShowing, pk=showing_pk, field="shown_at", at=now)
     rows = card_rows([current] if following is None else [current, following])
     fields = study_fields(study)
     upcoming = _card(0, rows[following], fields) if following is not None else None
@@ -245,11 +244,6 @@ def _showing_new(*, study: Study, rater: Any, image_id: int, at: datetime) -> in
     if made:
         return made[0].pk
     return ChecklistShowing.objects.get(study=study, rater=rater, image_id=image_id).pk
-
-
-def _stamp(showing_id: int, field: str, at: datetime) -> None:
-    """Set one moment of a showing: shown_at (on screen from now) or answered_at."""
-    moment_stamp(model=ChecklistShowing, pk=showing_id, field=field, at=at)
 
 
 #: What a rater is told when a showing's answers were recorded before.

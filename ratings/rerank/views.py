@@ -20,6 +20,7 @@ from ratings import charts
 from ratings.export import EXPORT_FORMATS
 from ratings.forms import CriterionFormSet, criteria_initial
 from ratings.models import Study
+from ratings.reports.wording import percent
 from ratings.rerank.export import rerank_export_response
 from ratings.rerank.forms import RerankForm
 from ratings.rerank.selectors import (
@@ -129,8 +130,8 @@ def rerank_result_page(request: HttpRequest, pk: int) -> HttpResponse:
                         s.win.win_rate,
                         s.win.ci_low,
                         s.win.ci_high,
-                        label=f"{s.scorer}: {_pct(s.win.win_rate)} "
-                        f"({_pct(s.win.ci_low)}–{_pct(s.win.ci_high)})",
+                        label=f"{s.scorer}: {percent(s.win.win_rate)} "
+                        f"({percent(s.win.ci_low)}–{percent(s.win.ci_high)})",
                     ),
                 }
                 for s in row.scorers
@@ -149,10 +150,6 @@ def rerank_result_page(request: HttpRequest, pk: int) -> HttpResponse:
             "cards": rerank_pick_cards(result=result),
         },
     )
-
-
-def _pct(x: float | None) -> str:
-    return "—" if x is None else f"{100 * x:.0f} %"
 
 
 def rerank_export(request: HttpRequest, pk: int, fmt: str) -> StreamingHttpResponse:

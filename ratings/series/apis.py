@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from evalsite.api_errors import validated
 from generation.models import CheckpointSeries, Prompt
+from generation.validation import SEEDS_PER_PROMPT_MAX
 from ratings.analysis_apis import (
     CRITERION_PARAM,
     CSVRenderer,
@@ -31,7 +32,9 @@ from ratings.series.services import series_study_create
 class SeriesStudyCreateSerializer(serializers.Serializer[Any]):
     name = serializers.CharField(max_length=200)
     prompts = serializers.PrimaryKeyRelatedField(queryset=Prompt.objects.all(), many=True)
-    seeds_per_prompt = serializers.IntegerField(min_value=1, max_value=64, default=2)
+    seeds_per_prompt = serializers.IntegerField(
+        min_value=1, max_value=SEEDS_PER_PROMPT_MAX, default=2
+    )
     target_judgments = serializers.IntegerField(min_value=1, max_value=100, default=5)
     instructions = serializers.CharField(required=False, allow_blank=True, default="")
     rater_groups = serializers.SlugRelatedField(

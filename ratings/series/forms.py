@@ -6,6 +6,7 @@ from django import forms
 from django.contrib.auth.models import Group
 
 from generation.models import Prompt
+from generation.validation import SEEDS_PER_PROMPT_MAX
 from ratings.forms import PromptChoices, RaterGroupChoices
 
 
@@ -15,7 +16,10 @@ class SeriesStudyForm(forms.Form):
         queryset=Prompt.objects.order_by("category", "id"), widget=forms.CheckboxSelectMultiple
     )
     seeds_per_prompt = forms.IntegerField(
-        initial=2, min_value=1, max_value=64, help_text="Seeds 1234, 1235, … as in the grid."
+        initial=2,
+        min_value=1,
+        max_value=SEEDS_PER_PROMPT_MAX,
+        help_text="Seeds 1234, 1235, … as in the grid.",
     )
     target_judgments = forms.IntegerField(initial=5, min_value=1, max_value=100)
     rater_groups = RaterGroupChoices(

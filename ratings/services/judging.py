@@ -283,7 +283,7 @@ def judgments_record(
             _check_access(rater=rater, study=study, closed_ok=True)
         elif shown.comparison.study_id != study.pk:
             raise NotYours
-        elif study.status not in Study.ANSWERING_STATUSES:
+        elif study.status not in Study.rater_statuses(closed_too=True):
             raise ValidationError("This study is closed to votes.", code="closed")
         if shown.skipped_at is not None:
             raise ValidationError("You skipped this pair; it cannot be judged now.", code="skipped")
